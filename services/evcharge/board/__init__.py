@@ -1,0 +1,1 @@
+"""Board service: the control-pilot HAL and the only code that switches the contactor."""

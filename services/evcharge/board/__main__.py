@@ -1,0 +1,11 @@
+from ..common import names
+from ..common.service import main_entry
+from .service import build
+
+
+def _args(p):
+    p.add_argument("--profile", help="board profile name or path (overrides 'profile' in board.yaml)")
+
+
+if __name__ == "__main__":
+    main_entry("board", names.BOARD, build, extra_args=_args)

@@ -1,0 +1,245 @@
+"""The board's D-Bus interfaces. Only translation and argument checks live here.
+
+No `from __future__ import annotations`: dbus-fast reads the D-Bus signatures from the
+annotation strings.
+"""
+
+import math
+from typing import TYPE_CHECKING
+
+from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method, signal
+
+from ..common import names
+from ..common.errors import InvalidArgument, InvalidState
+from .signalling import MAX_CURRENT_A, MIN_CURRENT_A
+
+if TYPE_CHECKING:
+    from .service import BoardService, ConnectorRuntime
+
+
+class BoardInterface(ServiceInterface):
+    """org.evcharge.Board1 on /org/evcharge/Board1: the board as a whole."""
+
+    def __init__(self, svc: "BoardService") -> None:
+        super().__init__(names.BOARD)
+        self._svc = svc
+
+    @method()
+    def Heartbeat(self) -> None:
+        """The evse service's sign of life; without it for HeartbeatTimeoutS the board makes itself safe."""
+        self._svc.heartbeat()
+
+    @dbus_property(access=PropertyAccess.READ)
+    def BoardName(self) -> "s":
+        return self._svc.profile.name
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Backend(self) -> "s":
+        return self._svc.profile.backend.value
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ConnectorIds(self) -> "au":
+        return [c.id for c in self._svc.profile.connectors]
+
+    @dbus_property(access=PropertyAccess.READ)
+    def HeartbeatTimeoutS(self) -> "d":
+        return self._svc.profile.heartbeat_timeout_s
+
+
+class ConnectorInterface(ServiceInterface):
+    """org.evcharge.Board1.Connector on /org/evcharge/Board1/Connector/<id>."""
+
+    def __init__(self, rt: "ConnectorRuntime") -> None:
+        super().__init__(names.BOARD_CONNECTOR_IFACE)
+        self._rt = rt
+
+    @method()
+    def SetOffer(self, current_a: "d") -> None:
+        """Offer up to current_a amps (0 withdraws the offer; else 6..80 A, capped by cable and board)."""
+        if math.isnan(current_a) or not (current_a == 0 or MIN_CURRENT_A <= current_a <= MAX_CURRENT_A):
+            raise InvalidArgument(f"current_a must be 0 (no offer) or between {MIN_CURRENT_A:g} and "
+                                  f"{MAX_CURRENT_A:g} A, got {current_a!r}")
+        self._rt.set_offer(current_a)
+
+    @method()
+    def SetLock(self, locked: "b") -> None:
+        """Lock or release the connector; refused while the contactor is closed."""
+        try:
+            self._rt.set_lock(locked)
+        except PermissionError as e:
+            raise InvalidState(str(e)) from None
+
+    @method()
+    def ResetFault(self) -> "as":
+        """Clear latched faults whose cause is gone; returns the faults cleared."""
+        return [f.value for f in self._rt.reset_faults()]
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ConnectorId(self) -> "u":
+        return self._rt.profile.id
+
+    @dbus_property(access=PropertyAccess.READ)
+    def MaxCurrentA(self) -> "d":
+        return self._rt.profile.max_current_a
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Phases(self) -> "u":
+        return self._rt.profile.phases
+
+    @dbus_property(access=PropertyAccess.READ)
+    def CpState(self) -> "s":
+        return self._rt.status.cp_state.value
+
+    @dbus_property(access=PropertyAccess.READ)
+    def PwmMode(self) -> "s":
+        return self._rt.status.pwm_mode.value
+
+    @dbus_property(access=PropertyAccess.READ)
+    def PwmDutyPct(self) -> "d":
+        return self._rt.status.duty_pct
+
+    @dbus_property(access=PropertyAccess.READ)
+    def OfferA(self) -> "d":
+        return self._rt.status.offer_a
+
+    @dbus_property(access=PropertyAccess.READ)
+    def AdvertisedCurrentA(self) -> "d":
+        return self._rt.status.advertised_a
+
+    @dbus_property(access=PropertyAccess.READ)
+    def CableMaxCurrentA(self) -> "d":
+        return self._rt.status.cable_max_a
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ContactorClosed(self) -> "b":
+        return self._rt.status.contactor_closed
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ContactorFeedback(self) -> "s":
+        fb = self._rt.status.contactor_feedback
+        return "none" if fb is None else ("closed" if fb else "open")
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Locked(self) -> "b":
+        return self._rt.status.locked
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Faults(self) -> "as":
+        return [f.value for f in self._rt.status.faults]
+
+    @dbus_property(access=PropertyAccess.READ)
+    def LastOpenReason(self) -> "s":
+        return self._rt.status.last_open_reason.value
+
+    @signal()
+    def FaultRaised(self, fault: str) -> "s":
+        return fault
+
+    @signal()
+    def FaultCleared(self, fault: str) -> "s":
+        return fault
+
+    @signal()
+    def ContactorChanged(self, closed: bool, reason: str) -> "bs":
+        return [closed, reason]
+
+
+class SimInterface(ServiceInterface):
+    """org.evcharge.Board1.Sim: the simulated EV and hardware (sim backend only)."""
+
+    def __init__(self, rt: "ConnectorRuntime") -> None:
+        super().__init__(names.BOARD_SIM_IFACE)
+        self._rt = rt
+
+    def _c(self):
+        return self._rt.sim_connector()
+
+    @method()
+    def PlugIn(self, pp_ohm: "d") -> None:
+        """Plug the simulated EV in with a cable coded by pp_ohm (1500 = 13 A, 680 = 20 A, 220 = 32 A, 100 = 63 A)."""
+        if math.isnan(pp_ohm) or not (0 < pp_ohm <= 100_000):
+            raise InvalidArgument(f"pp_ohm must be a resistance in ohms (0 < pp_ohm <= 100000), got {pp_ohm!r}")
+        self._rt.sim_change(plugged=True, pp_ohm=pp_ohm)
+
+    @method()
+    def Unplug(self) -> None:
+        self._rt.sim_change(plugged=False)
+
+    @method()
+    def SetEvReady(self, ready: "b") -> None:
+        """True: the EV requests energy (closes S2 on PWM, state C). False: state B."""
+        self._rt.sim_change(ev_ready=ready)
+
+    @method()
+    def SetEvMaxCurrent(self, current_a: "d") -> None:
+        if math.isnan(current_a) or not (0 <= current_a <= MAX_CURRENT_A):
+            raise InvalidArgument(f"current_a must be between 0 and {MAX_CURRENT_A:g} A, got {current_a!r}")
+        self._rt.sim_change(ev_max_current_a=current_a)
+
+    @method()
+    def SetDiodePresent(self, present: "b") -> None:
+        self._rt.sim_change(diode_present=present)
+
+    @method()
+    def SetVentilation(self, required: "b") -> None:
+        self._rt.sim_change(ventilation=required)
+
+    @method()
+    def SetEvIgnoresPwm(self, ignores: "b") -> None:
+        self._rt.sim_change(ev_ignores_pwm=ignores)
+
+    @method()
+    def SetContactorWelded(self, welded: "b") -> None:
+        self._rt.sim_change(welded=welded)
+
+    @method()
+    def SetRcdTripped(self, tripped: "b") -> None:
+        self._rt.sim_change(rcd_tripped=tripped)
+
+    @dbus_property(access=PropertyAccess.READ)
+    def EvPluggedIn(self) -> "b":
+        return self._c().plugged
+
+    @dbus_property(access=PropertyAccess.READ)
+    def EvReady(self) -> "b":
+        return self._c().ev_ready
+
+    @dbus_property(access=PropertyAccess.READ)
+    def PpOhm(self) -> "d":
+        return self._c().pp_ohm
+
+    @dbus_property(access=PropertyAccess.READ)
+    def EvMaxCurrentA(self) -> "d":
+        return self._c().ev_max_current_a
+
+    @dbus_property(access=PropertyAccess.READ)
+    def EvCurrentA(self) -> "d":
+        return self._c().ev_current_a
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Phases(self) -> "u":
+        return self._c().phases
+
+    @dbus_property(access=PropertyAccess.READ)
+    def CpVoltageV(self) -> "d":
+        return self._c().inputs().cp_high_v
+
+    @dbus_property(access=PropertyAccess.READ)
+    def PwmDutyPct(self) -> "d":
+        return self._c().outputs.duty_pct
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ContactorPhysicallyClosed(self) -> "b":
+        return self._c().contactor_physically_closed
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ContactorWelded(self) -> "b":
+        return self._c().welded
+
+    @dbus_property(access=PropertyAccess.READ)
+    def RcdTripped(self) -> "b":
+        return self._c().rcd_tripped
+
+    @dbus_property(access=PropertyAccess.READ)
+    def DiodePresent(self) -> "b":
+        return self._c().diode_present

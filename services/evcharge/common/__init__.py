@@ -1,0 +1,1 @@
+"""Pieces every evcharge service shares: names, errors, config, logging, the service runner."""

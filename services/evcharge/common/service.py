@@ -1,0 +1,135 @@
+"""The process skeleton every service shares.
+
+A service module provides a `build(ctx)` coroutine that exports its D-Bus objects and returns
+an object with `async start()` / `async stop()`. `run()` connects the bus, builds, takes the
+well-known name (refusing to queue behind another owner), reports READY=1, pings the systemd
+watchdog from the event loop, and shuts down cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from dbus_fast import RequestNameReply
+from dbus_fast.aio import MessageBus
+from dbus_fast.constants import NameFlag
+
+from . import bus as busmod
+from .config import ConfigError, config_path
+from .log import setup_logging
+from .notify import notify, watchdog_interval_s
+
+log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 78  # EX_CONFIG: systemd shows it as "CONFIG", and Restart=on-failure won't loop on it forever
+EXIT_NAME_TAKEN = 75  # EX_TEMPFAIL
+
+
+class Runnable(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class ServiceContext:
+    service: str
+    bus: MessageBus
+    args: argparse.Namespace
+    config_file: Path
+    state_dir: Path
+
+
+def state_dir_for(service: str, override: str | None) -> Path:
+    # StateDirectory= exports STATE_DIRECTORY; outside systemd the conventional path is used.
+    path = Path(override or os.environ.get("STATE_DIRECTORY") or f"/var/lib/evcharge/{service}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def parser(service: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"evcharge-{service}", description=f"evcharge {service} service")
+    p.add_argument("--config", help=f"configuration file (default {config_path(service)})")
+    p.add_argument("--bus-address", help="D-Bus address (default $EVCHARGE_BUS_ADDRESS, else the system bus)")
+    p.add_argument("--state-dir", help="state directory (default $STATE_DIRECTORY or /var/lib/evcharge/<service>)")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
+    return p
+
+
+def run(service: str, bus_name: str, build: Callable[[ServiceContext], Awaitable[Runnable]],
+        argv: list[str] | None = None, extra_args: Callable[[argparse.ArgumentParser], Any] | None = None) -> int:
+    p = parser(service)
+    if extra_args:
+        extra_args(p)
+    args = p.parse_args(argv)
+    setup_logging(service, args.log_level)
+    try:
+        return asyncio.run(_main(service, bus_name, build, args))
+    except ConfigError as e:
+        log.error("configuration error: %s", e)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _main(service: str, bus_name: str, build: Callable[[ServiceContext], Awaitable[Runnable]],
+                args: argparse.Namespace) -> int:
+    bus = await busmod.connect(args.bus_address)
+    ctx = ServiceContext(service=service, bus=bus, args=args,
+                         config_file=Path(args.config) if args.config else config_path(service),
+                         state_dir=state_dir_for(service, args.state_dir))
+    app = await build(ctx)
+    reply = await bus.request_name(bus_name, NameFlag.DO_NOT_QUEUE)
+    if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
+        log.error("cannot own %s (%s): is another instance running?", bus_name, reply.name)
+        bus.disconnect()
+        return EXIT_NAME_TAKEN
+    await app.start()
+    notify("READY=1")
+    log.info("%s ready as %s", service, bus_name)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watchdog = asyncio.create_task(_watchdog())
+    disconnected = asyncio.create_task(bus.wait_for_disconnect())
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({disconnected, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    lost_bus = disconnected in done
+    notify("STOPPING=1")
+    watchdog.cancel()
+    stopped.cancel()
+    try:
+        await asyncio.wait_for(app.stop(), 5)
+    except Exception:
+        log.exception("error while stopping")
+    if lost_bus:
+        log.error("lost the D-Bus connection")
+        return 1
+    bus.disconnect()
+    await asyncio.gather(disconnected, return_exceptions=True)
+    log.info("%s stopped", service)
+    return 0
+
+
+async def _watchdog() -> None:
+    interval = watchdog_interval_s()
+    if interval is None:
+        return
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+def main_entry(service: str, bus_name: str, build: Callable[[ServiceContext], Awaitable[Runnable]],
+               extra_args: Callable[[argparse.ArgumentParser], Any] | None = None) -> None:
+    sys.exit(run(service, bus_name, build, extra_args=extra_args))
