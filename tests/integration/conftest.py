@@ -44,3 +44,116 @@ def write_yaml():
         return path
 
     return write
+
+
+class Stack:
+    """The charger's services on the private bus, with helpers to drive and observe them."""
+
+    def __init__(self, client, supervisor, tmp_path: Path) -> None:
+        self.bus = client
+        self.sup = supervisor
+        self.dir = tmp_path
+        self.signals: list[tuple[str, str, list]] = []
+
+    async def start(self, services=("board", "energy", "meter", "auth", "evse"), *, site_limit_a: float = 32.0,
+                    profile: Path | None = None, auth_extra: dict | None = None) -> None:
+        from evcharge.sil.supervisor import ServiceSpec
+
+        d = self.dir
+        profile = profile or REPO / "board-support/boards/sim.yaml"
+        configs = {
+            "board": {"profile": str(profile)},
+            "energy": {"site_limit_a": site_limit_a, "connectors": [{"id": 1, "max_current_a": 32},
+                                                                    {"id": 2, "max_current_a": 32}]},
+            "evse": {"heartbeat_interval_s": 0.25, "connectors": [{"id": 1, "max_current_a": 32},
+                                                                  {"id": 2, "max_current_a": 32}]},
+            "meter": {"poll_interval_s": 0.2, "meters": [{"connector_id": 1, "backend": "sim"},
+                                                         {"connector_id": 2, "backend": "sim"}]},
+            "auth": {"allow_list": [{"token": "04A1B2C3D4", "token_type": "ISO14443"},
+                                    {"token": "BLOCKED01", "token_type": "ISO14443", "status": "Blocked"}],
+                     "readers": [{"name": "rfid0", "type": "sim"}], **(auth_extra or {})},
+        }
+        for name in services:
+            cfg = d / f"{name}.yaml"
+            cfg.write_text(yaml.safe_dump(configs[name]))
+            await self.sup.start(ServiceSpec(name, ["--config", str(cfg)]))
+        await self._collect_signals()
+
+    async def _collect_signals(self) -> None:
+        from dbus_fast import MessageType
+
+        from evcharge.common.bus import call
+
+        def on(msg):
+            if msg.message_type == MessageType.SIGNAL and msg.interface and msg.interface.startswith("org.evcharge."):
+                self.signals.append((msg.path, msg.member, list(msg.body)))
+
+        self.bus.add_message_handler(on)
+        await call(self.bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch",
+                   "s", ["type='signal',path_namespace='/org/evcharge'"])
+
+    # drive
+    async def sim(self, cid: int, member: str, sig: str = "", *args):
+        from evcharge.common import names
+        from evcharge.common.bus import call
+
+        return await call(self.bus, names.BOARD, names.board_connector_path(cid), names.BOARD_SIM_IFACE, member, sig,
+                          list(args))
+
+    async def evse(self, cid: int, member: str, sig: str = "", *args):
+        from evcharge.common import names
+        from evcharge.common.bus import call
+
+        return await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE, member,
+                          sig, list(args))
+
+    async def tap(self, uid: str):
+        from evcharge.common import names
+        from evcharge.common.bus import call
+
+        return await call(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH_SIM_IFACE, "Tap", "s", [uid])
+
+    # observe
+    async def board(self, cid: int) -> dict:
+        from evcharge.common import names
+        from evcharge.common.bus import get_all
+
+        return await get_all(self.bus, names.BOARD, names.board_connector_path(cid), names.BOARD_CONNECTOR_IFACE)
+
+    async def hw(self, cid: int) -> dict:
+        from evcharge.common import names
+        from evcharge.common.bus import get_all
+
+        return await get_all(self.bus, names.BOARD, names.board_connector_path(cid), names.BOARD_SIM_IFACE)
+
+    async def conn(self, cid: int) -> dict:
+        from evcharge.common import names
+        from evcharge.common.bus import get_all
+
+        return await get_all(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE)
+
+    async def wait(self, what, predicate, timeout: float = 5.0, what_name: str = "condition"):
+        """Poll `await what()` until predicate(value) holds; fail with the last value."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        value = None
+        while True:
+            try:
+                value = await what()
+                if predicate(value):
+                    return value
+            except Exception as e:  # a service restarting answers with errors for a moment
+                value = e
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what_name}; last value: {value}")
+            await asyncio.sleep(0.02)
+
+    def signals_named(self, member: str) -> list:
+        return [s for s in self.signals if s[1] == member]
+
+
+@pytest.fixture
+async def stack(client, supervisor, tmp_path):
+    return Stack(client, supervisor, tmp_path)

@@ -1,0 +1,1 @@
+"""Energy service: the site's current limit shared between connectors."""

@@ -1,0 +1,1 @@
+"""Evse service: the session manager, one D-Bus object per connector."""

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..common.config import bounded
+
+
+@dataclass
+class EvseConnector:
+    id: int = 1
+    max_current_a: float = bounded(32.0, 6.0, 80.0)
+    meter_id: int = 0  # 0: the meter with the connector's id
+
+    @property
+    def meter(self) -> int:
+        return self.meter_id or self.id
+
+
+@dataclass
+class EvseConfig:
+    # Well inside the board's heartbeat timeout (2 s by default): a late beat costs a charging stop.
+    heartbeat_interval_s: float = bounded(0.5, 0.05, 10.0)
+    # How long a token presented before plug-in waits for a cable.
+    connection_timeout_s: float = bounded(60.0, 1.0, 3600.0)
+    # Ended sessions kept in the history (ListSessions).
+    history_size: int = bounded(200, 1, 100000)
+    connectors: list[EvseConnector] = field(default_factory=lambda: [EvseConnector(1), EvseConnector(2)])
+
+    def validate(self) -> None:
+        ids = [c.id for c in self.connectors]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"connectors: ids must be unique, got {ids}")

@@ -1,0 +1,157 @@
+"""org.evcharge.Evse1 and org.evcharge.Evse1.Connector (no postponed annotations: dbus-fast reads them)."""
+
+import json
+from typing import TYPE_CHECKING
+
+from dbus_fast import Variant
+from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method, signal
+
+from ..common import names
+from ..common.errors import InvalidArgument, InvalidState
+
+if TYPE_CHECKING:
+    from .service import ConnectorRuntime, EvseService
+
+MAX_TOKEN_LEN = 36  # OCPP 2.0.1 IdTokenType
+STOP_REASONS = frozenset({"DeAuthorized", "EmergencyStop", "EnergyLimitReached", "EVDisconnected", "GroundFault",
+                          "ImmediateReset", "Local", "LocalOutOfCredit", "MasterPass", "Other", "OvercurrentFault",
+                          "PowerLoss", "PowerQuality", "Reboot", "Remote", "SOCLimitReached", "StoppedByEV",
+                          "TimeLimitReached", "Timeout"})
+
+
+class EvseInterface(ServiceInterface):
+    def __init__(self, svc: "EvseService") -> None:
+        super().__init__(names.EVSE)
+        self._svc = svc
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ConnectorIds(self) -> "au":
+        return list(self._svc.connectors)
+
+    @method()
+    def ListSessions(self, limit: "u") -> "aa{sv}":
+        """The most recent sessions, newest first: running ones, then ended ones (up to limit; 0 = all kept)."""
+        out = []
+        for s in self._svc.sessions(limit):
+            out.append({
+                "session_id": Variant("s", s["id"]), "connector_id": Variant("u", s["connector_id"]),
+                "token": Variant("s", s["token"]), "started_at": Variant("s", s["started_at"]),
+                "ended_at": Variant("s", s["ended_at"]), "stop_reason": Variant("s", s["stop_reason"]),
+                "energy_wh": Variant("d", float(s["energy_wh"])),
+            })
+        return out
+
+
+class ConnectorInterface(ServiceInterface):
+    def __init__(self, rt: "ConnectorRuntime") -> None:
+        super().__init__(names.EVSE_CONNECTOR_IFACE)
+        self._rt = rt
+
+    @method()
+    def RemoteStart(self, token: "s") -> "s":
+        """Authorize the plugged EV (or the next plug-in within the connection timeout) with a backend token."""
+        if not token or len(token) > MAX_TOKEN_LEN:
+            raise InvalidArgument(f"token must be 1..{MAX_TOKEN_LEN} characters, got {len(token)}")
+        core = self._rt.core
+        if not core.available:
+            raise InvalidState(f"connector {core.connector_id} is Inoperative")
+        if core.blocking_faults:
+            raise InvalidState(f"connector {core.connector_id} is faulted: {', '.join(core.blocking_faults)}")
+        if core.session is not None and core.session.authorized:
+            raise InvalidState(f"connector {core.connector_id} already has an authorized session")
+        self._rt.token(token, "Central")
+        return core.session.id if core.session else ""
+
+    @method()
+    def Stop(self, reason: "s") -> None:
+        """Stop the running session (reason: an OCPP stop reason, default Remote); it ends at unplug."""
+        reason = reason or "Remote"
+        if reason not in STOP_REASONS:
+            raise InvalidArgument(f"reason must be one of {', '.join(sorted(STOP_REASONS))}; got {reason!r}")
+        if not self._rt.stop(reason):
+            raise InvalidState(f"connector {self._rt.core.connector_id} has no running session")
+
+    @method()
+    def Pause(self) -> None:
+        if not self._rt.pause(True):
+            raise InvalidState("only an authorized, running, unpaused session can be paused")
+
+    @method()
+    def Resume(self) -> None:
+        if not self._rt.pause(False):
+            raise InvalidState("only a paused session can be resumed")
+
+    @method()
+    def SetAvailability(self, operative: "b") -> None:
+        """Operative or Inoperative; a running session finishes first (persists across restarts)."""
+        self._rt.set_available(operative)
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ConnectorId(self) -> "u":
+        return self._rt.core.connector_id
+
+    @dbus_property(access=PropertyAccess.READ)
+    def State(self) -> "s":
+        return self._rt.core.state.value
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Available(self) -> "b":
+        return self._rt.core.available
+
+    @dbus_property(access=PropertyAccess.READ)
+    def SessionId(self) -> "s":
+        s = self._rt.core.session
+        return s.id if s else ""
+
+    @dbus_property(access=PropertyAccess.READ)
+    def SessionToken(self) -> "s":
+        s = self._rt.core.session
+        return s.token if s else ""
+
+    @dbus_property(access=PropertyAccess.READ)
+    def SessionStartedAt(self) -> "s":
+        s = self._rt.core.session
+        return s.started_at if s else ""
+
+    @dbus_property(access=PropertyAccess.READ)
+    def SessionEnergyWh(self) -> "d":
+        s = self._rt.core.session
+        return s.energy_wh if s else 0.0
+
+    @dbus_property(access=PropertyAccess.READ)
+    def StopReason(self) -> "s":
+        s = self._rt.core.session
+        return s.stop_reason if s else ""
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Paused(self) -> "b":
+        s = self._rt.core.session
+        return bool(s and s.paused)
+
+    @dbus_property(access=PropertyAccess.READ)
+    def OfferedCurrentA(self) -> "d":
+        return self._rt.core.offer_a
+
+    @dbus_property(access=PropertyAccess.READ)
+    def AllocatedCurrentA(self) -> "d":
+        return self._rt.core.allocation_a
+
+    @dbus_property(access=PropertyAccess.READ)
+    def MaxCurrentA(self) -> "d":
+        return self._rt.core.max_current_a
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Faults(self) -> "as":
+        return list(self._rt.core.board.faults)
+
+    @signal()
+    def SessionStarted(self, session_id: str, started_at: str) -> "ss":
+        return [session_id, started_at]
+
+    @signal()
+    def SessionEvent(self, session_id: str, event: str, detail: dict) -> "sss":
+        return [session_id, event, json.dumps(detail, sort_keys=True)]
+
+    @signal()
+    def SessionEnded(self, session_id: str, reason: str, energy_wh: float, token: str) -> "ssds":
+        return [session_id, reason, energy_wh, token]

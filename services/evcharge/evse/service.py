@@ -1,0 +1,376 @@
+"""Evse service adapter: the one place that maps session events to D-Bus calls.
+
+Inputs (board properties, auth tokens, energy allocations, meter energy) are fed to the pure
+`ConnectorSessions`; its desired outputs (offer, lock, demand) are pushed by a reconciler per
+connector that retries until the other service has taken them, so a restart on either side
+converges without special cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbus_fast import DBusError, Message
+from dbus_fast.aio import MessageBus
+
+from ..common import names
+from ..common.bus import Subscription, call, get_all, get_property
+from ..common.config import load_config
+from ..common.log import fields
+from ..common.persist import append_line_durable, read_json, write_json_atomic
+from ..common.service import ServiceContext
+from .config import EvseConfig, EvseConnector
+from .interfaces import ConnectorInterface, EvseInterface
+from .session import BoardView, ConnectorSessions, TokenOutcome
+
+log = logging.getLogger("evcharge.evse")
+
+RETRY_S = 0.5
+
+
+@dataclass
+class ConnectorRuntime:
+    svc: "EvseService"
+    cfg: EvseConnector
+    core: ConnectorSessions
+    iface: ConnectorInterface = field(init=False)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    sent_offer: float | None = None
+    sent_lock: bool | None = None
+    sent_demand: float | None = None
+    _last_props: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.iface = ConnectorInterface(self)
+
+    @property
+    def cid(self) -> int:
+        return self.core.connector_id
+
+    # requests
+    def token(self, token: str, token_type: str) -> TokenOutcome:
+        outcome = self.core.present_token(token, token_type, time.monotonic())
+        self.sync()
+        return outcome
+
+    def stop(self, reason: str) -> bool:
+        ok = self.core.stop(reason)
+        self.sync()
+        return ok
+
+    def pause(self, paused: bool) -> bool:
+        ok = self.core.pause(paused)
+        self.sync()
+        return ok
+
+    def set_available(self, available: bool) -> None:
+        self.core.set_available(available, time.monotonic())
+        log.info("connector %d: %s", self.cid, "Operative" if available else "Inoperative",
+                 extra=fields(connector=self.cid))
+        self.sync(persist=True)
+
+    def sync(self, persist: bool = False) -> None:
+        """Publish what changed, persist it, and wake the reconciler."""
+        for kind, data in self.core.drain_events():
+            persist = True
+            self._publish_event(kind, data)
+        if persist:
+            write_json_atomic(self.svc.state_dir / f"connector-{self.cid}.json", self.core.to_json())
+        props = {p: getattr(self.iface, p) for p in (
+            "State", "Available", "SessionId", "SessionToken", "SessionStartedAt", "SessionEnergyWh", "StopReason",
+            "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults")}
+        changed = {k: v for k, v in props.items() if self._last_props.get(k) != v}
+        if "State" in changed and self._last_props:
+            log.info("connector %d: %s -> %s", self.cid, self._last_props["State"], changed["State"],
+                     extra=fields(connector=self.cid, session=props["SessionId"]))
+        self._last_props = props
+        if changed:
+            self.iface.emit_properties_changed(changed)
+        self.wake.set()
+
+    def _publish_event(self, kind: str, data: dict[str, Any]) -> None:
+        f = fields(connector=self.cid, session=data.get("session_id") or data.get("session", {}).get("id"))
+        if kind == "SessionStarted":
+            log.info("connector %d: session %s started (EV plugged in)", self.cid, data["session_id"], extra=f)
+            self.iface.SessionStarted(data["session_id"], data["started_at"])
+        elif kind == "SessionEnded":
+            s = data["session"]
+            log.info("connector %d: session %s ended: %s, %.1f Wh", self.cid, s["id"], s["stop_reason"],
+                     s["energy_wh"], extra=f)
+            append_line_durable(self.svc.history_file, json.dumps(s, sort_keys=True))
+            self.iface.SessionEnded(s["id"], s["stop_reason"], float(s["energy_wh"]), s["token"])
+        else:
+            log.info("connector %d: %s %s", self.cid, data["event"], json.dumps(data["detail"], sort_keys=True),
+                     extra=f)
+            self.iface.SessionEvent(data["session_id"], data["event"], data["detail"])
+
+    async def reconcile(self) -> None:
+        """Push offer, lock and demand until the board and energy services have them."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            try:
+                await self._push()
+            except (DBusError, OSError, TimeoutError) as e:
+                log.debug("connector %d: push failed (%s); retrying", self.cid, e)
+                await asyncio.sleep(RETRY_S)
+                self.wake.set()
+
+    async def _push(self) -> None:
+        svc = self.svc
+        core = self.core
+        demand = core.demand_a
+        if demand != self.sent_demand:
+            if svc.energy_online:
+                (alloc,) = await call(svc.bus, names.ENERGY, names.ENERGY_PATH, names.ENERGY,
+                                      "RequestCurrent", "ud", [self.cid, demand])
+                self.sent_demand = demand
+                core.set_allocation(alloc)
+            else:
+                # Without an energy service the connector's own maximum is the only limit.
+                self.sent_demand = demand
+                core.set_allocation(demand)
+            self.sync()
+        if not svc.board_online:
+            return
+        path = names.board_connector_path(self.cid)
+        offer, lock = core.offer_a, core.lock
+        # Lock before offering power; withdraw power before releasing the lock.
+        if lock and lock != self.sent_lock:
+            await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetLock", "b", [True])
+            self.sent_lock = True
+        if offer != self.sent_offer:
+            await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetOffer", "d", [offer])
+            self.sent_offer = offer
+        if not lock and lock != self.sent_lock:
+            try:
+                await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetLock", "b", [False])
+                self.sent_lock = False
+            except DBusError as e:
+                if e.type != "org.evcharge.Error.InvalidState":
+                    raise
+                # Still energised: the board unlocks only once the contactor is open; we retry on its next change.
+
+
+class EvseService:
+    def __init__(self, bus: MessageBus, cfg: EvseConfig, state_dir: Path) -> None:
+        self.bus = bus
+        self.cfg = cfg
+        self.state_dir = state_dir
+        self.history_file = state_dir / "sessions.jsonl"
+        self.connectors: dict[int, ConnectorRuntime] = {}
+        for c in cfg.connectors:
+            core = ConnectorSessions(connector_id=c.id, max_current_a=c.max_current_a,
+                                     connection_timeout_s=cfg.connection_timeout_s)
+            saved = read_json(state_dir / f"connector-{c.id}.json")
+            if saved:
+                core.load_json(saved)
+                if core.session:
+                    log.info("connector %d: resuming session %s", c.id, core.session.id,
+                             extra=fields(connector=c.id, session=core.session.id))
+            self.connectors[c.id] = ConnectorRuntime(self, c, core)
+        self.iface = EvseInterface(self)
+        self.board = Subscription(bus, names.BOARD)
+        self.auth = Subscription(bus, names.AUTH)
+        self.energy = Subscription(bus, names.ENERGY)
+        self.meter = Subscription(bus, names.METER)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeat_failing = False
+
+    @property
+    def board_online(self) -> bool:
+        return self.board.owner is not None
+
+    @property
+    def energy_online(self) -> bool:
+        return self.energy.owner is not None
+
+    def export(self) -> None:
+        self.bus.export(names.EVSE_PATH, self.iface)
+        for cid, rt in self.connectors.items():
+            self.bus.export(names.evse_connector_path(cid), rt.iface)
+
+    def sessions(self, limit: int) -> list[dict[str, Any]]:
+        running = [vars(rt.core.session) | {"energy_wh": rt.core.session.energy_wh}
+                   for rt in self.connectors.values() if rt.core.session]
+        ended: list[dict[str, Any]] = []
+        if self.history_file.exists():
+            lines = self.history_file.read_text(encoding="utf-8").splitlines()
+            ended = [json.loads(line) for line in reversed(lines[-self.cfg.history_size:]) if line.strip()]
+        out = running + ended
+        return out[:limit] if limit else out
+
+    # --- start-up ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        for sub in (self.board, self.auth, self.energy, self.meter):
+            await sub.start()
+        await self.board.properties(names.BOARD_CONNECTOR_IFACE, self._on_board_props, path_namespace=names.BOARD_PATH)
+        self.board.on_owner_changed.append(lambda _o, _n: self._spawn(self._board_changed()))
+        await self.auth.signal(names.AUTH, "TokenPresented", self._on_token, path=names.AUTH_PATH)
+        await self.energy.signal(names.ENERGY, "AllocationChanged", self._on_allocation, path=names.ENERGY_PATH)
+        self.energy.on_owner_changed.append(lambda _o, _n: self._spawn(self._energy_changed()))
+        await self.meter.properties(names.METER_METER_IFACE, self._on_meter_props, path_namespace=names.METER_PATH)
+        self.meter.on_owner_changed.append(lambda _o, _n: self._spawn(self._meter_changed()))
+        await self._heartbeat_once()
+        await self._board_changed()
+        await self._meter_changed()
+        for rt in self.connectors.values():
+            rt.sync()
+            self._tasks.append(asyncio.create_task(rt.reconcile()))
+        self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
+        self._tasks.append(asyncio.create_task(self._tick_loop()))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for rt in self.connectors.values():
+            write_json_atomic(self.state_dir / f"connector-{rt.cid}.json", rt.core.to_json())
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    # --- board ------------------------------------------------------------------------------
+    async def _heartbeat_once(self) -> None:
+        try:
+            await call(self.bus, names.BOARD, names.BOARD_PATH, names.BOARD, "Heartbeat", timeout=1.0)
+            if self._heartbeat_failing:
+                log.info("board heartbeat restored")
+            self._heartbeat_failing = False
+        except (DBusError, TimeoutError) as e:
+            if not self._heartbeat_failing:
+                log.warning("board heartbeat failed: %s", e)
+            self._heartbeat_failing = True
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.heartbeat_interval_s)
+            await self._heartbeat_once()
+
+    async def _board_changed(self) -> None:
+        online = self.board_online
+        for rt in self.connectors.values():
+            rt.sent_offer = rt.sent_lock = None  # a restarted board knows nothing of what we sent
+            if not online:
+                rt.core.update_board(BoardView(cp_state=rt.core.board.cp_state, online=False), time.monotonic())
+                rt.sync()
+                continue
+            try:
+                props = await get_all(self.bus, names.BOARD, names.board_connector_path(rt.cid),
+                                      names.BOARD_CONNECTOR_IFACE)
+            except DBusError as e:
+                log.error("connector %d: the board does not know it: %s", rt.cid, e, extra=fields(connector=rt.cid))
+                continue
+            self._apply_board(rt, props)
+
+    def _on_board_props(self, path: str, changed: dict[str, Any]) -> None:
+        rt = self.connectors.get(names.connector_id_from_path(path))
+        if rt is not None:
+            self._apply_board(rt, changed)
+
+    def _apply_board(self, rt: ConnectorRuntime, changed: dict[str, Any]) -> None:
+        b = rt.core.board
+        view = BoardView(cp_state=changed.get("CpState", b.cp_state),
+                         contactor_closed=changed.get("ContactorClosed", b.contactor_closed),
+                         faults=tuple(changed.get("Faults", b.faults)), online=True)
+        rt.core.update_board(view, time.monotonic())
+        rt.sync()
+
+    # --- auth -------------------------------------------------------------------------------
+    def _on_token(self, msg: Message) -> None:
+        token, token_type, source, connector_id = msg.body
+        self._spawn(self._handle_token(token, token_type, source, connector_id))
+
+    async def _handle_token(self, token: str, token_type: str, source: str, connector_id: int) -> None:
+        rt = self._connector_for_token(token, connector_id)
+        if rt is None:
+            log.info("token from %s ignored: no connector can use it", source)
+            return
+        s = rt.core.session
+        # The token that started a session stops it without asking anyone (OCPP behaviour).
+        if not (s and s.authorized and not s.stopped and s.token.casefold() == token.casefold()):
+            try:
+                status, info = await call(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH, "Validate", "ss",
+                                          [token, token_type])
+            except (DBusError, TimeoutError) as e:
+                log.warning("connector %d: cannot validate token: %s", rt.cid, e, extra=fields(connector=rt.cid))
+                return
+            if status != "Accepted":
+                rt.iface.SessionEvent(s.id if s else "", "TokenRejected", {"status": status, "info": info})
+                log.info("connector %d: token rejected (%s)", rt.cid, status, extra=fields(connector=rt.cid))
+                return
+        outcome = rt.token(token, token_type)
+        log.info("connector %d: token from %s: %s", rt.cid, source, outcome.value, extra=fields(connector=rt.cid))
+
+    def _connector_for_token(self, token: str, connector_id: int) -> ConnectorRuntime | None:
+        if connector_id:
+            return self.connectors.get(connector_id)
+        rts = list(self.connectors.values())
+        for rt in rts:  # the session this token started
+            s = rt.core.session
+            if s and s.authorized and not s.stopped and s.token.casefold() == token.casefold():
+                return rt
+        for rt in rts:  # a plugged EV waiting for authorization
+            s = rt.core.session
+            if s and not s.authorized and rt.core.available and not rt.core.blocking_faults:
+                return rt
+        for rt in rts:  # else hold it for the next plug-in
+            if rt.core.session is None and rt.core.available and not rt.core.blocking_faults:
+                return rt
+        return None
+
+    # --- energy -----------------------------------------------------------------------------
+    def _on_allocation(self, msg: Message) -> None:
+        cid, amps = msg.body
+        rt = self.connectors.get(cid)
+        if rt is not None:
+            rt.core.set_allocation(amps)
+            rt.sync()
+
+    async def _energy_changed(self) -> None:
+        for rt in self.connectors.values():
+            rt.sent_demand = None  # re-send: a restarted energy service must learn our demands
+            rt.wake.set()
+
+    # --- meter ------------------------------------------------------------------------------
+    def _on_meter_props(self, path: str, changed: dict[str, Any]) -> None:
+        if "EnergyWh" not in changed:
+            return
+        mid = names.connector_id_from_path(path)
+        for rt in self.connectors.values():
+            if rt.cfg.meter == mid:
+                rt.core.update_meter(changed["EnergyWh"])
+                rt.sync()
+
+    async def _meter_changed(self) -> None:
+        if self.meter.owner is None:
+            return
+        for rt in self.connectors.values():
+            try:
+                wh = await get_property(self.bus, names.METER, names.meter_path(rt.cfg.meter),
+                                        names.METER_METER_IFACE, "EnergyWh")
+            except DBusError:
+                continue
+            rt.core.update_meter(wh)
+            rt.sync()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for rt in self.connectors.values():
+                rt.core.tick(time.monotonic())
+                rt.sync()
+
+
+async def build(ctx: ServiceContext) -> EvseService:
+    cfg = load_config(EvseConfig, ctx.config_file)
+    svc = EvseService(ctx.bus, cfg, ctx.state_dir)
+    svc.export()
+    return svc

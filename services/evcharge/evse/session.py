@@ -1,0 +1,291 @@
+"""One connector's sessions as a pure state machine.
+
+A session runs from plug-in to unplug. A token (RFID, remote start, free vend) authorizes it;
+the connector then asks the energy service for current and offers what it is given to the
+board; a stop (local token, remote, fault) withdraws the offer and the session ends when the
+cable is removed. The adapter feeds board state, tokens, requests, allocations and meter
+readings, and carries out `offer_a`, `demand_a` and `lock` and publishes `events`.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Board faults that end a session, and the OCPP 2.0.1 stop reason each maps to.
+FAULT_STOP_REASONS = {
+    "RcdTrip": "GroundFault",
+    "ContactorWelded": "Other",
+    "ContactorFailedToClose": "Other",
+    "DiodeFault": "Other",
+    "CpShortCircuit": "Other",
+    "CpInvalid": "Other",
+    "VentilationNotAvailable": "Other",
+    "HardwareLinkLost": "Other",
+}
+# The evse service's own absence (HeartbeatLost) is not the session's fault: it resumes.
+TRANSIENT_FAULTS = frozenset({"HeartbeatLost"})
+
+
+class ConnectorState(str, enum.Enum):
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"          # EV plugged, waiting for authorization
+    CHARGING = "Charging"
+    SUSPENDED_EV = "SuspendedEV"     # offered, the EV does not take it
+    SUSPENDED_EVSE = "SuspendedEVSE"  # paused, or no current allocated
+    FINISHING = "Finishing"          # stopped, cable still in
+    FAULTED = "Faulted"
+    UNAVAILABLE = "Unavailable"
+
+
+class TokenOutcome(str, enum.Enum):
+    AUTHORIZED = "Authorized"        # authorized the current or the next session
+    STOPPED = "Stopped"              # the same token stopped the running session
+    IGNORED = "Ignored"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Session:
+    id: str
+    connector_id: int
+    started_at: str
+    token: str = ""
+    token_type: str = ""
+    authorized_at: str = ""
+    energy_start_wh: float | None = None
+    energy_wh: float = 0.0
+    stop_reason: str = ""
+    stopped_at: str = ""
+    ended_at: str = ""
+    paused: bool = False
+    charged: bool = False            # the contactor closed at least once
+
+    @property
+    def authorized(self) -> bool:
+        return bool(self.authorized_at)
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.stop_reason)
+
+
+@dataclass
+class PendingToken:
+    token: str
+    token_type: str
+    expires: float
+
+
+@dataclass
+class BoardView:
+    cp_state: str = "A"
+    contactor_closed: bool = False
+    faults: tuple[str, ...] = ()
+    online: bool = False
+
+    @property
+    def plugged(self) -> bool:
+        return self.cp_state in ("B", "C", "D")
+
+
+@dataclass
+class ConnectorSessions:
+    connector_id: int
+    max_current_a: float = 32.0
+    connection_timeout_s: float = 60.0
+    available: bool = True
+    session: Session | None = None
+    board: BoardView = field(default_factory=BoardView)
+    allocation_a: float = 0.0
+    meter_wh: float | None = None
+    pending: PendingToken | None = None
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    # --- outputs ---------------------------------------------------------------------------
+    @property
+    def demand_a(self) -> float:
+        s = self.session
+        if s and s.authorized and not s.stopped and not s.paused and self.available_now:
+            return self.max_current_a
+        return 0.0
+
+    @property
+    def offer_a(self) -> float:
+        if self.demand_a == 0 or self.allocation_a < 6.0:
+            return 0.0
+        return min(self.allocation_a, self.max_current_a)
+
+    @property
+    def lock(self) -> bool:
+        s = self.session
+        return bool(s and s.authorized and not (s.stopped and not self.board.contactor_closed))
+
+    @property
+    def available_now(self) -> bool:
+        return self.available
+
+    @property
+    def blocking_faults(self) -> tuple[str, ...]:
+        return tuple(f for f in self.board.faults if f not in TRANSIENT_FAULTS)
+
+    @property
+    def state(self) -> ConnectorState:
+        s = self.session
+        if self.blocking_faults:
+            return ConnectorState.FAULTED
+        if s is None:
+            if not self.available:
+                return ConnectorState.UNAVAILABLE
+            return ConnectorState.PREPARING if self.board.plugged else ConnectorState.AVAILABLE
+        if s.stopped:
+            return ConnectorState.FINISHING
+        if not s.authorized:
+            return ConnectorState.PREPARING
+        if self.board.contactor_closed:
+            return ConnectorState.CHARGING
+        if self.offer_a == 0:
+            return ConnectorState.SUSPENDED_EVSE
+        return ConnectorState.SUSPENDED_EV
+
+    # --- inputs ----------------------------------------------------------------------------
+    def update_board(self, view: BoardView, now: float) -> None:
+        was_plugged = self.board.plugged
+        self.board = view
+        if not view.online:
+            return  # the board's absence is not an unplug: keep everything until it is back
+        s = self.session
+        if view.plugged and not was_plugged and s is None:
+            self._start_session(now)
+        elif not view.plugged and s is not None:
+            self._end_session("EVDisconnected")
+        s = self.session
+        if s is not None:
+            if view.contactor_closed and not s.charged:
+                s.charged = True
+                self._event("ChargingStarted", {})
+            for fault in self.blocking_faults:
+                if not s.stopped:
+                    self._stop(FAULT_STOP_REASONS.get(fault, "Other"), detail=fault)
+
+    def present_token(self, token: str, token_type: str, now: float) -> TokenOutcome:
+        """A token that the auth service accepted."""
+        s = self.session
+        if s is not None and s.authorized and not s.stopped:
+            if s.token.casefold() == token.casefold():
+                self._stop("Local")
+                return TokenOutcome.STOPPED
+            return TokenOutcome.IGNORED
+        if not self.available or self.blocking_faults:
+            return TokenOutcome.IGNORED
+        if s is not None and not s.authorized:
+            self._authorize(token, token_type)
+            return TokenOutcome.AUTHORIZED
+        if s is None:
+            # Token first, cable second: hold it for the connection timeout.
+            self.pending = PendingToken(token, token_type, now + self.connection_timeout_s)
+            return TokenOutcome.AUTHORIZED
+        return TokenOutcome.IGNORED
+
+    def stop(self, reason: str) -> bool:
+        s = self.session
+        if s is None or s.stopped:
+            return False
+        self._stop(reason)
+        return True
+
+    def pause(self, paused: bool) -> bool:
+        s = self.session
+        if s is None or not s.authorized or s.stopped or s.paused == paused:
+            return False
+        s.paused = paused
+        self._event("Paused" if paused else "Resumed", {})
+        return True
+
+    def set_available(self, available: bool, now: float) -> None:
+        # A running session finishes; availability applies to the next one (OCPP "Scheduled").
+        self.available = available
+        if not available:
+            self.pending = None
+        elif self.session is None and self.board.online and self.board.plugged:
+            self._start_session(now)
+
+    def set_allocation(self, amps: float) -> None:
+        self.allocation_a = amps
+
+    def update_meter(self, energy_wh: float) -> None:
+        self.meter_wh = energy_wh
+        s = self.session
+        if s is not None and s.authorized and not s.ended_at:
+            if s.energy_start_wh is None:
+                s.energy_start_wh = energy_wh
+            if not s.stopped or self.board.contactor_closed:
+                s.energy_wh = max(0.0, energy_wh - s.energy_start_wh)
+
+    def tick(self, now: float) -> None:
+        if self.pending and now >= self.pending.expires:
+            self._event_noses("TokenExpired", {"token": self.pending.token})
+            self.pending = None
+
+    # --- internals -------------------------------------------------------------------------
+    def _start_session(self, now: float) -> None:
+        if not self.available:
+            self._event_noses("PlugInRefused", {"reason": "Unavailable"})
+            return
+        s = Session(id=uuid.uuid4().hex, connector_id=self.connector_id, started_at=utc_now())
+        self.session = s
+        self.events.append(("SessionStarted", {"session_id": s.id, "started_at": s.started_at}))
+        if self.pending and now < self.pending.expires:
+            self._authorize(self.pending.token, self.pending.token_type)
+        self.pending = None
+
+    def _authorize(self, token: str, token_type: str) -> None:
+        s = self.session
+        assert s is not None
+        s.token, s.token_type, s.authorized_at = token, token_type, utc_now()
+        if self.meter_wh is not None:
+            s.energy_start_wh = self.meter_wh
+        self._event("Authorized", {"token": token, "token_type": token_type})
+
+    def _stop(self, reason: str, detail: str = "") -> None:
+        s = self.session
+        assert s is not None
+        s.stop_reason, s.stopped_at = reason, utc_now()
+        self._event("Stopped", {"reason": reason, "detail": detail})
+
+    def _end_session(self, reason_if_running: str) -> None:
+        s = self.session
+        assert s is not None
+        if not s.stopped:
+            s.stop_reason, s.stopped_at = reason_if_running, utc_now()
+        s.ended_at = utc_now()
+        self.events.append(("SessionEnded", {"session": asdict(s)}))
+        self.session = None
+
+    def _event(self, name: str, detail: dict[str, Any]) -> None:
+        s = self.session
+        self.events.append(("SessionEvent", {"session_id": s.id if s else "", "event": name, "detail": detail}))
+
+    def _event_noses(self, name: str, detail: dict[str, Any]) -> None:
+        self.events.append(("SessionEvent", {"session_id": "", "event": name, "detail": detail}))
+
+    def drain_events(self) -> list[tuple[str, dict[str, Any]]]:
+        out, self.events = self.events, []
+        return out
+
+    # --- persistence -----------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"available": self.available, "session": asdict(self.session) if self.session else None}
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        self.available = bool(data.get("available", True))
+        if data.get("session"):
+            self.session = Session(**data["session"])
+            # Until the board says otherwise, the EV is where we left it: no spurious plug-in.
+            self.board = BoardView(cp_state="B", online=False)
