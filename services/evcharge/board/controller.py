@@ -271,6 +271,7 @@ class ConnectorController:
 
     def _update_faults(self, now: float) -> None:
         f = self._faults
+        before = set(f)
         inputs = self._inputs
         state = self.cp_state
 
@@ -295,6 +296,11 @@ class ConnectorController:
                 and inputs.contactor_closed != self._contactor \
                 and now - self._contactor_changed_at >= self.cfg.feedback_timeout_s:
             f.add(Fault.FAILED_TO_CLOSE if self._contactor else Fault.WELDED)
+        if (f & LATCHED) - before:
+            # A latched fault cancels the standing offer: after a reset, power needs a new,
+            # deliberate offer from the session manager, never one made before the fault.
+            self.offer_a = 0.0
+            self._withdrawn_at = None
         # A fault that breaks the circuit has to open the contactor before the decision runs,
         # so that FAILED_TO_CLOSE does not re-close in the same step.
         if f and self._contactor:

@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import math
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -49,6 +50,19 @@ def bounded(default: Any, low: float, high: float, **kw: Any) -> Any:
     return dataclasses.field(default=default, metadata={"range": Range(low, high)}, **kw)
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. YAML 1.1 also reads on/off/yes/no (and a key named
+    `on`) as booleans, which silently turns a typo'd string into a switch on a charger."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
 def config_path(service: str) -> Path:
     return CONFIG_DIR / f"{service}.yaml"
 
@@ -56,7 +70,7 @@ def config_path(service: str) -> Path:
 def load_yaml(path: str | os.PathLike[str]) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            return yaml.load(f, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError:
         raise ConfigError(path, "", "file not found") from None
     except yaml.YAMLError as e:

@@ -44,6 +44,7 @@ class ConnectorRuntime:
     sent_offer: float | None = None
     sent_lock: bool | None = None
     sent_demand: float | None = None
+    board_seq: int = 0  # board change signals handled so far
     _last_props: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -263,16 +264,22 @@ class EvseService:
                 rt.sync()
                 continue
             try:
-                props = await get_all(self.bus, names.BOARD, names.board_connector_path(rt.cid),
-                                      names.BOARD_CONNECTOR_IFACE)
+                # A change signal handled while our GetAll reply waited to be resumed is newer
+                # than the reply: read again rather than apply a stale snapshot over it.
+                for _ in range(5):
+                    seq = rt.board_seq
+                    props = await get_all(self.bus, names.BOARD, names.board_connector_path(rt.cid),
+                                          names.BOARD_CONNECTOR_IFACE)
+                    if seq == rt.board_seq:
+                        self._apply_board(rt, props)
+                        break
             except DBusError as e:
                 log.error("connector %d: the board does not know it: %s", rt.cid, e, extra=fields(connector=rt.cid))
-                continue
-            self._apply_board(rt, props)
 
     def _on_board_props(self, path: str, changed: dict[str, Any]) -> None:
         rt = self.connectors.get(names.connector_id_from_path(path))
         if rt is not None:
+            rt.board_seq += 1
             self._apply_board(rt, changed)
 
     def _apply_board(self, rt: ConnectorRuntime, changed: dict[str, Any]) -> None:

@@ -1,0 +1,163 @@
+from evcharge.evse.session import BoardView, ConnectorSessions, ConnectorState, TokenOutcome
+
+T = 1000.0
+
+
+def plugged(cp="B", contactor=False, faults=()):
+    return BoardView(cp_state=cp, contactor_closed=contactor, faults=tuple(faults), online=True)
+
+
+def events(c):
+    return [(k, d.get("event")) for k, d in c.drain_events()]
+
+
+def authorized_connector():
+    c = ConnectorSessions(connector_id=1, max_current_a=32)
+    c.update_board(plugged(), T)
+    c.present_token("CAFE01", "ISO14443", T)
+    c.set_allocation(32)
+    return c
+
+
+def test_plug_in_starts_a_preparing_session():
+    c = ConnectorSessions(connector_id=1)
+    c.update_board(plugged(), T)
+    assert c.state is ConnectorState.PREPARING
+    assert c.session is not None and not c.session.authorized
+    assert c.offer_a == 0 and c.demand_a == 0 and not c.lock
+    assert events(c) == [("SessionStarted", None)]
+
+
+def test_token_authorizes_and_demands_current():
+    c = authorized_connector()
+    assert c.demand_a == 32 and c.offer_a == 32 and c.lock
+    c.update_board(plugged("C", contactor=True), T)
+    assert c.state is ConnectorState.CHARGING
+
+
+def test_token_before_plug_in_is_held_for_the_connection_timeout():
+    c = ConnectorSessions(connector_id=1, connection_timeout_s=60)
+    assert c.present_token("CAFE01", "ISO14443", T) is TokenOutcome.AUTHORIZED
+    c.update_board(plugged(), T + 30)
+    assert c.session.authorized and c.session.token == "CAFE01"
+
+
+def test_held_token_expires():
+    c = ConnectorSessions(connector_id=1, connection_timeout_s=60)
+    c.present_token("CAFE01", "ISO14443", T)
+    c.tick(T + 61)
+    c.update_board(plugged(), T + 62)
+    assert not c.session.authorized
+
+
+def test_same_token_stops_and_unplug_ends():
+    c = authorized_connector()
+    c.update_board(plugged("C", contactor=True), T)
+    c.drain_events()
+    assert c.present_token("cafe01", "ISO14443", T) is TokenOutcome.STOPPED
+    assert c.state is ConnectorState.FINISHING and c.offer_a == 0
+    assert c.lock  # still energised: keep locked until the contactor opens
+    c.update_board(plugged("B", contactor=False), T)
+    assert not c.lock
+    c.update_board(BoardView(cp_state="A", online=True), T)
+    evs = c.drain_events()
+    ended = [d for k, d in evs if k == "SessionEnded"]
+    assert ended and ended[0]["session"]["stop_reason"] == "Local"
+    assert c.state is ConnectorState.AVAILABLE
+
+
+def test_other_token_does_not_stop():
+    c = authorized_connector()
+    assert c.present_token("OTHER", "ISO14443", T) is TokenOutcome.IGNORED
+    assert not c.session.stopped
+
+
+def test_unplug_while_charging_ends_with_ev_disconnected():
+    c = authorized_connector()
+    c.update_board(plugged("C", contactor=True), T)
+    c.update_board(BoardView(cp_state="A", online=True), T)
+    ended = [d for k, d in c.drain_events() if k == "SessionEnded"]
+    assert ended[0]["session"]["stop_reason"] == "EVDisconnected"
+
+
+def test_ev_suspends_and_allocation_zero_suspends_evse():
+    c = authorized_connector()
+    c.update_board(plugged("B"), T)
+    assert c.state is ConnectorState.SUSPENDED_EV
+    c.set_allocation(0)
+    assert c.state is ConnectorState.SUSPENDED_EVSE and c.offer_a == 0
+
+
+def test_pause_and_resume():
+    c = authorized_connector()
+    assert c.pause(True)
+    assert c.demand_a == 0 and c.state is ConnectorState.SUSPENDED_EVSE
+    assert not c.pause(True)
+    assert c.pause(False) and c.demand_a == 32
+
+
+def test_rcd_fault_stops_with_ground_fault():
+    c = authorized_connector()
+    c.update_board(plugged("C", contactor=True), T)
+    c.update_board(plugged("C", faults=["RcdTrip"]), T)
+    assert c.state is ConnectorState.FAULTED
+    assert c.session.stop_reason == "GroundFault" and c.offer_a == 0
+
+
+def test_heartbeat_loss_does_not_stop_a_session():
+    c = authorized_connector()
+    c.update_board(plugged("C", faults=["HeartbeatLost"]), T)
+    assert not c.session.stopped
+    assert c.state is not ConnectorState.FAULTED
+
+
+def test_inoperative_refuses_new_sessions_but_finishes_running_one():
+    c = authorized_connector()
+    c.set_available(False, T)
+    assert not c.session.stopped and c.demand_a == 0  # no new energy is asked for while inoperative
+    c.update_board(BoardView(cp_state="A", online=True), T)
+    assert c.state is ConnectorState.UNAVAILABLE
+    c.drain_events()
+    c.update_board(plugged(), T)
+    assert c.session is None and c.state is ConnectorState.UNAVAILABLE
+    assert c.present_token("CAFE01", "ISO14443", T) is TokenOutcome.IGNORED
+    c.set_available(True, T)
+    assert c.session is not None and c.state is ConnectorState.PREPARING
+
+
+def test_energy_counts_from_authorization():
+    c = ConnectorSessions(connector_id=1)
+    c.update_meter(1000.0)
+    c.update_board(plugged(), T)
+    c.update_meter(1005.0)
+    c.present_token("CAFE01", "ISO14443", T)
+    c.update_meter(1500.0)
+    assert c.session.energy_wh == 495.0
+
+
+def test_state_survives_a_restart():
+    c = authorized_connector()
+    c.update_board(plugged("C", contactor=True), T)
+    saved = c.to_json()
+    again = ConnectorSessions(connector_id=1)
+    again.load_json(saved)
+    assert again.session.id == c.session.id and again.session.authorized
+    again.drain_events()
+    again.update_board(plugged("C"), T)  # still plugged after the restart: same session, no new one
+    assert [k for k, _ in again.drain_events()] == []
+    assert again.session.id == c.session.id and again.demand_a == 32
+
+
+def test_restart_after_unplug_ends_the_saved_session():
+    c = authorized_connector()
+    again = ConnectorSessions(connector_id=1)
+    again.load_json(c.to_json())
+    again.update_board(BoardView(cp_state="A", online=True), T)
+    ended = [d for k, d in again.drain_events() if k == "SessionEnded"]
+    assert ended and ended[0]["session"]["stop_reason"] == "EVDisconnected"
+
+
+def test_board_offline_is_not_an_unplug():
+    c = authorized_connector()
+    c.update_board(BoardView(cp_state="B", online=False), T)
+    assert c.session is not None and not c.session.stopped
