@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test of the project: unit, integration (private dbus-daemon, services as
+# processes, D-Bus policies as real users) and the static checks. Sets itself up first.
+#   ci/test.sh                 everything
+#   ci/test.sh -m unit         one layer (any pytest arguments are passed on)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/setup.sh
+VENV="${EVCHARGE_VENV:-.venv}"
+export PATH="$PWD/$VENV/bin:$PATH"
+
+status=0
+echo "== pytest"
+python -m pytest -p no:cacheprovider "$@" || status=$?
+exit $status
