@@ -25,6 +25,9 @@ class ServiceSpec:
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     restart: bool = True
+    # Like WatchdogSec=: the child must send WATCHDOG=1 within this period or it is killed
+    # (SIGABRT, as systemd does) and restarted. 0 disables.
+    watchdog_s: float = 10.0
 
 
 @dataclass
@@ -36,6 +39,9 @@ class _Child:
     exits: list[int] = field(default_factory=list)
     notify_sock: socket.socket | None = None
     watcher: asyncio.Task[None] | None = None
+    last_ping: float = 0.0
+    watchdog_kills: int = 0
+    watchdog_task: asyncio.Task[None] | None = None
 
 
 class Supervisor:
@@ -65,6 +71,9 @@ class Supervisor:
 
     def exits(self, name: str) -> list[int]:
         return list(self._children[name].exits)
+
+    def watchdog_kills(self, name: str) -> int:
+        return self._children[name].watchdog_kills
 
     async def start(self, spec: ServiceSpec, timeout_s: float = 20.0) -> None:
         child = _Child(spec)
@@ -101,7 +110,8 @@ class Supervisor:
             raise RuntimeError(f"service {name} is not running")
         os.kill(pid, sig)
 
-    async def stop(self, name: str) -> None:
+    async def stop(self, name: str) -> int | None:
+        """SIGTERM the child and wait for it; returns its exit code."""
         child = self._children.pop(name)
         child.spec.restart = False
         if child.process and child.process.returncode is None:
@@ -113,9 +123,12 @@ class Supervisor:
                 await child.process.wait()
         if child.watcher:
             await asyncio.gather(child.watcher, return_exceptions=True)
+        if child.watchdog_task:
+            child.watchdog_task.cancel()
         if child.notify_sock:
             asyncio.get_running_loop().remove_reader(child.notify_sock.fileno())
             child.notify_sock.close()
+        return child.process.returncode if child.process else None
 
     async def stop_all(self) -> None:
         self._stopping = True
@@ -132,6 +145,11 @@ class Supervisor:
         env["EVCHARGE_BUS_ADDRESS"] = self.bus_address
         env["NOTIFY_SOCKET"] = str(self.workdir / f"notify-{spec.name}.sock")
         env["STATE_DIRECTORY"] = str(state)
+        if spec.watchdog_s > 0:
+            env["WATCHDOG_USEC"] = str(int(spec.watchdog_s * 1e6))
+        else:
+            env.pop("WATCHDOG_USEC", None)
+        env.pop("WATCHDOG_PID", None)
         env.pop("JOURNAL_STREAM", None)
         env.setdefault("PYTHONUNBUFFERED", "1")
         logf = open(self.log_path(spec.name), "ab")  # noqa: SIM115 - handed to the child
@@ -141,7 +159,10 @@ class Supervisor:
             stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env)
         logf.close()
         child.starts += 1
+        child.last_ping = asyncio.get_running_loop().time()
         child.watcher = asyncio.create_task(self._watch(child, child.process))
+        if spec.watchdog_s > 0 and child.watchdog_task is None:
+            child.watchdog_task = asyncio.create_task(self._watchdog(child))
 
     async def _watch(self, child: _Child, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
@@ -159,5 +180,26 @@ class Supervisor:
             data = child.notify_sock.recv(4096)
         except BlockingIOError:
             return
-        if b"READY=1" in data.split(b"\n"):
+        lines = data.split(b"\n")
+        if b"READY=1" in lines:
             child.ready.set()
+        if b"WATCHDOG=1" in lines or b"READY=1" in lines:
+            child.last_ping = asyncio.get_running_loop().time()
+
+    async def _watchdog(self, child: _Child) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(child.spec.watchdog_s / 4)
+            proc = child.process
+            if proc is None or proc.returncode is not None or not child.ready.is_set():
+                continue
+            if loop.time() - child.last_ping > child.spec.watchdog_s:
+                log.warning("service %s missed its watchdog (%.1f s); killing it", child.spec.name,
+                            child.spec.watchdog_s)
+                child.watchdog_kills += 1
+                child.last_ping = loop.time()
+                try:
+                    proc.send_signal(signal.SIGABRT)
+                    proc.kill()  # a stopped or wedged process ignores SIGABRT until it runs again
+                except ProcessLookupError:
+                    pass
