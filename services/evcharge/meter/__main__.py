@@ -1,0 +1,7 @@
+from evcharge.common import names
+from evcharge.common.service import main_entry
+
+from .service import build
+
+if __name__ == "__main__":
+    main_entry("meter", names.METER, build)
