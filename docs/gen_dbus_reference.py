@@ -20,19 +20,30 @@ from dbus_fast.service import ServiceInterface
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "dbus-api.md"
 
-# (bus name, object path pattern, module, class)
+# (interface, object path pattern, module, class)
 INTERFACES = [
     ("org.evcharge.Board1", "/org/evcharge/Board1", "evcharge.board.interfaces", "BoardInterface"),
-    ("org.evcharge.Board1", "/org/evcharge/Board1/Connector/<id>", "evcharge.board.interfaces", "ConnectorInterface"),
-    ("org.evcharge.Board1", "/org/evcharge/Board1/Connector/<id> (sim backend only)", "evcharge.board.interfaces",
-     "SimInterface"),
+    ("org.evcharge.Board1.Connector", "/org/evcharge/Board1/Connector/<id>", "evcharge.board.interfaces",
+     "ConnectorInterface"),
+    ("org.evcharge.Board1.Sim", "/org/evcharge/Board1/Connector/<id> (sim backend only)",
+     "evcharge.board.interfaces", "SimInterface"),
     ("org.evcharge.Evse1", "/org/evcharge/Evse1", "evcharge.evse.interfaces", "EvseInterface"),
-    ("org.evcharge.Evse1", "/org/evcharge/Evse1/Connector/<id>", "evcharge.evse.interfaces", "ConnectorInterface"),
+    ("org.evcharge.Evse1.Connector", "/org/evcharge/Evse1/Connector/<id>", "evcharge.evse.interfaces",
+     "ConnectorInterface"),
     ("org.evcharge.Energy1", "/org/evcharge/Energy1", "evcharge.energy.interfaces", "EnergyInterface"),
-    ("org.evcharge.Meter1", "/org/evcharge/Meter1/Meter/<id>", "evcharge.meter.interfaces", "MeterInterface"),
-    ("org.evcharge.Auth1", "/org/evcharge/Auth1", "evcharge.auth.interfaces", "AuthInterface"),
-    ("org.evcharge.Auth1", "/org/evcharge/Auth1 (sim reader only)", "evcharge.auth.interfaces", "AuthSimInterface"),
+    ("org.evcharge.Meter1.Meter", "/org/evcharge/Meter1/Meter/<id>", "evcharge.meter.service", "MeterInterface"),
+    ("org.evcharge.Auth1", "/org/evcharge/Auth1", "evcharge.auth.service", "AuthInterface"),
+    ("org.evcharge.Auth1.Sim", "/org/evcharge/Auth1 (sim reader only)", "evcharge.auth.service",
+     "AuthSimInterface"),
 ]
+
+
+def _bare(cls: type[ServiceInterface], name: str) -> ServiceInterface:
+    """An instance for introspection only: the members are declared on the class, and the
+    constructors' collaborators (services, readers) are not needed to describe them."""
+    obj = cls.__new__(cls)
+    ServiceInterface.__init__(obj, name)
+    return obj
 
 
 def _doc(cls: type, member: str) -> str:
@@ -48,17 +59,18 @@ def render() -> str:
              "Errors are `org.evcharge.Error.<Reason>`: InvalidArgument, InvalidState, NotFound, Unavailable;",
              "who may call what is set by the policies in `services/dbus/` (see docs/security.md).", ""]
     missing = []
-    for bus_name, path, module, clsname in INTERFACES:
+    for iface_name, path, module, clsname in INTERFACES:
+        bus_name = ".".join(iface_name.split(".")[:3])
         try:
             cls = getattr(importlib.import_module(module), clsname)
         except (ImportError, AttributeError):
             missing.append(f"{module}.{clsname}")
             continue
-        iface = cls(None)
-        intro = iface.introspect()
+        intro = _bare(cls, iface_name).introspect()
         lines += [f"## `{intro.name}`", "", f"Bus name `{bus_name}`, object `{path}`.", ""]
-        if inspect.getdoc(cls):
-            lines += [" ".join(inspect.getdoc(cls).split()), ""]
+        own_doc = cls.__dict__.get("__doc__")  # not dbus-fast's base-class docstring
+        if own_doc:
+            lines += [" ".join(inspect.cleandoc(own_doc).split()), ""]
         if intro.methods:
             lines += ["| method | in | out | description |", "|---|---|---|---|"]
             for m in intro.methods:

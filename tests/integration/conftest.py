@@ -69,7 +69,7 @@ class Stack:
                                                                   {"id": 2, "max_current_a": 32}]},
             "meter": {"poll_interval_s": 0.2, "meters": [{"connector_id": 1, "backend": "sim"},
                                                          {"connector_id": 2, "backend": "sim"}]},
-            "auth": {"allow_list": [{"token": "04A1B2C3D4", "token_type": "ISO14443"},
+            "auth": {"allow_list": [{"token": "04A1B2C3", "token_type": "ISO14443"},
                                     {"token": "BLOCKED01", "token_type": "ISO14443", "status": "Blocked"}],
                      "readers": [{"name": "rfid0", "type": "sim"}], **(auth_extra or {})},
         }

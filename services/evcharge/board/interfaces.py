@@ -31,18 +31,22 @@ class BoardInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def BoardName(self) -> "s":
+        """Name of the loaded board profile."""
         return self._svc.profile.name
 
     @dbus_property(access=PropertyAccess.READ)
     def Backend(self) -> "s":
+        """sim, linux or mcu."""
         return self._svc.profile.backend.value
 
     @dbus_property(access=PropertyAccess.READ)
     def ConnectorIds(self) -> "au":
+        """Connectors of this board."""
         return [c.id for c in self._svc.profile.connectors]
 
     @dbus_property(access=PropertyAccess.READ)
     def HeartbeatTimeoutS(self) -> "d":
+        """Longest gap between two Heartbeat calls before the board makes every connector safe."""
         return self._svc.profile.heartbeat_timeout_s
 
 
@@ -76,71 +80,88 @@ class ConnectorInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def ConnectorId(self) -> "u":
+        """This connector."""
         return self._rt.profile.id
 
     @dbus_property(access=PropertyAccess.READ)
     def MaxCurrentA(self) -> "d":
+        """The connector's hardware maximum (board profile)."""
         return self._rt.profile.max_current_a
 
     @dbus_property(access=PropertyAccess.READ)
     def Phases(self) -> "u":
+        """Phases wired to the connector."""
         return self._rt.profile.phases
 
     @dbus_property(access=PropertyAccess.READ)
     def CpState(self) -> "s":
+        """Debounced control-pilot state: A, B, C, D, E, F or Invalid."""
         return self._rt.status.cp_state.value
 
     @dbus_property(access=PropertyAccess.READ)
     def PwmMode(self) -> "s":
+        """high (X1, steady +12 V), pwm, or low (state F, -12 V)."""
         return self._rt.status.pwm_mode.value
 
     @dbus_property(access=PropertyAccess.READ)
     def PwmDutyPct(self) -> "d":
+        """Duty cycle being generated (100 in X1, 0 in F)."""
         return self._rt.status.duty_pct
 
     @dbus_property(access=PropertyAccess.READ)
     def OfferA(self) -> "d":
+        """The offer last made with SetOffer (0 after a latched fault)."""
         return self._rt.status.offer_a
 
     @dbus_property(access=PropertyAccess.READ)
     def AdvertisedCurrentA(self) -> "d":
+        """Current signalled to the EV: min(offer, MaxCurrentA, CableMaxCurrentA), 0 without PWM."""
         return self._rt.status.advertised_a
 
     @dbus_property(access=PropertyAccess.READ)
     def CableMaxCurrentA(self) -> "d":
+        """Ampacity coded by the PP resistor of the plugged cable (0: none or invalid)."""
         return self._rt.status.cable_max_a
 
     @dbus_property(access=PropertyAccess.READ)
     def ContactorClosed(self) -> "b":
+        """The contactor command."""
         return self._rt.status.contactor_closed
 
     @dbus_property(access=PropertyAccess.READ)
     def ContactorFeedback(self) -> "s":
+        """The auxiliary contact: closed, open, or none when the board has none."""
         fb = self._rt.status.contactor_feedback
         return "none" if fb is None else ("closed" if fb else "open")
 
     @dbus_property(access=PropertyAccess.READ)
     def Locked(self) -> "b":
+        """The connector lock command."""
         return self._rt.status.locked
 
     @dbus_property(access=PropertyAccess.READ)
     def Faults(self) -> "as":
+        """Active faults (RcdTrip, ContactorWelded, ContactorFailedToClose, DiodeFault, CpInvalid, CpShortCircuit, VentilationNotAvailable, HeartbeatLost, HardwareLinkLost)."""
         return [f.value for f in self._rt.status.faults]
 
     @dbus_property(access=PropertyAccess.READ)
     def LastOpenReason(self) -> "s":
+        """Why the contactor last opened (EvNotReady, Unplugged, OfferWithdrawn, EvIgnoredStop, Fault, HeartbeatLost)."""
         return self._rt.status.last_open_reason.value
 
     @signal()
     def FaultRaised(self, fault: str) -> "s":
+        """A fault became active."""
         return fault
 
     @signal()
     def FaultCleared(self, fault: str) -> "s":
+        """A fault is no longer active."""
         return fault
 
     @signal()
     def ContactorChanged(self, closed: bool, reason: str) -> "bs":
+        """The contactor command changed: closed, and the reason when it opened."""
         return [closed, reason]
 
 
@@ -163,6 +184,7 @@ class SimInterface(ServiceInterface):
 
     @method()
     def Unplug(self) -> None:
+        """Unplug the simulated EV."""
         self._rt.sim_change(plugged=False)
 
     @method()
@@ -172,48 +194,59 @@ class SimInterface(ServiceInterface):
 
     @method()
     def SetEvMaxCurrent(self, current_a: "d") -> None:
+        """The most current the simulated EV draws per phase."""
         if math.isnan(current_a) or not (0 <= current_a <= MAX_CURRENT_A):
             raise InvalidArgument(f"current_a must be between 0 and {MAX_CURRENT_A:g} A, got {current_a!r}")
         self._rt.sim_change(ev_max_current_a=current_a)
 
     @method()
     def SetDiodePresent(self, present: "b") -> None:
+        """False simulates a vehicle without its CP diode (DiodeFault)."""
         self._rt.sim_change(diode_present=present)
 
     @method()
     def SetVentilation(self, required: "b") -> None:
+        """True makes the EV request state D (ventilation)."""
         self._rt.sim_change(ventilation=required)
 
     @method()
     def SetEvIgnoresPwm(self, ignores: "b") -> None:
+        """True simulates an EV that closes S2 without PWM and ignores X1."""
         self._rt.sim_change(ev_ignores_pwm=ignores)
 
     @method()
     def SetContactorWelded(self, welded: "b") -> None:
+        """True welds the simulated contactor: it stays closed once closed."""
         self._rt.sim_change(welded=welded)
 
     @method()
     def SetRcdTripped(self, tripped: "b") -> None:
+        """Trip or reset the simulated RCD."""
         self._rt.sim_change(rcd_tripped=tripped)
 
     @dbus_property(access=PropertyAccess.READ)
     def EvPluggedIn(self) -> "b":
+        """The simulated EV is plugged in."""
         return self._c().plugged
 
     @dbus_property(access=PropertyAccess.READ)
     def EvReady(self) -> "b":
+        """The simulated EV requests energy."""
         return self._c().ev_ready
 
     @dbus_property(access=PropertyAccess.READ)
     def PpOhm(self) -> "d":
+        """PP resistor of the simulated cable."""
         return self._c().pp_ohm
 
     @dbus_property(access=PropertyAccess.READ)
     def EvMaxCurrentA(self) -> "d":
+        """The simulated EV's own current limit."""
         return self._c().ev_max_current_a
 
     @dbus_property(access=PropertyAccess.READ)
     def EvCurrentA(self) -> "d":
+        """Current per phase the simulated EV draws now."""
         return self._c().ev_current_a
 
     @dbus_property(access=PropertyAccess.READ)
@@ -222,6 +255,7 @@ class SimInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def CpVoltageV(self) -> "d":
+        """CP positive plateau the board reads."""
         return self._c().inputs().cp_high_v
 
     @dbus_property(access=PropertyAccess.READ)
@@ -230,16 +264,20 @@ class SimInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def ContactorPhysicallyClosed(self) -> "b":
+        """State of the simulated contacts (differs from the command when welded)."""
         return self._c().contactor_physically_closed
 
     @dbus_property(access=PropertyAccess.READ)
     def ContactorWelded(self) -> "b":
+        """The simulated contactor is welded."""
         return self._c().welded
 
     @dbus_property(access=PropertyAccess.READ)
     def RcdTripped(self) -> "b":
+        """The simulated RCD is tripped."""
         return self._c().rcd_tripped
 
     @dbus_property(access=PropertyAccess.READ)
     def DiodePresent(self) -> "b":
+        """The simulated EV has its CP diode."""
         return self._c().diode_present

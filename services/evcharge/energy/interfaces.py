@@ -55,24 +55,30 @@ class EnergyInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def SiteLimitA(self) -> "d":
+        """Configured site limit per phase."""
         return self._svc.manager.cfg.site_limit_a
 
     @dbus_property(access=PropertyAccess.READ)
     def EffectiveSiteLimitA(self) -> "d":
+        """Site limit after external limits."""
         return self._svc.manager.site_limit()
 
     @dbus_property(access=PropertyAccess.READ)
     def Allocations(self) -> "a{ud}":
+        """Current allocated per connector."""
         return dict(self._svc.manager.allocations)
 
     @dbus_property(access=PropertyAccess.READ)
     def Demands(self) -> "a{ud}":
+        """Current requested per connector."""
         return {cid: d.max_a for cid, d in self._svc.manager.demands.items()}
 
     @dbus_property(access=PropertyAccess.READ)
     def ExternalLimits(self) -> "a(usd)":
+        """(connector or 0 for the site, source, limit) of every external limit."""
         return [[cid, src, lim] for (cid, src), lim in self._svc.manager.limits.items()]
 
     @signal()
     def AllocationChanged(self, connector_id: int, current_a: float) -> "ud":
+        """A connector's allocation changed."""
         return [connector_id, current_a]

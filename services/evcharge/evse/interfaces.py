@@ -26,6 +26,7 @@ class EvseInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def ConnectorIds(self) -> "au":
+        """Connectors managed by this service."""
         return list(self._svc.connectors)
 
     @method()
@@ -88,70 +89,86 @@ class ConnectorInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def ConnectorId(self) -> "u":
+        """This connector."""
         return self._rt.core.connector_id
 
     @dbus_property(access=PropertyAccess.READ)
     def State(self) -> "s":
+        """Available, Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing, Faulted or Unavailable."""
         return self._rt.core.state.value
 
     @dbus_property(access=PropertyAccess.READ)
     def Available(self) -> "b":
+        """False when set Inoperative."""
         return self._rt.core.available
 
     @dbus_property(access=PropertyAccess.READ)
     def SessionId(self) -> "s":
+        """The running session (from plug-in to unplug), or empty."""
         s = self._rt.core.session
         return s.id if s else ""
 
     @dbus_property(access=PropertyAccess.READ)
     def SessionToken(self) -> "s":
+        """The token that authorized the session, or empty."""
         s = self._rt.core.session
         return s.token if s else ""
 
     @dbus_property(access=PropertyAccess.READ)
     def SessionStartedAt(self) -> "s":
+        """UTC RFC 3339 time of plug-in."""
         s = self._rt.core.session
         return s.started_at if s else ""
 
     @dbus_property(access=PropertyAccess.READ)
     def SessionEnergyWh(self) -> "d":
+        """Energy delivered since authorization."""
         s = self._rt.core.session
         return s.energy_wh if s else 0.0
 
     @dbus_property(access=PropertyAccess.READ)
     def StopReason(self) -> "s":
+        """OCPP stop reason once the session was stopped."""
         s = self._rt.core.session
         return s.stop_reason if s else ""
 
     @dbus_property(access=PropertyAccess.READ)
     def Paused(self) -> "b":
+        """The session is paused (Pause)."""
         s = self._rt.core.session
         return bool(s and s.paused)
 
     @dbus_property(access=PropertyAccess.READ)
     def OfferedCurrentA(self) -> "d":
+        """Current offered to the board now."""
         return self._rt.core.offer_a
 
     @dbus_property(access=PropertyAccess.READ)
     def AllocatedCurrentA(self) -> "d":
+        """Current the energy service allocated to this connector."""
         return self._rt.core.allocation_a
 
     @dbus_property(access=PropertyAccess.READ)
     def MaxCurrentA(self) -> "d":
+        """Configured maximum of the connector."""
         return self._rt.core.max_current_a
 
     @dbus_property(access=PropertyAccess.READ)
     def Faults(self) -> "as":
+        """Faults the board reports for this connector."""
         return list(self._rt.core.board.faults)
 
     @signal()
     def SessionStarted(self, session_id: str, started_at: str) -> "ss":
+        """An EV was plugged in: session id, start time."""
         return [session_id, started_at]
 
     @signal()
     def SessionEvent(self, session_id: str, event: str, detail: dict) -> "sss":
+        """Something happened in a session: session id, event (Authorized, ChargingStarted, Paused, Resumed, Stopped, TokenRejected, TokenExpired, PlugInRefused), JSON detail."""
         return [session_id, event, json.dumps(detail, sort_keys=True)]
 
     @signal()
     def SessionEnded(self, session_id: str, reason: str, energy_wh: float, token: str) -> "ssds":
+        """The EV was unplugged: session id, stop reason, energy (Wh), token."""
         return [session_id, reason, energy_wh, token]

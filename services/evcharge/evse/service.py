@@ -304,8 +304,8 @@ class EvseService:
         # The token that started a session stops it without asking anyone (OCPP behaviour).
         if not (s and s.authorized and not s.stopped and s.token.casefold() == token.casefold()):
             try:
-                status, info = await call(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH, "Validate", "ss",
-                                          [token, token_type])
+                ((status, info),) = await call(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH, "Validate",
+                                               "ss", [token, token_type])
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: cannot validate token: %s", rt.cid, e, extra=fields(connector=rt.cid))
                 return
