@@ -200,3 +200,46 @@ def test_stale_address_file_and_missing_profile(env, tmp_path):
     r = subprocess.run([sys.executable, "-m", "evcharge.sil", "--profile", str(tmp_path / "nope.yaml"), "--once"],
                        check=False, capture_output=True, text=True, env=env, timeout=20)
     assert r.returncode == 1 and "nope.yaml does not exist" in r.stderr
+
+
+def test_ctrl_c_on_a_terminal_stops_services_in_order(env, tmp_path):
+    """On a real terminal, Ctrl-C reaches the runner only; it stops the services, board last."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the runner, as a developer starts it from a shell
+        os.execvpe(sys.executable, [sys.executable, "-m", "evcharge.sil", "--workdir", str(tmp_path / "w")], env)
+    out = b""
+
+    def read_until(marker: bytes, timeout: float) -> None:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while marker not in out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {marker!r} in output:\n{out.decode(errors='replace')}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the runner closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+
+    try:
+        read_until(b"evcharge SIL is running", 30)
+        os.write(fd, b"\x03")  # the terminal turns this into SIGINT for its foreground process group
+        read_until(b"stopped", 30)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    text = out.decode(errors="replace")
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, text[-2000:]
+    assert "stopping evse, auth, meter, energy, board, then the bus" in text
+    assert "restarting" not in text  # no service saw the SIGINT and died on its own

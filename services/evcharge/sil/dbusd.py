@@ -100,7 +100,7 @@ def start_bus(*, policy_dirs: Iterable[Path] | None = None, policy_files: Iterab
     conf = workdir / "bus.conf"
     conf.write_text(text)
     proc = subprocess.Popen(["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={conf}", "--print-address"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode().strip()
     if not line:

@@ -16,8 +16,7 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,28 +64,6 @@ def _services(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"services must be a comma-separated subset of "
                                          f"{','.join(configs.ALL_SERVICES)}, got {text!r}")
     return [n for n in configs.ALL_SERVICES if n in names]  # always the dependency order
-
-
-class SigintWaiter:
-    """Ctrl-C for the runner alone.
-
-    The terminal sends SIGINT to the whole foreground process group, which includes the
-    dbus-daemon and every service: they would all quit at once, in no order, and the supervisor
-    would see crashes. SIGINT is therefore blocked before any child is spawned (children inherit
-    the mask, and neither dbus-daemon nor our services unblock it) and received here by
-    sigwait() in a thread. SIGTERM stays deliverable: it is how the supervisor stops children.
-    """
-
-    def __init__(self) -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-
-    def start(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
-        def wait() -> None:
-            while True:
-                signal.sigwait({signal.SIGINT})
-                loop.call_soon_threadsafe(callback)
-
-        threading.Thread(target=wait, name="sigint", daemon=True).start()
 
 
 async def _address_in_use() -> str | None:
@@ -209,7 +186,7 @@ async def _start_all(sup: Supervisor, wanted: list[str], paths: dict[str, Path],
     return True
 
 
-async def run(args: argparse.Namespace, sigint: SigintWaiter) -> int:
+async def run(args: argparse.Namespace) -> int:
     try:
         profile, wanted, generated = await _preflight(args)
     except configs.SilSetupError as e:
@@ -217,8 +194,10 @@ async def run(args: argparse.Namespace, sigint: SigintWaiter) -> int:
         return EXIT_FAILED
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # The children run in sessions of their own (see Supervisor), so Ctrl-C reaches only us and
+    # we stop them in order: services first, the board last, then the bus.
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    sigint.start(loop, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
 
     with _workdir(args.workdir) as wd:
         paths = configs.write_configs(wd.path, generated, wanted, args.config_dir)
@@ -288,9 +267,8 @@ async def _live(address: str, sup: Supervisor, started: list[str], stop: asyncio
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="evcharge-sil: %(message)s")
-    sigint = SigintWaiter()  # before any thread or child exists, so all of them inherit the mask
     try:
-        sys.exit(asyncio.run(run(args, sigint)))
+        sys.exit(asyncio.run(run(args)))
     except KeyboardInterrupt:  # only if SIGINT arrived through another path (e.g. a debugger)
         sys.exit(130)
 

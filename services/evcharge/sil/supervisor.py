@@ -156,7 +156,10 @@ class Supervisor:
         child.ready.clear()
         child.process = await asyncio.create_subprocess_exec(
             self.python, "-m", f"evcharge.{spec.name}", *spec.args,
-            stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env)
+            stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+            # Own session, as under systemd: a terminal's Ctrl-C goes to whoever supervises us,
+            # which stops the services in order instead of all of them dying at once.
+            start_new_session=True)
         logf.close()
         child.starts += 1
         child.last_ping = asyncio.get_running_loop().time()
