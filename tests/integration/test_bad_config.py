@@ -34,3 +34,17 @@ def test_missing_profile_is_named(private_bus, tmp_path):
     result = run_service("board", "--profile", str(tmp_path / "nope.yaml"), "--state-dir", str(tmp_path),
                          bus_address=private_bus.address)
     assert result.returncode == 78 and "nope.yaml" in result.stderr and "file not found" in result.stderr
+
+
+def test_explicit_config_must_exist(private_bus, tmp_path):
+    result = run_service("energy", "--config", str(tmp_path / "absent.yaml"), "--state-dir", str(tmp_path),
+                         bus_address=private_bus.address)
+    assert result.returncode == 78 and "absent.yaml" in result.stderr and "file not found" in result.stderr
+
+
+def test_unreadable_config_is_a_config_error(private_bus, tmp_path):
+    # A directory where the file should be: reading fails with an OSError other than "not found".
+    (tmp_path / "evse.yaml").mkdir()
+    result = run_service("evse", "--config", str(tmp_path / "evse.yaml"), "--state-dir", str(tmp_path / "s"),
+                         bus_address=private_bus.address)
+    assert result.returncode == 78 and "cannot read" in result.stderr

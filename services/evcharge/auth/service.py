@@ -7,7 +7,6 @@ from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method, signal
 
 from evcharge.common import names
-from evcharge.common.config import load_config
 from evcharge.common.errors import InvalidArgument, require_range
 from evcharge.common.service import ServiceContext
 
@@ -120,7 +119,7 @@ class AuthService:
 
 
 async def build(ctx: ServiceContext) -> AuthService:
-    cfg = load_config(AuthConfig, ctx.config_file)
+    cfg = ctx.load_config(AuthConfig)
     auth = AuthInterface(cfg.build_allow_list(), cfg.free_vend, [r.name for r in cfg.readers])
     ctx.bus.export(names.AUTH_PATH, auth)
     readers: list[Pn532Reader] = []

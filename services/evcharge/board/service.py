@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from dbus_fast.aio import MessageBus
 
 from ..common import names
-from ..common.config import load_config
 from ..common.log import fields
 from ..common.service import ServiceContext
 from .backends.base import BoardBackend, ConnectorOutputs
@@ -220,7 +219,7 @@ class BoardService:
 
 
 async def build(ctx: ServiceContext) -> BoardService:
-    cfg = load_config(BoardConfig, ctx.config_file)
+    cfg = ctx.load_config(BoardConfig)
     profile_name = ctx.args.profile or cfg.profile
     profile = load_profile(profile_name)
     svc = BoardService(ctx.bus, profile, make_backend(profile))

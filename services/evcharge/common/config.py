@@ -73,6 +73,10 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
             return yaml.load(f, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError:
         raise ConfigError(path, "", "file not found") from None
+    except OSError as e:
+        # Unreadable (permissions, a directory...): as fatal as a malformed file, and restarting
+        # will not fix it, so it must end as a configuration error, not a crash loop.
+        raise ConfigError(path, "", f"cannot read: {e.strerror or e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

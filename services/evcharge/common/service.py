@@ -17,18 +17,20 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from dbus_fast import RequestNameReply
 from dbus_fast.aio import MessageBus
 from dbus_fast.constants import NameFlag
 
 from . import bus as busmod
-from .config import ConfigError, config_path
+from .config import ConfigError, config_path, load_config
 from .log import setup_logging
 from .notify import notify, watchdog_interval_s
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 EXIT_CONFIG = 78  # EX_CONFIG: systemd shows it as "CONFIG", and Restart=on-failure won't loop on it forever
 EXIT_NAME_TAKEN = 75  # EX_TEMPFAIL
@@ -46,6 +48,12 @@ class ServiceContext:
     args: argparse.Namespace
     config_file: Path
     state_dir: Path
+    config_explicit: bool = False  # --config given: the file must exist
+
+    def load_config(self, cls: type[T]) -> T:
+        """The service's configuration; the default file may be absent (code defaults apply),
+        a file named with --config may not."""
+        return load_config(cls, self.config_file, required=self.config_explicit)
 
 
 def state_dir_for(service: str, override: str | None) -> Path:
@@ -85,6 +93,7 @@ async def _main(service: str, bus_name: str, build: Callable[[ServiceContext], A
     bus = await busmod.connect(args.bus_address)
     ctx = ServiceContext(service=service, bus=bus, args=args,
                          config_file=Path(args.config) if args.config else config_path(service),
+                         config_explicit=bool(args.config),
                          state_dir=state_dir_for(service, args.state_dir))
     app = await build(ctx)
     reply = await bus.request_name(bus_name, NameFlag.DO_NOT_QUEUE)

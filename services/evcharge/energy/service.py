@@ -7,7 +7,6 @@ import logging
 from dbus_fast.aio import MessageBus
 
 from ..common import names
-from ..common.config import load_config
 from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
@@ -59,7 +58,7 @@ class EnergyService:
 
 
 async def build(ctx: ServiceContext) -> EnergyService:
-    cfg = load_config(EnergyConfig, ctx.config_file)
+    cfg = ctx.load_config(EnergyConfig)
     svc = EnergyService(ctx.bus, cfg, ctx.state_dir / "energy.json")
     ctx.bus.export(names.ENERGY_PATH, svc.iface)
     return svc

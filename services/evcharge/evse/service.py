@@ -21,7 +21,6 @@ from dbus_fast.aio import MessageBus
 
 from ..common import names
 from ..common.bus import Subscription, call, get_all, get_property
-from ..common.config import load_config
 from ..common.log import fields
 from ..common.persist import append_line_durable, read_json, write_json_atomic
 from ..common.service import ServiceContext
@@ -377,7 +376,7 @@ class EvseService:
 
 
 async def build(ctx: ServiceContext) -> EvseService:
-    cfg = load_config(EvseConfig, ctx.config_file)
+    cfg = ctx.load_config(EvseConfig)
     svc = EvseService(ctx.bus, cfg, ctx.state_dir)
     svc.export()
     return svc

@@ -9,7 +9,6 @@ from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method
 
 from evcharge.common import names
-from evcharge.common.config import load_config
 from evcharge.common.errors import Unavailable
 from evcharge.common.service import ServiceContext
 
@@ -110,7 +109,7 @@ class MeterService:
 
 
 async def build(ctx: ServiceContext) -> MeterService:
-    cfg = load_config(MeterConfig, ctx.config_file)
+    cfg = ctx.load_config(MeterConfig)
     store: EnergyStore | None = None
     board: BoardLink | None = None
     modbus_links: dict[tuple[str, ...], ModbusLink] = {}
