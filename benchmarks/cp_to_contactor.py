@@ -14,7 +14,6 @@ import sys
 import time
 
 from _common import percentiles, report, running_stack
-
 from evcharge.common import bus as busmod
 from evcharge.common import names
 

@@ -10,6 +10,11 @@ VENV="${EVCHARGE_VENV:-.venv}"
 export PATH="$PWD/$VENV/bin:$PATH"
 
 status=0
+if [ $# -eq 0 ]; then
+  echo "== static checks"
+  python -m ruff check services/evcharge tests benchmarks docs || status=1
+  python docs/gen_dbus_reference.py --check || status=1
+fi
 echo "== pytest"
 python -m pytest -p no:cacheprovider "$@" || status=$?
 exit $status

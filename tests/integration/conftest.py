@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from evcharge.common.bus import connect
 from evcharge.sil.dbusd import start_bus
 from evcharge.sil.supervisor import Supervisor
@@ -81,7 +80,6 @@ class Stack:
 
     async def _collect_signals(self) -> None:
         from dbus_fast import MessageType
-
         from evcharge.common.bus import call
 
         def on(msg):

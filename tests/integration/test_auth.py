@@ -6,7 +6,6 @@ import os
 
 import pytest
 from dbus_fast import DBusError, Message, MessageType
-
 from evcharge.common import names
 from evcharge.common.bus import call, get_all
 from evcharge.sil.supervisor import ServiceSpec

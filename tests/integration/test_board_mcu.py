@@ -6,7 +6,6 @@ import os
 import tty
 
 import pytest
-
 from evcharge.sim.mcu import FakeMcu
 
 

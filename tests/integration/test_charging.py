@@ -9,7 +9,6 @@ import math
 
 import pytest
 from dbus_fast import DBusError
-
 from evcharge.common import names
 from evcharge.common.bus import call
 
@@ -175,7 +174,7 @@ async def test_site_limit_shared_by_two_connectors(stack):
     for cid in (1, 2):
         b = await stack.wait(lambda cid=cid: stack.board(cid), lambda b: b["AdvertisedCurrentA"] == 16)
         assert b["PwmDutyPct"] == pytest.approx(16 / 0.6, abs=1e-3)
-        hw = await stack.wait(lambda cid=cid: stack.hw(cid), lambda h: abs(h["EvCurrentA"] - 16) < 0.01)
+        await stack.wait(lambda cid=cid: stack.hw(cid), lambda h: abs(h["EvCurrentA"] - 16) < 0.01)
     total = sum([(await stack.hw(c))["EvCurrentA"] for c in (1, 2)])
     assert total <= 32 + 0.01
     await stack.sim(2, "Unplug")

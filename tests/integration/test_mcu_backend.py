@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-
 from evcharge.board import mcu_protocol as proto
 from evcharge.board.backends.base import ConnectorOutputs, PwmMode
 from evcharge.board.backends.mcu import McuBackend

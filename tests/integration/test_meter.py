@@ -11,12 +11,11 @@ from dbus_fast import DBusError
 from dbus_fast.aio import MessageBus
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property
-from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
-
 from evcharge.common import names
 from evcharge.common.bus import call, connect, get_all
 from evcharge.sil.supervisor import ServiceSpec
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
 
 IFACE = names.METER_METER_IFACE
 

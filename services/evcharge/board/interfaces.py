@@ -141,7 +141,8 @@ class ConnectorInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def Faults(self) -> "as":
-        """Active faults (RcdTrip, ContactorWelded, ContactorFailedToClose, DiodeFault, CpInvalid, CpShortCircuit, VentilationNotAvailable, HeartbeatLost, HardwareLinkLost)."""
+        """Active faults (RcdTrip, ContactorWelded, ContactorFailedToClose, DiodeFault, CpInvalid,
+        CpShortCircuit, VentilationNotAvailable, HeartbeatLost, HardwareLinkLost)."""
         return [f.value for f in self._rt.status.faults]
 
     @dbus_property(access=PropertyAccess.READ)

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from evcharge.auth.allowlist import AllowList, ListEntry
 from evcharge.auth.tokens import AuthStatus, TokenType, check_token, check_uid
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from evcharge.auth.config import AuthConfig, ReaderKind
 from evcharge.auth.tokens import AuthStatus, TokenType
 from evcharge.common.config import ConfigError, load_config

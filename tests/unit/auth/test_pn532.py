@@ -1,11 +1,10 @@
 """PN532 frame codec: known frames from the user manual, commands, and hostile input."""
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from evcharge.auth import pn532
 from evcharge.auth.pn532 import Ack, ErrorFrame, Frame, Nack, Parser
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def test_known_command_frames():

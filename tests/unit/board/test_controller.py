@@ -1,11 +1,16 @@
 """The safety controller driven in closed loop with the simulated EV and hardware (no I/O)."""
 
 import pytest
-
 from evcharge.board.backends.base import PwmMode
 from evcharge.board.backends.sim import SimulatedConnector
-from evcharge.board.controller import (OFFER_WITHDRAWN_TIMEOUT_S, UNLOCK_AFTER_F_S, ConnectorConfig,
-                                       ConnectorController, Fault, OpenReason)
+from evcharge.board.controller import (
+    OFFER_WITHDRAWN_TIMEOUT_S,
+    UNLOCK_AFTER_F_S,
+    ConnectorConfig,
+    ConnectorController,
+    Fault,
+    OpenReason,
+)
 from evcharge.board.cp import CpState
 
 

@@ -1,5 +1,4 @@
 import pytest
-
 from evcharge.board.cp import CpState, Debouncer, classify, diode_ok
 
 A, B, C, D, E, F, X = CpState.A, CpState.B, CpState.C, CpState.D, CpState.E, CpState.F, CpState.INVALID

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from evcharge.board.backends import linux
 from evcharge.board.backends.base import BackendError, ConnectorOutputs, PwmMode
 from evcharge.board.backends.linux import LinuxBackend, PeripheryGpioFactory, pp_resistance

@@ -5,10 +5,9 @@ from __future__ import annotations
 import zlib
 
 import pytest
+from evcharge.board import mcu_protocol as p
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from evcharge.board import mcu_protocol as p
 
 u8 = st.integers(0, 0xFF)
 i16 = st.integers(-0x8000, 0x7FFF)

@@ -1,5 +1,4 @@
 import pytest
-
 from evcharge.board.signalling import cable_ampacity, current_for_duty, duty_for_current
 
 

@@ -2,7 +2,6 @@ import enum
 from dataclasses import dataclass, field
 
 import pytest
-
 from evcharge.board.profile import load_profile
 from evcharge.common.config import ConfigError, bounded, load_config
 

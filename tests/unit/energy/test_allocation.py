@@ -1,5 +1,4 @@
 import pytest
-
 from evcharge.energy.allocation import Demand, allocate
 from evcharge.energy.config import EnergyConfig, EnergyConnector
 from evcharge.energy.manager import SITE, EnergyManager

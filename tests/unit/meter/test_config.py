@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from evcharge.common.config import ConfigError, load_config
 from evcharge.meter.config import BackendKind, MeterConfig
 

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 import pytest
-
 from evcharge.meter.reading import MeterState, Reading, rfc3339
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)

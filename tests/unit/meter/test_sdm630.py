@@ -1,7 +1,6 @@
 """SDM630 register decoding and request planning."""
 
 import pytest
-
 from evcharge.meter import sdm630
 from evcharge.meter.reading import Reading
 from evcharge.meter.sdm630 import Quantity

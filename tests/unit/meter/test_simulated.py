@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from evcharge.meter.energy_store import EnergyStore
 from evcharge.meter.simulated import SimulatedMeter
 

@@ -45,8 +45,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..profile import BoardProfile, ConnectorProfile
-from .base import (BackendError, BoardBackend, ConnectorInputs, ConnectorOutputs, PwmMode,
-                   SAFE_OUTPUTS)
+from .base import SAFE_OUTPUTS, BackendError, BoardBackend, ConnectorInputs, ConnectorOutputs, PwmMode
 from .linux_config import AdcChannel, GpioLine, LinuxConnectorIo, PwmChannel
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ import serial
 
 from .. import mcu_protocol as proto
 from ..profile import BoardProfile
-from .base import BackendError, BoardBackend, ConnectorInputs, ConnectorOutputs, PwmMode, SAFE_OUTPUTS
+from .base import SAFE_OUTPUTS, BackendError, BoardBackend, ConnectorInputs, ConnectorOutputs, PwmMode
 from .mcu_config import McuLink
 
 log = logging.getLogger(__name__)
