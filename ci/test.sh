@@ -12,9 +12,14 @@ export PATH="$PWD/$VENV/bin:$PATH"
 status=0
 if [ $# -eq 0 ]; then
   echo "== static checks"
-  python -m ruff check services/evcharge tests benchmarks docs || status=1
+  python -m ruff check services/evcharge services/exigen tests benchmarks docs || status=1
+  (cd services && python -m exigen --check) || status=1
   python docs/gen_dbus_reference.py --check || status=1
 fi
 echo "== pytest"
 python -m pytest -p no:cacheprovider "$@" || status=$?
+if [ $# -eq 0 ]; then
+  echo "== EXI decoder fuzzing (libFuzzer, ASan + UBSan)"
+  bash ci/exi-fuzz.sh "${EXI_FUZZ_SECONDS:-60}" || status=1
+fi
 exit $status
