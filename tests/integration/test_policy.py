@@ -747,6 +747,10 @@ else
     mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices
 fi
 mount -t tmpfs -o mode=755 tmpfs /run
+# The checkout (and a virtualenv inside it) may live under /tmp, which gets a fresh tmpfs here
+# and which the services' PrivateTmp= hides anyway: give it a stable path first.
+mkdir -p /run/evtest/repo
+mount --bind "$EVT_REPO" /run/evtest/repo
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /var/lib/evcharge
 if [ -n "$EVT_EXPOSE" ]; then
@@ -758,12 +762,12 @@ mkdir -p /run/evtest/system.d /run/dbus
 # Configuration in /run: the services' PrivateTmp= hides this test's /var/tmp from them.
 cp -r "$EVT_LOGDIR/config" /run/evtest/config
 cp /usr/share/dbus-1/system.d/* /run/evtest/system.d/ 2>/dev/null || true
-cp "$EVT_REPO"/services/dbus/*.conf /run/evtest/system.d/
+cp /run/evtest/repo/services/dbus/*.conf /run/evtest/system.d/
 mount --bind /run/evtest/system.d /usr/share/dbus-1/system.d
 mount --bind "$EVT_LOGDIR/console.log" /dev/console
 U=/run/systemd/system
 mkdir -p $U/evcharge.target.wants
-cp "$EVT_REPO"/services/systemd/* $U/
+cp /run/evtest/repo/services/systemd/* $U/
 cp -r "$EVT_LOGDIR"/units/. $U/
 for s in board evse meter auth energy; do ln -s ../evcharge-$s.service $U/evcharge.target.wants/; done
 exec env container=evcharge-test "$EVT_SYSTEMD" --system --unit=evcharge-test.target --log-level=info
@@ -837,6 +841,15 @@ def _remove_cgroups(dirs: list[Path]) -> None:
         time.sleep(0.1)
 
 
+NS_REPO = Path("/run/evtest/repo")  # where INNER binds the checkout inside the namespace
+
+
+def _in_namespace(path: Path) -> Path:
+    """The path of a file of the checkout as the namespaced systemd and its services see it."""
+    path = path.resolve()
+    return NS_REPO / path.relative_to(REPO.resolve()) if path.is_relative_to(REPO.resolve()) else path
+
+
 def test_units_run_under_systemd(accounts):
     systemd = next((p for p in ("/usr/lib/systemd/systemd", "/lib/systemd/systemd") if Path(p).exists()), None)
     if not systemd or not all(shutil.which(t) for t in ("unshare", "nsenter", "busctl", "systemctl")):
@@ -849,14 +862,26 @@ def test_units_run_under_systemd(accounts):
     hidden = ("/root", "/home", "/run/user")  # ProtectHome=yes makes these inaccessible to the services
     if any(Path(evcharge.__file__).resolve().is_relative_to(h) for h in hidden):
         pytest.skip("the evcharge sources are under a home directory, which ProtectHome= hides")
-    if sys.prefix != sys.base_prefix:
-        pytest.skip("the test interpreter is a virtualenv; run with the system or a standalone interpreter")
-    system_python_ok = subprocess.run(["/usr/bin/python3", "-c", "import evcharge.board.service, dbus_fast"],
-                                      capture_output=True, cwd="/", check=False).returncode == 0
+    # A virtualenv's interpreter finds its base through pyvenv.cfg, which may point into a hidden
+    # home directory: run the base interpreter instead, with the venv's packages and the sources
+    # on PYTHONPATH (what the image does with the system Python and site-packages).
+    in_venv = sys.prefix != sys.base_prefix
+    pythonpath = ""
+    if in_venv:
+        import sysconfig
+
+        dirs = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], str(REPO / "services")}
+        if any(Path(d).resolve().is_relative_to(h) for d in dirs for h in hidden):
+            pytest.skip("the virtualenv is under a home directory, which ProtectHome= hides")
+        pythonpath = ":".join(sorted(str(_in_namespace(Path(d))) for d in dirs))
+    system_python_ok = not in_venv and subprocess.run(
+        ["/usr/bin/python3", "-c", "import evcharge.board.service, dbus_fast"],
+        capture_output=True, cwd="/", check=False).returncode == 0
     prefix = Path(sys.base_prefix).resolve()
     expose, python, ld_path = "", "/usr/bin/python3", ""
     if not system_python_ok:
-        python = sys.executable
+        base_executable = getattr(sys, "_base_executable", sys.executable)
+        python = str(Path(prefix / "bin" / Path(base_executable).name)) if in_venv else sys.executable
         if any(prefix.is_relative_to(h) for h in hidden):
             expose = str(prefix)
             python = str(Path("/opt/evcharge-python") / Path(sys.executable).resolve().relative_to(prefix))
@@ -895,12 +920,14 @@ def test_units_run_under_systemd(accounts):
             d.mkdir()
             lines = ["# test only: no sysinit.target in this namespace; logs to files; the test's config",
                      "[Unit]", "DefaultDependencies=no", "[Service]",
-                     f"Environment=EVCHARGE_CONFIG_DIR=/run/evtest/config EVCHARGE_BOARDS_DIR={BOARDS_DIR}",
+                     f"Environment=EVCHARGE_CONFIG_DIR=/run/evtest/config EVCHARGE_BOARDS_DIR={_in_namespace(BOARDS_DIR)}",
                      f"StandardOutput=append:{work}/{svc}.log", "StandardError=inherit"]
             if python != "/usr/bin/python3":
                 lines += ["ExecStart=", f"ExecStart={python} -m evcharge.{svc}"]
             if ld_path:
                 lines.append(f"Environment=LD_LIBRARY_PATH={ld_path}")
+            if pythonpath:
+                lines.append(f"Environment=PYTHONPATH={pythonpath}")
             (d / "50-test.conf").write_text("\n".join(lines) + "\n")
         env = dict(os.environ, EVT_REPO=str(REPO), EVT_LOGDIR=str(work), EVT_EXPOSE=expose, EVT_SYSTEMD=systemd,
                    EVT_CGROUP=mode, EVT_CGROUP_DIRS=" ".join(map(str, cgroup_dirs)))
@@ -971,7 +998,7 @@ def test_units_run_under_systemd(accounts):
                     "energy to fail on its broken config")
         props = booted.show("evcharge-energy.service", "ExecMainStatus", "NRestarts")
         assert props == {"ExecMainStatus": "78", "NRestarts": "1"}, props
-        booted.ns("cp", str(CONFIG_DIR / "energy.yaml"), "/run/evtest/config/energy.yaml")
+        booted.ns("cp", str(_in_namespace(CONFIG_DIR / "energy.yaml")), "/run/evtest/config/energy.yaml")
         booted.ns("systemctl", "start", "evcharge-energy.service")
         booted.wait(lambda: booted.show("evcharge-energy.service", "ActiveState")["ActiveState"] == "active", 60,
                     "energy to start again with its shipped config")
