@@ -53,6 +53,7 @@ class ConnectorRuntime:
     sim_iface: SimInterface | None = None
     _written: ConnectorOutputs | None = None
     _resample: asyncio.TimerHandle | None = None
+    _sim_published: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.status = self.controller.status()
@@ -211,9 +212,8 @@ class BoardService:
         if rt.sim_iface is None:
             return
         values = {p: getattr(rt.sim_iface, p) for p in self._SIM_PROPS}
-        last = getattr(rt, "_sim_last", {})
-        changed = {k: v for k, v in values.items() if last.get(k) != v}
-        rt._sim_last = values  # type: ignore[attr-defined]
+        changed = {k: v for k, v in values.items() if rt._sim_published.get(k) != v}
+        rt._sim_published = values
         if changed:
             rt.sim_iface.emit_properties_changed(changed)
 
