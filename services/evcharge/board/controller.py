@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 
 from .backends.base import ConnectorInputs, ConnectorOutputs, PwmMode
 from .cp import CpState, Debouncer, classify, diode_ok
-from .signalling import MIN_CURRENT_A, cable_ampacity, duty_for_current
+from .signalling import MIN_CURRENT_A, cable_ampacity, current_for_duty, duty_for_current
 
 OFFER_WITHDRAWN_TIMEOUT_S = 6.0
 UNLOCK_AFTER_F_S = 5.0
+# The duty cycle may rise at most once per 5 s (IEC 61851-1 practice). A lower limit applies at
+# once: it protects the grid connection, and the EV has its own 5 s to follow it.
+DUTY_INCREASE_INTERVAL_S = 5.0
 
 
 class Fault(str, enum.Enum):
@@ -104,6 +107,7 @@ class ConnectorController:
     _f_since: float | None = None
     _link_ok: bool = True
     _stale: bool = False  # set on leaving F: the last CP state predates it
+    _duty_changed_at: float = float("-inf")
     last_open_reason: OpenReason = OpenReason.NONE
     outputs: ConnectorOutputs = field(default_factory=ConnectorOutputs)
 
@@ -191,9 +195,16 @@ class ConnectorController:
         cap = min(self.offer_a, self.cfg.max_current_a, self.cable_max_a)
         return cap if cap >= MIN_CURRENT_A else 0.0
 
+    @property
+    def signalled_a(self) -> float:
+        """What the PWM tells the EV now (lags advertised_a while a rise waits its turn)."""
+        if self.outputs.pwm_mode is not PwmMode.PWM:
+            return 0.0
+        return round(current_for_duty(self.outputs.duty_pct), 1)
+
     def status(self) -> Status:
         return Status(cp_state=self.cp_state, pwm_mode=self.outputs.pwm_mode, duty_pct=self.outputs.duty_pct,
-                      offer_a=self.offer_a, advertised_a=self.advertised_a if self.outputs.pwm_mode is PwmMode.PWM else 0.0,
+                      offer_a=self.offer_a, advertised_a=self.signalled_a,
                       cable_max_a=self.cable_max_a, contactor_closed=self._contactor,
                       contactor_feedback=self._inputs.contactor_closed if self.cfg.contactor_feedback else None,
                       locked=self.outputs.lock, faults=self.faults, last_open_reason=self.last_open_reason)
@@ -211,7 +222,7 @@ class ConnectorController:
             if self._f_since is None:
                 self._f_since = now
         elif state.vehicle_connected and self.advertised_a > 0 and not faults:
-            mode, duty = PwmMode.PWM, duty_for_current(self.advertised_a)
+            mode, duty = PwmMode.PWM, self._rate_limited_duty(duty_for_current(self.advertised_a), now)
         else:
             mode, duty = PwmMode.HIGH, 100.0
         if not faults & DRIVES_F:
@@ -239,6 +250,16 @@ class ConnectorController:
                 and Fault.WELDED not in faults and not self._contactor:
             lock = False
         self.outputs = ConnectorOutputs(pwm_mode=mode, duty_pct=round(duty, 3), contactor=self._contactor, lock=lock)
+
+    def _rate_limited_duty(self, wanted: float, now: float) -> float:
+        current = self.outputs.duty_pct if self.outputs.pwm_mode is PwmMode.PWM else None
+        if current is None or wanted < current:
+            self._duty_changed_at = now  # starting PWM or lowering: at once
+            return wanted
+        if wanted > current and now - self._duty_changed_at >= DUTY_INCREASE_INTERVAL_S:
+            self._duty_changed_at = now
+            return wanted
+        return current
 
     def _lock_ok(self) -> bool:
         if not self.cfg.lock:

@@ -261,3 +261,18 @@ def test_offer_below_6_a_is_rejected():
     loop = Loop()
     with pytest.raises(ValueError):
         loop.ctl.set_offer(3.0, loop.t)
+
+
+def test_duty_rises_at_most_every_5_s_but_falls_at_once():
+    from evcharge.board.controller import DUTY_INCREASE_INTERVAL_S
+
+    loop = charging()  # 16 A
+    loop.ctl.set_offer(10, loop.t)
+    assert loop.ctl.outputs.duty_pct == pytest.approx(16.667, abs=1e-3)  # lower: immediately
+    loop.ctl.set_offer(32, loop.t)
+    loop.run(DUTY_INCREASE_INTERVAL_S - 0.5, step=0.1)
+    assert loop.ctl.outputs.duty_pct == pytest.approx(16.667, abs=1e-3)  # higher: held
+    loop.run(0.6, step=0.1)
+    assert loop.ctl.outputs.duty_pct == pytest.approx(53.333, abs=1e-3)
+    loop.ctl.set_offer(20, loop.t)
+    assert loop.ctl.outputs.duty_pct == pytest.approx(33.333, abs=1e-3)
