@@ -35,6 +35,10 @@ INTERFACES = [
     ("org.evcharge.Auth1", "/org/evcharge/Auth1", "evcharge.auth.service", "AuthInterface"),
     ("org.evcharge.Auth1.Sim", "/org/evcharge/Auth1 (sim reader only)", "evcharge.auth.service",
      "AuthSimInterface"),
+    ("org.evcharge.Ocpp1", "/org/evcharge/Ocpp1", "evcharge.ocpp.interfaces", "OcppInterface"),
+    ("org.evcharge.Update1", "/org/evcharge/Update1", "evcharge.update.interfaces", "UpdateInterface"),
+    ("org.evcharge.V2g1", "/org/evcharge/V2g1", "evcharge.iso15118.interfaces", "V2gInterface"),
+    ("org.evcharge.Slac1", "/org/evcharge/Slac1", "evcharge.slac.interfaces", "SlacInterface"),
 ]
 
 

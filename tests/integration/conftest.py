@@ -55,7 +55,8 @@ class Stack:
         self.signals: list[tuple[str, str, list]] = []
 
     async def start(self, services=("board", "energy", "meter", "auth", "evse"), *, site_limit_a: float = 32.0,
-                    profile: Path | None = None, auth_extra: dict | None = None) -> None:
+                    profile: Path | None = None, auth_extra: dict | None = None,
+                    ocpp_extra: dict | None = None, evse_extra: dict | None = None) -> None:
         from evcharge.sil.supervisor import ServiceSpec
 
         d = self.dir
@@ -65,12 +66,17 @@ class Stack:
             "energy": {"site_limit_a": site_limit_a, "connectors": [{"id": 1, "max_current_a": 32},
                                                                     {"id": 2, "max_current_a": 32}]},
             "evse": {"heartbeat_interval_s": 0.25, "connectors": [{"id": 1, "max_current_a": 32},
-                                                                  {"id": 2, "max_current_a": 32}]},
+                                                                  {"id": 2, "max_current_a": 32}],
+                     **(evse_extra or {})},
             "meter": {"poll_interval_s": 0.2, "meters": [{"connector_id": 1, "backend": "sim"},
                                                          {"connector_id": 2, "backend": "sim"}]},
             "auth": {"allow_list": [{"token": "04A1B2C3", "token_type": "ISO14443"},
                                     {"token": "BLOCKED01", "token_type": "ISO14443", "status": "Blocked"}],
                      "readers": [{"name": "rfid0", "type": "sim"}], **(auth_extra or {})},
+            "ocpp": {"security_profile": 0, "heartbeat_interval_s": 300, "message_timeout_s": 5.0,
+                     "meter_sample_interval_s": 0, "retry": {"backoff_wait_minimum_s": 0.2,
+                                                               "backoff_random_range_s": 0.2},
+                     **(ocpp_extra or {})},
         }
         for name in services:
             cfg = d / f"{name}.yaml"
@@ -153,5 +159,30 @@ class Stack:
 
 
 @pytest.fixture
+async def csms():
+    """A test CSMS (evcharge.sim.csms) on 127.0.0.1 and a free port; `csms.url` for the ocpp config."""
+    from evcharge.sim.csms import Csms
+
+    server = Csms()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
 async def stack(client, supervisor, tmp_path):
     return Stack(client, supervisor, tmp_path)
+
+
+@pytest.fixture
+def start_ocpp(stack, csms):
+    """start_ocpp(**ocpp_config) -> the stack with ocpp connected to `csms`, booted and reporting."""
+
+    async def start(*, wait_boot: bool = True, **ocpp_extra):
+        await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"),
+                          ocpp_extra={"csms_url": csms.url, **ocpp_extra})
+        if wait_boot:
+            await csms.wait_for("StatusNotification", 2)
+        return stack
+
+    return start

@@ -58,6 +58,9 @@ BUS_SERVICES = {  # policy file -> (bus name, owning user)
     "org.evcharge.Meter1.conf": (names.METER, "evcharge-meter"),
     "org.evcharge.Auth1.conf": (names.AUTH, "evcharge-auth"),
     "org.evcharge.Energy1.conf": (names.ENERGY, "evcharge-energy"),
+    "org.evcharge.Ocpp1.conf": (names.OCPP, "evcharge-ocpp"),
+    "org.evcharge.V2g1.conf": (names.V2G, "evcharge-v2g"),
+    "org.evcharge.Slac1.conf": (names.SLAC, "evcharge-slac"),
 }
 
 
@@ -454,7 +457,8 @@ def _exported_methods() -> dict[str, set[str]]:
     from evcharge.energy import interfaces as energy_ifaces
     from evcharge.evse import interfaces as evse_ifaces
     modules = [board_ifaces, evse_ifaces, energy_ifaces]
-    for extra in ("evcharge.meter.service", "evcharge.auth.service"):
+    for extra in ("evcharge.meter.service", "evcharge.auth.service", "evcharge.update.interfaces",
+                  "evcharge.ocpp.interfaces"):
         try:
             modules.append(__import__(extra, fromlist=["x"]))
         except ImportError:
@@ -582,8 +586,9 @@ def test_shipped_configs_are_the_code_defaults():
     from evcharge.common.config import load_config
     from evcharge.energy.config import EnergyConfig
     from evcharge.evse.config import EvseConfig
+    from evcharge.ocpp.config import OcppConfig
 
-    for cls, name in ((BoardConfig, "board"), (EvseConfig, "evse"), (EnergyConfig, "energy")):
+    for cls, name in ((BoardConfig, "board"), (EvseConfig, "evse"), (EnergyConfig, "energy"), (OcppConfig, "ocpp")):
         assert load_config(cls, CONFIG_DIR / f"{name}.yaml", required=True) == cls(), name
 
 
@@ -658,10 +663,10 @@ def test_operator_may_not_drive_safety_outputs(stack):
 @pytest.mark.parametrize("policy", sorted(BUS_SERVICES))
 def test_only_the_service_user_may_own_its_name(stack, policy):
     name, owner = BUS_SERVICES[policy]
-    for intruder in (NOBODY, OPERATOR, "evcharge-ocpp"):
+    for intruder in (NOBODY, OPERATOR, "evcharge-ocpp" if owner != "evcharge-ocpp" else "evcharge-evse"):
         res = stack.call(Ident.of(intruder), {"op": "own", "name": name})
         assert res.get("error") == ACCESS_DENIED, (intruder, name, res)
-    if name in (names.METER, names.AUTH):  # not running here: the owner may take it
+    if name in (names.OCPP, names.METER, names.AUTH, names.V2G, names.SLAC):  # not running here: the owner may take it
         res = stack.call(Ident.of(owner), {"op": "own", "name": name})
         assert res["ok"], (owner, name, res)
     else:  # running: the owner's user may own it, but the running service holds it

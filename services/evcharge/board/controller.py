@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 
 from .backends.base import ConnectorInputs, ConnectorOutputs, PwmMode
 from .cp import CpState, Debouncer, classify, diode_ok
-from .signalling import MIN_CURRENT_A, cable_ampacity, current_for_duty, duty_for_current
+from .signalling import (
+    DIGITAL_COMMUNICATION_DUTY_PCT,
+    MIN_CURRENT_A,
+    cable_ampacity,
+    current_for_duty,
+    duty_for_current,
+)
 
 OFFER_WITHDRAWN_TIMEOUT_S = 6.0
 UNLOCK_AFTER_F_S = 5.0
@@ -88,6 +94,7 @@ class Status:
     locked: bool
     faults: tuple[Fault, ...]
     last_open_reason: OpenReason
+    digital_communication: bool = False
 
 
 @dataclass
@@ -96,6 +103,9 @@ class ConnectorController:
     now: float = 0.0
     offer_a: float = 0.0
     lock_requested: bool = False
+    # ISO 15118 / DIN 70121: PWM shows 5 % (digital communication) instead of a current, which is
+    # negotiated over HLC. The contactor rules are unchanged (C, offer >= 6 A, lock, no fault).
+    digital_communication: bool = False
     _cp: Debouncer = field(default_factory=lambda: Debouncer(CpState.A))
     _diode: Debouncer = field(default_factory=lambda: Debouncer(True))
     _inputs: ConnectorInputs = field(default_factory=lambda: ConnectorInputs(cp_high_v=12.0, cp_low_v=12.0))
@@ -125,6 +135,10 @@ class ConnectorController:
         elif current_a > 0:
             self._withdrawn_at = None
         self.offer_a = current_a
+        self._step(now)
+
+    def set_digital_communication(self, enabled: bool, now: float) -> None:
+        self.digital_communication = enabled
         self._step(now)
 
     def heartbeat(self, now: float) -> None:
@@ -207,7 +221,8 @@ class ConnectorController:
                       offer_a=self.offer_a, advertised_a=self.signalled_a,
                       cable_max_a=self.cable_max_a, contactor_closed=self._contactor,
                       contactor_feedback=self._inputs.contactor_closed if self.cfg.contactor_feedback else None,
-                      locked=self.outputs.lock, faults=self.faults, last_open_reason=self.last_open_reason)
+                      locked=self.outputs.lock, faults=self.faults, last_open_reason=self.last_open_reason,
+                      digital_communication=self.digital_communication)
 
     # --- the decision -----------------------------------------------------------------------
     def _step(self, now: float) -> None:
@@ -221,6 +236,9 @@ class ConnectorController:
             mode, duty = PwmMode.LOW, 0.0
             if self._f_since is None:
                 self._f_since = now
+        elif state.vehicle_connected and self.digital_communication and not faults:
+            # 5 % from plug-in on, offer or not: the EV needs it to start the HLC (SLAC, SDP).
+            mode, duty = PwmMode.PWM, DIGITAL_COMMUNICATION_DUTY_PCT
         elif state.vehicle_connected and self.advertised_a > 0 and not faults:
             mode, duty = PwmMode.PWM, self._rate_limited_duty(duty_for_current(self.advertised_a), now)
         else:
@@ -229,8 +247,8 @@ class ConnectorController:
             self._f_since = None
 
         # Contactor
-        want = (state is CpState.C and mode is PwmMode.PWM and not faults and not self._stale
-                and self._lock_ok())
+        want = (state is CpState.C and mode is PwmMode.PWM and self.advertised_a > 0 and not faults
+                and not self._stale and self._lock_ok())
         if want:
             self._set_contactor(True, OpenReason.NONE, now)
         elif self._contactor:

@@ -74,6 +74,12 @@ class ConnectorInterface(ServiceInterface):
             raise InvalidState(str(e)) from None
 
     @method()
+    def SetDigitalCommunication(self, enabled: "b") -> None:
+        """ISO 15118 / DIN 70121 on this connector: PWM shows 5 % while an EV is connected (the current is
+        negotiated digitally); the contactor still needs state C, an offer, the lock and no fault."""
+        self._rt.set_digital_communication(enabled)
+
+    @method()
     def ResetFault(self) -> "as":
         """Clear latched faults whose cause is gone; returns the faults cleared."""
         return [f.value for f in self._rt.reset_faults()]
@@ -107,6 +113,11 @@ class ConnectorInterface(ServiceInterface):
     def PwmDutyPct(self) -> "d":
         """Duty cycle being generated (100 in X1, 0 in F)."""
         return self._rt.status.duty_pct
+
+    @dbus_property(access=PropertyAccess.READ)
+    def DigitalCommunication(self) -> "b":
+        """SetDigitalCommunication is on: 5 % PWM while an EV is connected."""
+        return self._rt.status.digital_communication
 
     @dbus_property(access=PropertyAccess.READ)
     def OfferA(self) -> "d":

@@ -64,6 +64,10 @@ class ConnectorRuntime:
         self.controller.set_offer(current_a, time.monotonic())
         self.publish()
 
+    def set_digital_communication(self, enabled: bool) -> None:
+        self.controller.set_digital_communication(enabled, time.monotonic())
+        self.publish()
+
     def set_lock(self, locked: bool) -> None:
         self.controller.set_lock(locked, time.monotonic())
         self.publish()
@@ -117,7 +121,8 @@ class ConnectorRuntime:
                            ("offer_a", "OfferA"), ("advertised_a", "AdvertisedCurrentA"),
                            ("cable_max_a", "CableMaxCurrentA"), ("contactor_closed", "ContactorClosed"),
                            ("contactor_feedback", "ContactorFeedback"), ("locked", "Locked"),
-                           ("faults", "Faults"), ("last_open_reason", "LastOpenReason")):
+                           ("faults", "Faults"), ("last_open_reason", "LastOpenReason"),
+                           ("digital_communication", "DigitalCommunication")):
             if getattr(new, attr) != getattr(old, attr):
                 changed[prop] = getattr(self.iface, prop)
         if new.cp_state != old.cp_state:

@@ -7,13 +7,14 @@ Errors propagate as `client.CliError`s and main.py turns them into exit codes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from ..common import names
 from . import format as fmt
 from .args import CABLE_OHM, SITE
-from .client import Client, Unreachable
+from .client import Client, CliError, Unreachable
 from .snapshot import collect
 
 DEFAULT_LIMIT_SOURCE = "evchargectl"
@@ -155,6 +156,23 @@ async def ev_max_current(c: Client, a: argparse.Namespace) -> Result:
     await _sim(c, a.connector, "SetEvMaxCurrent", "d", a.amps)
     return Result({"connector": a.connector, "max_current_a": a.amps},
                   f"connector {a.connector}: EV draws at most {fmt.amps(a.amps)}")
+
+
+async def ev_hlc(c: Client, a: argparse.Namespace) -> Result:
+    """A whole ISO 15118-2 / DIN 70121 session from the EV simulator (evcharge.sim.ev) on this connector."""
+    from ..sim import ev as ev_sim
+
+    args = ev_sim.parser().parse_args([])
+    args.protocol, args.dc, args.loops, args.connector = a.protocol, a.dc, a.loops, a.connector
+    args.interface, args.sdp_address, args.misbehave = a.interface, a.sdp_address or None, a.misbehave
+    args.cycle_s, args.bus_address, args.stay_plugged, args.sdp_port = 0.2, c.address, a.stay_plugged, a.sdp_port
+    res = await ev_sim.run(args)
+    loops = sum(n for name, n in res.requests if name in ("CurrentDemandReq", "ChargingStatusReq"))
+    text = (f"connector {a.connector}: {a.protocol}{' DC' if a.dc or a.protocol == 'din' else ' AC'} session "
+            + (f"{res.session_id} done, {loops} charge-loop requests" if res.ok else f"failed: {res.error}"))
+    if not res.ok:
+        raise CliError(text)
+    return Result(dataclasses.asdict(res), text)
 
 
 async def board_reset_fault(c: Client, a: argparse.Namespace) -> Result:

@@ -132,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = ev.leaf("max-current", cmd.ev_max_current, "the most the EV draws")
     p.add_argument("connector", type=connector)
     p.add_argument("amps", type=amps)
+    p = ev.leaf("hlc", cmd.ev_hlc, "plug in and run an ISO 15118-2 / DIN 70121 session (EV simulator; "
+                                   "authorize with `auth tap`), then unplug")
+    p.add_argument("connector", type=connector)
+    p.add_argument("--protocol", choices=("iso2", "din"), default="iso2")
+    p.add_argument("--dc", action="store_true", help="DC (always with din)")
+    p.add_argument("--loops", type=count, default=20, help="ChargingStatus / CurrentDemand requests (default 20)")
+    p.add_argument("--sdp-address", default="::1", help="SECC discovery by unicast (default ::1; '' = multicast)")
+    p.add_argument("--sdp-port", type=count, default=15118, help="SDP UDP port (default 15118)")
+    p.add_argument("--interface", help="network interface for SDP multicast / link-local addresses")
+    p.add_argument("--misbehave", help="KIND@Request: wrong_sid, unexpected, invalid_exi, stall, drop")
+    p.add_argument("--stay-plugged", action="store_true", help="do not unplug at the end")
 
     board = root.group("board", "the board (safety, control pilot)")
     p = board.leaf("reset-fault", cmd.board_reset_fault, "clear latched faults whose cause is gone")

@@ -10,6 +10,8 @@ class EvseConnector:
     id: int = 1
     max_current_a: float = bounded(32.0, 6.0, 80.0)
     meter_id: int = 0  # 0: the meter with the connector's id
+    # An ISO 15118 / DIN 70121 SECC (org.evcharge.V2g1) serves this connector: 5 % PWM, power per HLC.
+    hlc: bool = False
 
     @property
     def meter(self) -> int:

@@ -7,12 +7,13 @@ from dbus_fast import Variant
 from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method, signal
 
 from ..common import names
-from ..common.errors import InvalidArgument, InvalidState
+from ..common.errors import InvalidArgument, InvalidState, require_choice, require_range
 
 if TYPE_CHECKING:
     from .service import ConnectorRuntime, EvseService
 
 MAX_TOKEN_LEN = 36  # OCPP 2.0.1 IdTokenType
+HLC_PROTOCOLS = frozenset({"iso2", "din"})
 STOP_REASONS = frozenset({"DeAuthorized", "EmergencyStop", "EnergyLimitReached", "EVDisconnected", "GroundFault",
                           "ImmediateReset", "Local", "LocalOutOfCredit", "MasterPass", "Other", "OvercurrentFault",
                           "PowerLoss", "PowerQuality", "Reboot", "Remote", "SOCLimitReached", "StoppedByEV",
@@ -86,6 +87,40 @@ class ConnectorInterface(ServiceInterface):
     def SetAvailability(self, operative: "b") -> None:
         """Operative or Inoperative; a running session finishes first (persists across restarts)."""
         self._rt.set_available(operative)
+
+    @method()
+    def HlcStarted(self, protocol: "s", evcc_id: "s") -> None:
+        """The V2G service set up an ISO 15118-2 ("iso2") or DIN 70121 ("din") session with the plugged EV."""
+        require_choice("protocol", protocol, HLC_PROTOCOLS)
+        if len(evcc_id) > 64:
+            raise InvalidArgument(f"evcc_id must be at most 64 characters, got {len(evcc_id)}")
+        if not self._rt.hlc("hlc_started", protocol, evcc_id):
+            raise InvalidState(f"connector {self._rt.core.connector_id} has no running session served by HLC")
+
+    @method()
+    def HlcAuthorization(self) -> "s":
+        """EIM for the V2G session: Accepted (the session is authorized), Ongoing (not yet) or Rejected."""
+        return self._rt.hlc("hlc_authorization")
+
+    @method()
+    def HlcPowerDelivery(self, start: "b", current_a: "d") -> None:
+        """PowerDelivery(Start) with the agreed current per phase (6..80 A), or PowerDelivery(Stop) (current_a 0)."""
+        if start:
+            require_range("current_a", current_a, 6.0, 80.0, " A")
+        if not self._rt.hlc("hlc_power_delivery", start, current_a):
+            raise InvalidState(f"connector {self._rt.core.connector_id}: no authorized HLC session to "
+                               f"{'start' if start else 'stop'}")
+
+    @method()
+    def HlcStopped(self, reason: "s") -> None:
+        """The V2G session ended (SessionStop, sequence timeout, error...): power stops, the session is stopped."""
+        self._rt.hlc("hlc_stopped", reason[:200])
+
+    @dbus_property(access=PropertyAccess.READ)
+    def HlcProtocol(self) -> "s":
+        """iso2 or din while an ISO 15118 / DIN 70121 session runs, else empty."""
+        s = self._rt.core.session
+        return s.hlc if s else ""
 
     @dbus_property(access=PropertyAccess.READ)
     def ConnectorId(self) -> "u":

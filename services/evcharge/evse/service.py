@@ -43,6 +43,7 @@ class ConnectorRuntime:
     sent_offer: float | None = None
     sent_lock: bool | None = None
     sent_demand: float | None = None
+    sent_digital: bool | None = None
     board_seq: int = 0  # board change signals handled so far
     _last_props: dict[str, Any] = field(default_factory=dict)
 
@@ -69,6 +70,12 @@ class ConnectorRuntime:
         self.sync()
         return ok
 
+    def hlc(self, member: str, *args: Any) -> Any:
+        """HlcStarted / HlcAuthorization / HlcPowerDelivery / HlcStopped from the V2G service."""
+        result = getattr(self.core, member)(*args)
+        self.sync()
+        return result
+
     def set_available(self, available: bool) -> None:
         self.core.set_available(available, time.monotonic())
         log.info("connector %d: %s", self.cid, "Operative" if available else "Inoperative",
@@ -84,7 +91,7 @@ class ConnectorRuntime:
             write_json_atomic(self.svc.state_dir / f"connector-{self.cid}.json", self.core.to_json())
         props = {p: getattr(self.iface, p) for p in (
             "State", "Available", "SessionId", "SessionToken", "SessionStartedAt", "SessionEnergyWh", "StopReason",
-            "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults")}
+            "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults", "HlcProtocol")}
         changed = {k: v for k, v in props.items() if self._last_props.get(k) != v}
         if "State" in changed and self._last_props:
             log.info("connector %d: %s -> %s", self.cid, self._last_props["State"], changed["State"],
@@ -141,6 +148,11 @@ class ConnectorRuntime:
             return
         path = names.board_connector_path(self.cid)
         offer, lock = core.offer_a, core.lock
+        digital = core.digital_communication
+        if digital != self.sent_digital and (digital or self.sent_digital is not None or core.hlc_enabled):
+            await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetDigitalCommunication", "b",
+                       [digital])
+            self.sent_digital = digital
         # Lock before offering power; withdraw power before releasing the lock.
         if lock and lock != self.sent_lock:
             await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetLock", "b", [True])
@@ -167,7 +179,7 @@ class EvseService:
         self.connectors: dict[int, ConnectorRuntime] = {}
         for c in cfg.connectors:
             core = ConnectorSessions(connector_id=c.id, max_current_a=c.max_current_a,
-                                     connection_timeout_s=cfg.connection_timeout_s)
+                                     connection_timeout_s=cfg.connection_timeout_s, hlc_enabled=c.hlc)
             saved = read_json(state_dir / f"connector-{c.id}.json")
             if saved:
                 core.load_json(saved)
@@ -257,7 +269,7 @@ class EvseService:
     async def _board_changed(self) -> None:
         online = self.board_online
         for rt in self.connectors.values():
-            rt.sent_offer = rt.sent_lock = None  # a restarted board knows nothing of what we sent
+            rt.sent_offer = rt.sent_lock = rt.sent_digital = None  # a restarted board knows nothing of what we sent
             if not online:
                 rt.core.update_board(BoardView(cp_state=rt.core.board.cp_state, online=False), time.monotonic())
                 rt.sync()

@@ -66,6 +66,9 @@ class Session:
     ended_at: str = ""
     paused: bool = False
     charged: bool = False            # the contactor closed at least once
+    hlc: str = ""                    # ISO 15118 / DIN 70121 session: "iso2" or "din" (V2G service)
+    hlc_power: bool = False          # HLC: between PowerDelivery(Start) and PowerDelivery(Stop)
+    hlc_current_a: float = 0.0       # HLC: the current agreed at PowerDelivery(Start)
 
     @property
     def authorized(self) -> bool:
@@ -100,6 +103,7 @@ class ConnectorSessions:
     connector_id: int
     max_current_a: float = 32.0
     connection_timeout_s: float = 60.0
+    hlc_enabled: bool = False        # an ISO 15118 / DIN 70121 SECC serves this connector (5 % PWM)
     available: bool = True
     session: Session | None = None
     board: BoardView = field(default_factory=BoardView)
@@ -113,6 +117,8 @@ class ConnectorSessions:
     def demand_a(self) -> float:
         s = self.session
         if s and s.authorized and not s.stopped and not s.paused and self.available_now:
+            if s.hlc:  # power only between PowerDelivery(Start) and (Stop)
+                return min(self.max_current_a, s.hlc_current_a) if s.hlc_power else 0.0
             return self.max_current_a
         return 0.0
 
@@ -120,12 +126,19 @@ class ConnectorSessions:
     def offer_a(self) -> float:
         if self.demand_a == 0 or self.allocation_a < 6.0:
             return 0.0
-        return min(self.allocation_a, self.max_current_a)
+        return min(self.allocation_a, self.demand_a)  # demand <= max_current_a
 
     @property
     def lock(self) -> bool:
         s = self.session
         return bool(s and s.authorized and not (s.stopped and not self.board.contactor_closed))
+
+    @property
+    def digital_communication(self) -> bool:
+        """5 % PWM: HLC configured, and no session stopped by an HLC error or otherwise (then PWM falls
+        back to X1 until unplug, the safe state the EV understands)."""
+        s = self.session
+        return self.hlc_enabled and not (s is not None and s.stopped)
 
     @property
     def available_now(self) -> bool:
@@ -215,6 +228,40 @@ class ConnectorSessions:
             self.pending = None
         elif self.session is None and self.board.online and self.board.plugged:
             self._start_session(now)
+
+    # --- ISO 15118 / DIN 70121 (the V2G service) ---------------------------------------------
+    def hlc_started(self, protocol: str, evcc_id: str) -> bool:
+        s = self.session
+        if s is None or s.stopped or not self.hlc_enabled:
+            return False
+        s.hlc, s.hlc_power = protocol, False
+        self._event("HlcStarted", {"protocol": protocol, "evcc_id": evcc_id})
+        return True
+
+    def hlc_authorization(self) -> str:
+        """EIM (ExternalPayment): Accepted once the session is authorized the usual way (RFID, remote
+        start, free vend), Ongoing until then, Rejected when it cannot be."""
+        s = self.session
+        if s is None or s.stopped or not self.available or self.blocking_faults:
+            return "Rejected"
+        return "Accepted" if s.authorized else "Ongoing"
+
+    def hlc_power_delivery(self, start: bool, current_a: float) -> bool:
+        s = self.session
+        if s is None or not s.hlc or (start and (not s.authorized or s.stopped)):
+            return False
+        s.hlc_power, s.hlc_current_a = start, current_a if start else 0.0
+        self._event("HlcPowerDelivery", {"start": start, "current_a": current_a})
+        return True
+
+    def hlc_stopped(self, reason: str) -> None:
+        s = self.session
+        if s is None or not s.hlc:
+            return
+        s.hlc_power = False
+        self._event("HlcStopped", {"reason": reason})
+        if not s.stopped:
+            self._stop("StoppedByEV" if reason.startswith("SessionStop") else "Other", detail=reason)
 
     def set_allocation(self, amps: float) -> None:
         self.allocation_a = amps

@@ -276,3 +276,70 @@ def test_duty_rises_at_most_every_5_s_but_falls_at_once():
     assert loop.ctl.outputs.duty_pct == pytest.approx(53.333, abs=1e-3)
     loop.ctl.set_offer(20, loop.t)
     assert loop.ctl.outputs.duty_pct == pytest.approx(33.333, abs=1e-3)
+
+
+# --- digital communication (ISO 15118 / DIN 70121: 5 % PWM) ------------------------------------
+
+def digital(**cfg):
+    loop = Loop(**cfg)
+    loop.ctl.set_digital_communication(True, loop.t)
+    loop.hw.ev_ready = False  # an HLC EV keeps S2 open until PowerDelivery
+    return loop
+
+
+def test_digital_communication_shows_5_percent_from_plug_in_without_offer():
+    loop = digital().run()
+    assert loop.ctl.outputs.pwm_mode is PwmMode.HIGH  # no EV: X1
+    loop.plug()
+    assert loop.state is CpState.B
+    assert loop.ctl.outputs.pwm_mode is PwmMode.PWM and loop.ctl.outputs.duty_pct == 5.0
+    assert not loop.ctl.outputs.contactor
+    st = loop.ctl.status()
+    assert st.digital_communication and st.advertised_a == 0.0
+
+
+def test_digital_communication_contactor_needs_c_offer_and_lock():
+    loop = digital().plug()
+    loop.hw.ev_ready = True
+    loop.run()
+    assert loop.state is CpState.C and not loop.ctl.outputs.contactor  # C but no offer
+    loop.ctl.set_offer(16.0, loop.t)
+    loop.run()
+    assert not loop.ctl.outputs.contactor  # offer but not locked
+    loop.ctl.set_lock(True, loop.t)
+    loop.run()
+    assert loop.ctl.outputs.contactor and loop.ctl.outputs.duty_pct == 5.0
+    assert loop.hw.ev_current_a == loop.hw.ev_max_current_a  # the sim EV draws what HLC agreed
+
+
+def test_digital_communication_opens_on_c_to_b_and_on_faults():
+    loop = digital().plug()
+    loop.ctl.set_lock(True, loop.t)
+    loop.ctl.set_offer(16.0, loop.t)
+    loop.hw.ev_ready = True
+    loop.run()
+    assert loop.ctl.outputs.contactor
+    loop.hw.ev_ready = False  # PowerDelivery(Stop): the EV opens S2
+    loop.run()
+    assert not loop.ctl.outputs.contactor and loop.ctl.last_open_reason is OpenReason.EV_NOT_READY
+    assert loop.ctl.outputs.duty_pct == 5.0  # still connected, still digital
+    loop.hw.ev_ready = True
+    loop.run()
+    assert loop.ctl.outputs.contactor
+    loop.hw.rcd_tripped = True
+    loop.run()
+    assert not loop.ctl.outputs.contactor and loop.ctl.outputs.pwm_mode is PwmMode.LOW
+
+
+def test_digital_communication_off_returns_to_nominal_pwm():
+    loop = digital().plug()
+    loop.ctl.set_lock(True, loop.t)
+    loop.ctl.set_offer(16.0, loop.t)
+    loop.run()
+    assert loop.ctl.outputs.duty_pct == 5.0
+    loop.ctl.set_digital_communication(False, loop.t)
+    loop.run()
+    assert loop.ctl.outputs.pwm_mode is PwmMode.PWM and loop.ctl.outputs.duty_pct == pytest.approx(16.0 / 0.6, abs=0.01)
+    loop.ctl.set_offer(0.0, loop.t)
+    loop.run()
+    assert loop.ctl.outputs.pwm_mode is PwmMode.HIGH

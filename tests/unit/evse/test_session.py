@@ -161,3 +161,76 @@ def test_board_offline_is_not_an_unplug():
     c = authorized_connector()
     c.update_board(BoardView(cp_state="B", online=False), T)
     assert c.session is not None and not c.session.stopped
+
+
+# --- ISO 15118 / DIN 70121 (HLC) ------------------------------------------------------------------
+
+def hlc_connector():
+    c = ConnectorSessions(connector_id=1, max_current_a=32, hlc_enabled=True)
+    c.update_board(plugged(), T)
+    c.drain_events()
+    return c
+
+
+def test_hlc_connector_asks_for_digital_communication():
+    assert not ConnectorSessions(connector_id=1).digital_communication
+    c = hlc_connector()
+    assert c.digital_communication
+
+
+def test_hlc_authorization_is_the_usual_token_flow():
+    c = hlc_connector()
+    assert c.hlc_started("iso2", "0200000000E1")
+    assert c.hlc_authorization() == "Ongoing"
+    c.present_token("CAFE01", "ISO14443", T)
+    assert c.hlc_authorization() == "Accepted"
+    assert ("SessionEvent", "HlcStarted") in events(c)
+
+
+def test_hlc_power_only_between_power_delivery_start_and_stop():
+    c = hlc_connector()
+    c.hlc_started("iso2", "EV")
+    c.present_token("CAFE01", "ISO14443", T)
+    c.set_allocation(32)
+    assert c.demand_a == 0 and c.offer_a == 0 and c.lock  # authorized, locked, no power yet
+    assert c.hlc_power_delivery(True, 16.0)
+    assert c.demand_a == 16.0 and c.offer_a == 16.0
+    assert c.hlc_power_delivery(False, 0.0)
+    assert c.demand_a == 0 and c.session and not c.session.stopped
+
+
+def test_hlc_power_delivery_refused_before_authorization():
+    c = hlc_connector()
+    c.hlc_started("din", "EV")
+    assert not c.hlc_power_delivery(True, 16.0)
+    assert c.demand_a == 0
+
+
+def test_hlc_stop_stops_the_session_and_leaves_digital_communication():
+    c = hlc_connector()
+    c.hlc_started("iso2", "EV")
+    c.present_token("CAFE01", "ISO14443", T)
+    c.hlc_power_delivery(True, 16.0)
+    c.hlc_stopped("sequence timeout: no request for 60 s")
+    s = c.session
+    assert s is not None and s.stopped and s.stop_reason == "Other" and not s.hlc_power
+    assert c.demand_a == 0 and not c.digital_communication  # X1: safe until unplug
+    c.update_board(plugged("A"), T)
+    c.update_board(plugged("B"), T)
+    assert c.digital_communication  # a new plug-in starts over
+
+
+def test_hlc_session_stop_by_ev():
+    c = hlc_connector()
+    c.hlc_started("iso2", "EV")
+    c.hlc_stopped("SessionStop(Terminate)")
+    assert c.session is not None and c.session.stop_reason == "StoppedByEV"
+
+
+def test_hlc_refused_without_session_or_hlc():
+    c = ConnectorSessions(connector_id=1, hlc_enabled=True)
+    assert not c.hlc_started("iso2", "EV")
+    assert c.hlc_authorization() == "Rejected"
+    plain = ConnectorSessions(connector_id=1)
+    plain.update_board(plugged(), T)
+    assert not plain.hlc_started("iso2", "EV")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..profile import BoardProfile
-from ..signalling import current_for_duty
+from ..signalling import DIGITAL_COMMUNICATION_DUTY_PCT, current_for_duty
 from .base import BoardBackend, ConnectorInputs, ConnectorOutputs, PwmMode
 
 DEFAULT_PP_OHM = 220.0  # a 32 A cable
@@ -77,6 +77,8 @@ class SimulatedConnector:
         if not (self.contactor_physically_closed and self.plugged and self.ev_ready):
             return 0.0
         offered = current_for_duty(self.outputs.duty_pct) if self.outputs.pwm_mode is PwmMode.PWM else 0.0
+        if self.outputs.pwm_mode is PwmMode.PWM and self.outputs.duty_pct == DIGITAL_COMMUNICATION_DUTY_PCT:
+            offered = self.ev_max_current_a  # 5 %: the current was agreed over ISO 15118 (SetEvMaxCurrent)
         if self.ev_ignores_pwm and offered == 0.0:
             offered = self.ev_max_current_a
         return min(self.ev_max_current_a, offered)

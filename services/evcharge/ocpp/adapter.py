@@ -1,0 +1,211 @@
+"""The `ocpp` library's ChargePoint as a thin adapter between the WebSocket and the station.
+
+Handlers only translate: each `@on` asks the station (`OcppService`) for a decision and returns
+the library's result object; anything that sends a CALL or waits for another service's effect
+runs in an `@after` handler (awaiting `call()` inside `@on` deadlocks the library's receive
+loop). Frames are checked here before the library sees them, because the library only logs
+what it cannot parse and swaps NotImplemented/NotSupported relative to OCPP-J (Part 4 4.3):
+
+- not JSON, not an array, no readable message id -> CALLERROR RpcFrameworkError, id "-1"
+- an unknown MessageTypeId                       -> MessageTypeNotSupported
+- an action OCPP 2.0.1 does not define           -> NotImplemented
+- a 2.0.1 action this station does not handle    -> NotSupported
+- a payload against the schema                   -> the library's FormatViolation/TypeConstraint...,
+  but a missing required field is OccurrenceConstraintViolation
+- a frame larger than BytesPerMessage            -> FormatViolation
+- while the CSMS has Rejected the station        -> SecurityError (B03.FR.08)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from ocpp import messages as ocpp_messages
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import OccurrenceConstraintViolationError, OCPPError, ProtocolError
+from ocpp.messages import Call, MessageType
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.enums import Action
+
+if TYPE_CHECKING:
+    from .service import OcppService
+
+# Field notes: validation runs in a thread pool by default, costing a thread hop per message.
+ocpp_messages.ASYNC_VALIDATION = False
+
+log = logging.getLogger("evcharge.ocpp.link")
+
+KNOWN_ACTIONS = {a.value for a in Action}
+MAX_ID_LEN = 36
+_ID_RX = re.compile(rb'^\s*\[\s*\d+\s*,\s*"([^"\\]{1,36})"')
+
+
+def make_call(action: str, payload: dict[str, Any]) -> Any:
+    """A library request object from a camelCase payload (as stored in the queue)."""
+    return getattr(call, action)(**camel_to_snake_case(payload))
+
+
+def to_camel(obj: Any) -> Any:
+    """A handler argument or library result (snake_case dicts, lists or dataclasses) as camelCase."""
+    if obj is None:
+        return None
+    if not isinstance(obj, (dict, list)):
+        obj = serialize_as_dict(obj)
+    return snake_to_camel_case(remove_nones(obj))
+
+
+def call_error(unique_id: str, code: str, description: str, details: dict | None = None) -> str:
+    return json.dumps([MessageType.CallError, unique_id, code, description[:255], details or {}],
+                      separators=(",", ":"))
+
+
+class Link(ChargePoint):
+    def __init__(self, station_id: str, connection: Any, station: OcppService, *, response_timeout: float,
+                 max_frame_bytes: int) -> None:
+        super().__init__(station_id, connection, response_timeout=response_timeout, logger=log)
+        self.station = station
+        self.max_frame_bytes = max_frame_bytes
+
+    async def start(self) -> None:
+        while True:
+            message = await self._connection.recv()
+            log.debug("%s: receive %s", self.id, message if len(message) < 2000 else message[:2000] + "...")
+            await self.route_message(message)
+
+    async def _send(self, message: str) -> None:
+        log.debug("%s: send %s", self.id, message)
+        await self._connection.send(message)
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        raw = raw_msg.encode() if isinstance(raw_msg, str) else raw_msg
+        if len(raw) > self.max_frame_bytes:
+            m = _ID_RX.match(raw[:200])
+            await self._send(call_error(m.group(1).decode() if m else "-1", "FormatViolation",
+                                        f"message of {len(raw)} bytes exceeds {self.max_frame_bytes}"))
+            return
+        try:
+            msg = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            await self._send(call_error("-1", "RpcFrameworkError", "message is not valid JSON"))
+            return
+        if not isinstance(msg, list) or len(msg) < 3 or not isinstance(msg[0], int) or isinstance(msg[0], bool):
+            uid = msg[1] if isinstance(msg, list) and len(msg) > 1 and isinstance(msg[1], str) else "-1"
+            await self._send(call_error(uid[:MAX_ID_LEN], "RpcFrameworkError", "not an OCPP-J message array"))
+            return
+        kind, uid = msg[0], msg[1]
+        if not isinstance(uid, str) or not uid or len(uid) > MAX_ID_LEN:
+            await self._send(call_error("-1", "RpcFrameworkError", "message id must be a string of 1..36 characters"))
+            return
+        if kind in (MessageType.CallResult, MessageType.CallError):
+            await super().route_message(raw_msg)
+            return
+        if kind != MessageType.Call:
+            await self._send(call_error(uid, "MessageTypeNotSupported", f"message type {kind} is not supported"))
+            return
+        if len(msg) != 4 or not isinstance(msg[2], str) or not isinstance(msg[3], dict):
+            await self._send(call_error(uid, "RpcFrameworkError", "a CALL is [2, id, action, {payload}]"))
+            return
+        action = msg[2]
+        if not self.station.may_answer():
+            await self._send(call_error(uid, "SecurityError", "the CSMS rejected this station's BootNotification"))
+            return
+        if action not in KNOWN_ACTIONS:
+            await self._send(call_error(uid, "NotImplemented", f"{action} is not an OCPP 2.0.1 action"))
+            return
+        if "_on_action" not in self.route_map.get(action, {}):
+            await self._send(call_error(uid, "NotSupported", f"{action} is not supported by this station"))
+            return
+        try:
+            await self._handle_call(Call(uid, action, msg[3]))
+        except OCPPError as error:
+            if isinstance(error, ProtocolError) and "required" in str(error.details.get("cause", "")):
+                error = OccurrenceConstraintViolationError(details=error.details)
+            log.info("%s %s refused: %s", action, uid, error)
+            details = {k: str(v)[:200] for k, v in (error.details or {}).items() if k != "ocpp_message"}
+            await self._send(call_error(uid, error.code, error.description or "", details))
+
+    # --- provisioning ----------------------------------------------------------------------
+    @on(Action.get_variables)
+    def on_get_variables(self, get_variable_data: list, **_: Any) -> Any:
+        return call_result.GetVariables(get_variable_result=self.station.get_variables(to_camel(get_variable_data)))
+
+    @on(Action.set_variables)
+    def on_set_variables(self, set_variable_data: list, **_: Any) -> Any:
+        return call_result.SetVariables(set_variable_result=self.station.set_variables(to_camel(set_variable_data)))
+
+    @on(Action.get_base_report)
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        return call_result.GetBaseReport(status=self.station.base_report_status(report_base))
+
+    @after(Action.get_base_report)
+    async def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
+        await self.station.send_base_report(request_id, report_base)
+
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, evse: dict | None = None, **_: Any) -> Any:
+        return call_result.TriggerMessage(status=self.station.trigger_status(requested_message, to_camel(evse)))
+
+    @after(Action.trigger_message)
+    async def after_trigger_message(self, requested_message: str, evse: dict | None = None, **_: Any) -> None:
+        await self.station.run_trigger(requested_message, to_camel(evse))
+
+    # --- availability and transactions ------------------------------------------------------
+    @on(Action.change_availability)
+    def on_change_availability(self, operational_status: str, evse: dict | None = None, **_: Any) -> Any:
+        return call_result.ChangeAvailability(status=self.station.availability_status(operational_status,
+                                                                                      to_camel(evse)))
+
+    @after(Action.change_availability)
+    async def after_change_availability(self, operational_status: str, evse: dict | None = None, **_: Any) -> None:
+        await self.station.change_availability(operational_status, to_camel(evse))
+
+    @on(Action.request_start_transaction)
+    def on_request_start(self, id_token: dict, remote_start_id: int, evse_id: int | None = None, **_: Any) -> Any:
+        status, tx_id = self.station.request_start(to_camel(id_token), remote_start_id, evse_id)
+        return call_result.RequestStartTransaction(status=status, transaction_id=tx_id)
+
+    @after(Action.request_start_transaction)
+    async def after_request_start(self, id_token: dict, remote_start_id: int, evse_id: int | None = None,
+                                  **_: Any) -> None:
+        await self.station.run_remote_start()
+
+    @on(Action.request_stop_transaction)
+    def on_request_stop(self, transaction_id: str, **_: Any) -> Any:
+        return call_result.RequestStopTransaction(status=self.station.request_stop(transaction_id))
+
+    @after(Action.request_stop_transaction)
+    async def after_request_stop(self, transaction_id: str, **_: Any) -> None:
+        await self.station.run_remote_stop(transaction_id)
+
+    @on(Action.get_transaction_status)
+    def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> Any:
+        queued, ongoing = self.station.transaction_status(transaction_id)
+        return call_result.GetTransactionStatus(messages_in_queue=queued, ongoing_indicator=ongoing)
+
+    # --- smart charging --------------------------------------------------------------------
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, evse_id: int, charging_profile: dict, **_: Any) -> Any:
+        status, reason = self.station.set_charging_profile(evse_id, to_camel(charging_profile))
+        return call_result.SetChargingProfile(status=status, status_info={"reason_code": reason} if reason else None)
+
+    @after(Action.set_charging_profile)
+    async def after_set_charging_profile(self, **_: Any) -> None:
+        await self.station.apply_limits()
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, charging_profile_id: int | None = None,
+                                  charging_profile_criteria: dict | None = None, **_: Any) -> Any:
+        return call_result.ClearChargingProfile(
+            status=self.station.clear_charging_profile(charging_profile_id, to_camel(charging_profile_criteria)))
+
+    @after(Action.clear_charging_profile)
+    async def after_clear_charging_profile(self, **_: Any) -> None:
+        await self.station.apply_limits()
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self, **_: Any) -> Any:
+        return call_result.ClearCache(status=self.station.clear_cache())

@@ -1,0 +1,54 @@
+"""Authorization cache and offline authorization rules (pure).
+
+The cache keeps the CSMS's last answer per token (C10): `Accepted` answers let a token start
+charging while the CSMS is unreachable if AuthCtrlr.LocalAuthorizeOffline is true; a token no
+one knows is accepted offline only with AuthCtrlr.OfflineTxForUnknownIdEnabled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_ENTRIES = 1000
+
+
+@dataclass
+class AuthCache:
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # casefolded token -> {status, expires}
+
+    def put(self, token: str, status: str, now_epoch: float, lifetime_s: float,
+            cache_expiry_epoch: float | None = None) -> None:
+        expires = now_epoch + lifetime_s if lifetime_s > 0 else None
+        if cache_expiry_epoch is not None:
+            expires = cache_expiry_epoch if expires is None else min(expires, cache_expiry_epoch)
+        self.entries.pop(token.casefold(), None)
+        self.entries[token.casefold()] = {"status": status, "expires": expires}
+        while len(self.entries) > MAX_ENTRIES:  # oldest insertion first
+            self.entries.pop(next(iter(self.entries)))
+
+    def lookup(self, token: str, now_epoch: float) -> str | None:
+        e = self.entries.get(token.casefold())
+        if e is None:
+            return None
+        if e["expires"] is not None and now_epoch >= e["expires"]:
+            return "Expired"
+        return e["status"]
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.entries)
+
+    def load_json(self, data: dict[str, Any] | None) -> None:
+        self.entries = dict(data or {})
+
+
+def offline_decision(cached: str | None, *, local_authorize_offline: bool, unknown_id_enabled: bool) -> bool:
+    """May a token the local list does not accept start charging while the CSMS is unreachable?"""
+    if cached == "Accepted":
+        return local_authorize_offline
+    if cached is None:
+        return unknown_id_enabled
+    return False

@@ -1,0 +1,142 @@
+"""The one module between the evcharge services on D-Bus and the OCPP station.
+
+Inbound: evse `SessionStarted` / `SessionEvent` / `SessionEnded` and connector `State`, meter
+`EnergyWh` / `PowerW`, auth `TokenPresented` become calls on the station (`OcppService.on_*`).
+Outbound: what the CSMS asks becomes evse `RemoteStart` / `Stop` / `SetAvailability` and
+energy `SetExternalLimit`. Signals are only accepted from the current owner of each name
+(`Subscription`), so nobody else on the bus can fake a session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from dbus_fast import DBusError, Message
+from dbus_fast.aio import MessageBus
+
+from ..common import names
+from ..common.bus import Subscription, call, get_all, unwrap
+
+if TYPE_CHECKING:
+    from .service import OcppService
+
+log = logging.getLogger("evcharge.ocpp.bridge")
+
+TOKEN_MEMORY_S = 10.0  # how long a presented token may wait for evse's verdict
+
+
+class Bridge:
+    def __init__(self, bus: MessageBus, station: OcppService) -> None:
+        self.bus = bus
+        self.station = station
+        self.evse = Subscription(bus, names.EVSE)
+        self.meter = Subscription(bus, names.METER)
+        self.auth = Subscription(bus, names.AUTH)
+        # The last token a reader presented: (token, type, monotonic time).
+        self.last_token: tuple[str, str, float] | None = None
+
+    async def start(self) -> None:
+        for sub in (self.evse, self.meter, self.auth):
+            await sub.start()
+        await self.evse.signal(names.EVSE_CONNECTOR_IFACE, None, self._on_evse_signal, path_namespace=names.EVSE_PATH)
+        await self.evse.properties(names.EVSE_CONNECTOR_IFACE, self._on_evse_props, path_namespace=names.EVSE_PATH)
+        await self.meter.properties(names.METER_METER_IFACE, self._on_meter_props, path_namespace=names.METER_PATH)
+        await self.auth.signal(names.AUTH, "TokenPresented", self._on_token, path=names.AUTH_PATH)
+        self.evse.on_owner_changed.append(lambda _o, new: self.station.spawn(self.resync()) if new else None)
+        self.meter.on_owner_changed.append(lambda _o, new: self.station.spawn(self.read_meters()) if new else None)
+
+    # --- inbound -----------------------------------------------------------------------------
+    def _on_evse_signal(self, msg: Message) -> None:
+        cid = names.connector_id_from_path(msg.path)
+        if msg.member == "SessionStarted":
+            session_id, started_at = msg.body
+            self.station.on_session_started(cid, session_id, started_at)
+        elif msg.member == "SessionEvent":
+            session_id, event, detail_json = msg.body
+            try:
+                detail = json.loads(detail_json) if detail_json else {}
+            except ValueError:
+                detail = {}
+            if event == "TokenRejected":
+                self._on_token_rejected(cid, detail)
+            self.station.on_session_event(cid, session_id, event, detail)
+        elif msg.member == "SessionEnded":
+            session_id, reason, energy_wh, token = msg.body
+            self.station.on_session_ended(cid, session_id, reason, energy_wh)
+
+    def _on_evse_props(self, path: str, changed: dict[str, Any]) -> None:
+        cid = names.connector_id_from_path(path)
+        self.station.on_connector_props(cid, changed)
+
+    def _on_meter_props(self, path: str, changed: dict[str, Any]) -> None:
+        self.station.on_meter(names.connector_id_from_path(path), changed.get("EnergyWh"), changed.get("PowerW"))
+
+    def _on_token(self, msg: Message) -> None:
+        token, token_type, source, _connector = msg.body
+        if source != "remote":  # our own RemoteStart tokens and PresentToken calls are not readers
+            self.last_token = (token, token_type, time.monotonic())
+
+    def _on_token_rejected(self, cid: int, detail: dict[str, Any]) -> None:
+        # The local list does not know the token: ask the CSMS (or the offline rules).
+        if detail.get("status") != "Unknown" or self.last_token is None:
+            return
+        token, token_type, at = self.last_token
+        if time.monotonic() - at > TOKEN_MEMORY_S:
+            return
+        self.last_token = None
+        self.station.spawn(self.station.authorize_token(cid, token, token_type))
+
+    # --- state read on start and when evse/meter restart --------------------------------------
+    async def connector_props(self, cid: int) -> dict[str, Any] | None:
+        try:
+            return await get_all(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE)
+        except (DBusError, TimeoutError) as e:
+            log.info("connector %d: cannot read evse state: %s", cid, e)
+            return None
+
+    async def ended_session(self, session_id: str) -> dict[str, Any] | None:
+        try:
+            (sessions,) = await call(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "ListSessions", "u", [50])
+        except (DBusError, TimeoutError):
+            return None
+        for s in unwrap(sessions):
+            if s.get("session_id") == session_id:
+                return s
+        return None
+
+    async def resync(self) -> None:
+        await self.station.resync()
+
+    async def read_meters(self) -> None:
+        for mid in self.station.meter_ids():
+            try:
+                props = await get_all(self.bus, names.METER, names.meter_path(mid), names.METER_METER_IFACE)
+            except (DBusError, TimeoutError):
+                continue
+            self.station.on_meter(mid, props.get("EnergyWh"), props.get("PowerW"))
+
+    # --- outbound ------------------------------------------------------------------------------
+    async def remote_start(self, cid: int, token: str) -> str:
+        (session,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
+                                "RemoteStart", "s", [token])
+        return session
+
+    async def stop(self, cid: int, reason: str) -> None:
+        await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE, "Stop", "s",
+                   [reason])
+
+    async def set_availability(self, cid: int, operative: bool) -> None:
+        await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
+                   "SetAvailability", "b", [operative])
+
+    async def set_limit(self, cid: int, limit_a: float | None) -> None:
+        """The OCPP composite limit for a connector (0: the site); None clears it."""
+        if limit_a is None:
+            await call(self.bus, names.ENERGY, names.ENERGY_PATH, names.ENERGY, "ClearExternalLimit", "us",
+                       [cid, "ocpp"])
+        else:
+            await call(self.bus, names.ENERGY, names.ENERGY_PATH, names.ENERGY, "SetExternalLimit", "usd",
+                       [cid, "ocpp", limit_a])

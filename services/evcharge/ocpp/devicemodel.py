@@ -1,0 +1,292 @@
+"""The OCPP 2.0.1 device model (pure): components, variables, Get/SetVariables, reports.
+
+Only the `Actual` attribute is kept. Values are strings on the wire; each variable has a data
+type that a SetVariables value must parse as. Values a CSMS set are returned by `overrides()`
+for the adapter to persist and given back with `load()` on start (defaults come from code and
+configuration, so a firmware update can change a default that was never overridden).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTUAL = "Actual"
+ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
+RW, RO, WO = "ReadWrite", "ReadOnly", "WriteOnly"
+MAX_VALUE_LEN = 1000  # attributeValue is string[1000] (valuesList etc. likewise)
+
+
+@dataclass
+class Variable:
+    component: str
+    name: str
+    value: str
+    data_type: str = "string"          # string, decimal, integer, dateTime, boolean, OptionList, SequenceList, MemberList
+    mutability: str = RW
+    instance: str | None = None
+    component_instance: str | None = None
+    evse_id: int | None = None
+    unit: str | None = None
+    values_list: tuple[str, ...] = ()  # OptionList / MemberList / SequenceList
+    min_limit: float | None = None
+    max_limit: float | None = None
+    persistent: bool = True
+    constant: bool = False
+    reboot_required: bool = False
+    default: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self.default = self.value
+
+    @property
+    def key(self) -> tuple:
+        return (self.component, self.component_instance, self.evse_id, self.name, self.instance)
+
+    def check(self, value: str) -> str | None:
+        """None if `value` fits, else why not."""
+        if len(value) > MAX_VALUE_LEN:
+            return "too long"
+        t = self.data_type
+        if t == "boolean":
+            return None if value in ("true", "false") else "expected true or false"
+        if t in ("integer", "decimal"):
+            try:
+                num = int(value) if t == "integer" else float(value)
+            except ValueError:
+                return f"expected {t}"
+            if self.min_limit is not None and num < self.min_limit:
+                return f"below {self.min_limit:g}"
+            if self.max_limit is not None and num > self.max_limit:
+                return f"above {self.max_limit:g}"
+            return None
+        if t == "OptionList":
+            return None if value in self.values_list else "not in valuesList"
+        if t in ("MemberList", "SequenceList"):
+            items = [v.strip() for v in value.split(",") if v.strip()] if value else []
+            bad = [i for i in items if i not in self.values_list]
+            return f"not supported: {','.join(bad)}" if bad else None
+        return None
+
+
+def _id(component: dict[str, Any], variable: dict[str, Any]) -> tuple:
+    evse = component.get("evse") or {}
+    return (component.get("name"), component.get("instance"), evse.get("id"), variable.get("name"),
+            variable.get("instance"))
+
+
+class DeviceModel:
+    def __init__(self, variables: Iterable[Variable]) -> None:
+        self._vars: dict[tuple, Variable] = {}
+        for v in variables:
+            if v.key in self._vars:
+                raise ValueError(f"duplicate variable {v.key}")
+            self._vars[v.key] = v
+        self._components = {(v.component, v.component_instance, v.evse_id) for v in self._vars.values()}
+        # Called with the variable after a CSMS changed it (the adapter applies side effects).
+        self.on_change: list[Callable[[Variable], None]] = []
+
+    # --- local access ---------------------------------------------------------------------
+    def get(self, component: str, name: str, instance: str | None = None) -> str:
+        return self._vars[(component, None, None, name, instance)].value
+
+    def get_int(self, component: str, name: str, instance: str | None = None) -> int:
+        return int(self.get(component, name, instance))
+
+    def get_bool(self, component: str, name: str, instance: str | None = None) -> bool:
+        return self.get(component, name, instance) == "true"
+
+    def set_local(self, component: str, name: str, value: str, instance: str | None = None,
+                  evse_id: int | None = None) -> None:
+        """The station itself updates a value (no mutability check, no persistence)."""
+        v = self._vars.get((component, None, evse_id, name, instance))
+        if v is not None:
+            v.value = value
+
+    def variables(self) -> list[Variable]:
+        return list(self._vars.values())
+
+    # --- persistence ---------------------------------------------------------------------------
+    def overrides(self) -> list[list]:
+        return [[list(k), v.value] for k, v in self._vars.items()
+                if v.persistent and v.mutability != RO and v.value != v.default]
+
+    def load(self, data: list[list] | None) -> None:
+        for key, value in data or []:
+            v = self._vars.get(tuple(key))
+            if v is not None and v.mutability != RO and isinstance(value, str) and v.check(value) is None:
+                v.value = value
+
+    # --- GetVariables / SetVariables ----------------------------------------------------------
+    def _find(self, component: dict[str, Any], variable: dict[str, Any]) -> tuple[Variable | None, str | None]:
+        evse = component.get("evse") or {}
+        ckey = (component.get("name"), component.get("instance"), evse.get("id"))
+        if ckey not in self._components:
+            return None, "UnknownComponent"
+        v = self._vars.get(_id(component, variable))
+        if v is None:
+            return None, "UnknownVariable"
+        return v, None
+
+    def get_variables(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """getVariableData (camelCase dicts) -> getVariableResult."""
+        out = []
+        for r in requests:
+            attr = r.get("attributeType") or ACTUAL
+            res: dict[str, Any] = {"attributeType": attr, "component": r["component"], "variable": r["variable"]}
+            v, err = self._find(r["component"], r["variable"])
+            if err:
+                res["attributeStatus"] = err
+            elif attr != ACTUAL:
+                res["attributeStatus"] = "NotSupportedAttributeType"
+            elif v.mutability == WO:
+                res["attributeStatus"] = "Rejected"
+                res["attributeStatusInfo"] = {"reasonCode": "WriteOnly"}
+            else:
+                res["attributeStatus"] = "Accepted"
+                res["attributeValue"] = v.value
+            out.append(res)
+        return out
+
+    def set_variables(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """setVariableData -> setVariableResult; the accepted values are applied in order."""
+        out = []
+        for r in requests:
+            attr = r.get("attributeType") or ACTUAL
+            res: dict[str, Any] = {"attributeType": attr, "component": r["component"], "variable": r["variable"]}
+            v, err = self._find(r["component"], r["variable"])
+            value = r.get("attributeValue", "")
+            if err:
+                res["attributeStatus"] = err
+            elif attr != ACTUAL:
+                res["attributeStatus"] = "NotSupportedAttributeType"
+            elif v.mutability == RO:
+                res["attributeStatus"] = "Rejected"
+                res["attributeStatusInfo"] = {"reasonCode": "ReadOnly"}
+            elif (why := v.check(value)) is not None:
+                res["attributeStatus"] = "Rejected"
+                res["attributeStatusInfo"] = {"reasonCode": "InvalidValue", "additionalInfo": why[:512]}
+            else:
+                v.value = value
+                res["attributeStatus"] = "RebootRequired" if v.reboot_required else "Accepted"
+                for cb in list(self.on_change):
+                    cb(v)
+            out.append(res)
+        return out
+
+    # --- reports -----------------------------------------------------------------------------
+    def report(self, base: str) -> list[dict[str, Any]] | None:
+        """reportData for GetBaseReport `base`; None if the base is not supported."""
+        if base == "FullInventory":
+            chosen = self.variables()
+        elif base == "ConfigurationInventory":
+            chosen = [v for v in self.variables() if v.mutability != RO]
+        else:
+            return None
+        return [report_data(v) for v in chosen]
+
+
+def report_data(v: Variable) -> dict[str, Any]:
+    comp: dict[str, Any] = {"name": v.component}
+    if v.component_instance:
+        comp["instance"] = v.component_instance
+    if v.evse_id is not None:
+        comp["evse"] = {"id": v.evse_id}
+    var: dict[str, Any] = {"name": v.name}
+    if v.instance:
+        var["instance"] = v.instance
+    attr: dict[str, Any] = {"type": ACTUAL, "mutability": v.mutability, "persistent": v.persistent,
+                            "constant": v.constant}
+    if v.mutability != WO:
+        attr["value"] = v.value
+    ch: dict[str, Any] = {"dataType": v.data_type, "supportsMonitoring": False}
+    if v.unit:
+        ch["unit"] = v.unit
+    if v.values_list:
+        ch["valuesList"] = ",".join(v.values_list)
+    if v.min_limit is not None:
+        ch["minLimit"] = v.min_limit
+    if v.max_limit is not None:
+        ch["maxLimit"] = v.max_limit
+    return {"component": comp, "variable": var, "variableAttribute": [attr], "variableCharacteristics": ch}
+
+
+def pages(items: list[Any], per_page: int) -> list[list[Any]]:
+    per_page = max(1, per_page)
+    return [items[i:i + per_page] for i in range(0, len(items), per_page)] or [[]]
+
+
+MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")
+TRIGGER_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer", "ParkingBayOccupancy",
+                  "DataSigned")
+
+
+def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_threshold_s: int,
+                   attempts: int, attempt_interval_s: float, backoff_min_s: float, backoff_range_s: float,
+                   backoff_repeat: int, ping_s: float, sample_interval_s: int, security_profile: int,
+                   identity: str, evse_ids: Iterable[int]) -> DeviceModel:
+    """The controllers this station implements, with their defaults from configuration."""
+    C = "OCPPCommCtrlr"
+    b = "boolean"
+    i = "integer"
+    vs = [
+        Variable(C, "HeartbeatInterval", str(heartbeat_s), i, unit="s", min_limit=1, max_limit=86400),
+        Variable(C, "OfflineThreshold", str(offline_threshold_s), i, unit="s", min_limit=0),
+        Variable(C, "MessageTimeout", str(int(message_timeout_s)), i, RO, instance="Default", unit="s"),
+        Variable(C, "MessageAttempts", str(attempts), i, instance="TransactionEvent", min_limit=1, max_limit=100),
+        Variable(C, "MessageAttemptInterval", str(int(attempt_interval_s)), i, instance="TransactionEvent",
+                 unit="s", min_limit=0),
+        Variable(C, "RetryBackOffWaitMinimum", str(int(backoff_min_s)), i, unit="s", min_limit=0),
+        Variable(C, "RetryBackOffRandomRange", str(int(backoff_range_s)), i, unit="s", min_limit=0),
+        Variable(C, "RetryBackOffRepeatTimes", str(backoff_repeat), i, min_limit=0, max_limit=20),
+        Variable(C, "WebSocketPingInterval", str(int(ping_s)), i, unit="s", min_limit=0),
+        Variable(C, "NetworkConfigurationPriority", "0", "SequenceList", RO, values_list=("0",)),
+        Variable(C, "NetworkProfileConnectionAttempts", "3", i, RO),
+        Variable(C, "ResetRetries", "0", i, RO),
+        Variable(C, "UnlockOnEVSideDisconnect", "true", b, RO),
+        Variable(C, "FileTransferProtocols", "", "MemberList", RO, values_list=("HTTP", "HTTPS")),
+        Variable("AuthCtrlr", "AuthorizeRemoteStart", "false", b, RO),
+        Variable("AuthCtrlr", "LocalAuthorizeOffline", "true", b),
+        Variable("AuthCtrlr", "LocalPreAuthorize", "true", b, RO),
+        Variable("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "false", b),
+        Variable("AuthCtrlr", "DisableRemoteAuthorization", "false", b),
+        Variable("AuthCacheCtrlr", "Enabled", "true", b),
+        Variable("AuthCacheCtrlr", "LifeTime", "86400", i, unit="s", min_limit=0),
+        Variable("TxCtrlr", "EVConnectionTimeOut", "60", i, RO, unit="s"),
+        Variable("TxCtrlr", "StopTxOnEVSideDisconnect", "true", b, RO),
+        Variable("TxCtrlr", "StopTxOnInvalidId", "true", b, RO),
+        Variable("TxCtrlr", "TxStartPoint", "EVConnected", "MemberList", RO, values_list=TRIGGER_POINTS),
+        Variable("TxCtrlr", "TxStopPoint", "EVConnected", "MemberList", RO, values_list=TRIGGER_POINTS),
+        Variable("SampledDataCtrlr", "TxStartedMeasurands", MEASURANDS[0], "MemberList", values_list=MEASURANDS),
+        Variable("SampledDataCtrlr", "TxUpdatedMeasurands", ",".join(MEASURANDS), "MemberList",
+                 values_list=MEASURANDS),
+        Variable("SampledDataCtrlr", "TxEndedMeasurands", MEASURANDS[0], "MemberList", values_list=MEASURANDS),
+        Variable("SampledDataCtrlr", "TxUpdatedInterval", str(sample_interval_s), i, unit="s", min_limit=0),
+        Variable("SampledDataCtrlr", "TxEndedInterval", "0", i, unit="s", min_limit=0),
+        Variable("AlignedDataCtrlr", "Measurands", MEASURANDS[0], "MemberList", values_list=MEASURANDS),
+        Variable("AlignedDataCtrlr", "Interval", "0", i, unit="s", min_limit=0),
+        Variable("AlignedDataCtrlr", "TxEndedMeasurands", MEASURANDS[0], "MemberList", values_list=MEASURANDS),
+        Variable("AlignedDataCtrlr", "TxEndedInterval", "0", i, unit="s", min_limit=0),
+        Variable("DeviceDataCtrlr", "ItemsPerMessage", "20", i, RO, instance="GetReport"),
+        Variable("DeviceDataCtrlr", "ItemsPerMessage", "20", i, RO, instance="GetVariables"),
+        Variable("DeviceDataCtrlr", "ItemsPerMessage", "20", i, RO, instance="SetVariables"),
+        Variable("DeviceDataCtrlr", "BytesPerMessage", "65000", i, RO, instance="GetReport"),
+        Variable("DeviceDataCtrlr", "BytesPerMessage", "65000", i, RO, instance="GetVariables"),
+        Variable("DeviceDataCtrlr", "BytesPerMessage", "65000", i, RO, instance="SetVariables"),
+        Variable("ClockCtrlr", "DateTime", "", "dateTime", RO, persistent=False),
+        Variable("ClockCtrlr", "TimeSource", "Heartbeat", "SequenceList", values_list=("Heartbeat", "NTP")),
+        Variable("SecurityCtrlr", "SecurityProfile", str(security_profile), i, RO),
+        Variable("SecurityCtrlr", "Identity", identity, "string", RO),
+        Variable("SecurityCtrlr", "OrganizationName", "", "string"),
+        Variable("ChargingStation", "AvailabilityState", "Available", "OptionList", RO, persistent=False,
+                 values_list=("Available", "Occupied", "Reserved", "Unavailable", "Faulted")),
+        Variable("ChargingStation", "Available", "true", b, RO),
+        Variable("ChargingStation", "SupplyPhases", "3", i, RO),
+    ]
+    for eid in evse_ids:
+        vs.append(Variable("EVSE", "AvailabilityState", "Available", "OptionList", RO, evse_id=eid,
+                           persistent=False, values_list=("Available", "Occupied", "Reserved", "Unavailable",
+                                                          "Faulted")))
+        vs.append(Variable("EVSE", "Available", "true", b, RO, evse_id=eid))
+    return DeviceModel(vs)

@@ -1,0 +1,760 @@
+"""OCPP service adapter: the WebSocket connection, the queue sender, timers, and the station's
+answers to the CSMS. The decisions live in the pure cores (`boot`, `transactions`,
+`devicemodel`, `authcache`, `queue.RetryPolicy`); D-Bus in `bridge`; OCPP framing in `adapter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import ssl
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import websockets
+from dbus_fast import DBusError
+from dbus_fast.aio import MessageBus
+from ocpp.exceptions import OCPPError
+from websockets.asyncio.client import connect
+
+from ..common import names
+from ..common.config import ConfigError
+from ..common.log import fields
+from ..common.persist import read_json, write_json_atomic
+from ..common.service import ServiceContext
+from . import boot as bootmod
+from .adapter import Link, make_call
+from .authcache import AuthCache, offline_decision
+from .boot import Backoff, BootMachine
+from .bridge import Bridge
+from .config import OcppConfig
+from .devicemodel import Variable, pages, standard_model
+from .interfaces import OcppInterface
+from .queue import MessageQueue, RetryPolicy
+from .smartcharging import ProfileStore, check_profile, parse_time
+from .transactions import TxBuilder, sampled_values
+
+log = logging.getLogger("evcharge.ocpp")
+
+SUBPROTOCOL = "ocpp2.0.1"
+TICK_S = 0.1
+# evse connector State -> OCPP ConnectorStatusEnumType
+CONNECTOR_STATUS = {"Available": "Available", "Preparing": "Occupied", "Charging": "Occupied",
+                    "SuspendedEV": "Occupied", "SuspendedEVSE": "Occupied", "Finishing": "Occupied",
+                    "Faulted": "Faulted", "Unavailable": "Unavailable"}
+CHARGING_STATE = {"Charging": "Charging", "SuspendedEV": "SuspendedEV", "SuspendedEVSE": "SuspendedEVSE"}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class OcppService:
+    def __init__(self, bus: MessageBus, cfg: OcppConfig, state_dir: Path) -> None:
+        self.bus = bus
+        self.cfg = cfg
+        self.state_dir = state_dir
+        self.password = self._read_password()
+        self.queue = MessageQueue(state_dir / "queue.sqlite")
+        self.dm_file = state_dir / "devicemodel.json"
+        self.evses = {e.connector: (e.evse_id, e.connector_id) for e in cfg.evses}
+        self.meters = {e.connector: e.meter_id or e.connector for e in cfg.evses}
+        r = cfg.retry
+        self.dm = standard_model(
+            heartbeat_s=cfg.heartbeat_interval_s, message_timeout_s=cfg.message_timeout_s,
+            offline_threshold_s=cfg.offline_threshold_s, attempts=r.transaction_event_attempts,
+            attempt_interval_s=r.transaction_event_interval_s, backoff_min_s=r.backoff_wait_minimum_s,
+            backoff_range_s=r.backoff_random_range_s, backoff_repeat=r.backoff_repeat_times,
+            ping_s=cfg.websocket_ping_interval_s, sample_interval_s=cfg.meter_sample_interval_s,
+            security_profile=cfg.security_profile, identity=cfg.station_id,
+            evse_ids=sorted({e.evse_id for e in cfg.evses}))
+        self.dm.load(read_json(self.dm_file))
+        self.dm.on_change.append(self._on_variable_changed)
+        self.tx = TxBuilder(self.evses)
+        self.tx.load_json(self.queue.get_state("tx"))
+        self.cache = AuthCache()
+        self.cache.load_json(self.queue.get_state("authcache"))
+        self.profiles = ProfileStore()
+        self.profiles.load_json(self.queue.get_state("profiles"))
+        self.sent_limits: dict[int, float | None] = {}   # energy connector (0: site) -> limit pushed
+        self._next_limit_check = 0.0
+        self.boot = BootMachine(heartbeat_s=float(self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval")))
+        self.backoff = Backoff(r.backoff_wait_minimum_s, r.backoff_random_range_s, r.backoff_repeat_times)
+        self.bridge = Bridge(bus, self)
+        self.iface = OcppInterface(self)
+        self.link: Link | None = None
+        self.ws: Any = None
+        self.boot_reason = "PowerUp"
+        self.last_error = ""
+        self.connector_state: dict[int, str] = {}
+        self.connector_props: dict[int, dict[str, Any]] = {}
+        self.sent_status: dict[int, str] = {}
+        self.meter_values: dict[int, tuple[float | None, float | None]] = {}
+        self.next_sample: dict[int, float] = {}
+        self.token_types: dict[int, tuple[str, str]] = {}   # connector -> (token, real type) of a CSMS-authorized card
+        self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
+        self.pending_availability: list[tuple[int, bool]] = []
+        self._wake_sender = asyncio.Event()
+        self._reconnect = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_published: dict[str, Any] = {}
+        self._event_id = int(time.time()) % 1_000_000_000  # NotifyEvent eventId: increasing across restarts
+
+    # --- configuration helpers ---------------------------------------------------------------
+    def _read_password(self) -> str | None:
+        if self.cfg.security_profile == 0 or not self.cfg.basic_auth_password_file:
+            return None
+        try:
+            pw = Path(self.cfg.basic_auth_password_file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ConfigError(self.cfg.basic_auth_password_file, "basic_auth_password_file",
+                              f"cannot read: {e.strerror or e}") from None
+        if not 16 <= len(pw) <= 40:
+            raise ConfigError(self.cfg.basic_auth_password_file, "basic_auth_password_file",
+                              f"the password must be 16..40 characters (OCPP BasicAuthPassword), got {len(pw)}")
+        return pw
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self.cfg.csms_url.startswith("wss://"):
+            return None
+        ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cfg.security_profile == 3:
+            ctx.load_cert_chain(self.cfg.client_cert_file, self.cfg.client_key_file)
+        return ctx
+
+    def meter_ids(self) -> list[int]:
+        return sorted(set(self.meters.values()))
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task failed", exc_info=task.exception())
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.bridge.start()
+        await self.resync()
+        await self.bridge.read_meters()
+        for coro in (self._connection_loop(), self._sender_loop(), self._timer_loop()):
+            self.spawn(coro)
+        log.info("OCPP %s station %s -> %s (security profile %d), %d queued message(s)", SUBPROTOCOL,
+                 self.cfg.station_id, self.cfg.url, self.cfg.security_profile, len(self.queue))
+
+    async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        if self.ws is not None:
+            try:
+                await asyncio.wait_for(self.ws.close(), 2)
+            except Exception:  # noqa: BLE001 - closing on the way out
+                pass
+        self.queue.close()
+
+    # --- the connection -------------------------------------------------------------------------
+    async def _connection_loop(self) -> None:
+        headers = {}
+        if self.password is not None:
+            cred = base64.b64encode(f"{self.cfg.station_id}:{self.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {cred}"
+        ping = self.dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval") or None
+        while True:
+            try:
+                async with connect(self.cfg.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
+                                   ssl=self._ssl_context(), ping_interval=ping, ping_timeout=ping,
+                                   open_timeout=self.cfg.message_timeout_s, max_size=4 * 1024 * 1024,
+                                   close_timeout=2) as ws:
+                    if ws.subprotocol != SUBPROTOCOL:
+                        raise ConnectionError(f"the CSMS did not accept subprotocol {SUBPROTOCOL}")
+                    await self._serve(ws)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any failure means: back off, reconnect
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.info("CSMS connection: %s", self.last_error)
+            finally:
+                self.link = self.ws = None
+                self.boot.disconnected()
+                self.publish()
+            delay = 0.0 if self._reconnect.is_set() else self.backoff.next_delay()  # Reconnect(): now
+            log.info("reconnecting in %.1f s", delay)
+            self._reconnect.clear()
+            try:
+                await asyncio.wait_for(self._reconnect.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def _serve(self, ws: Any) -> None:
+        bytes_per_msg = self.dm.get_int("DeviceDataCtrlr", "BytesPerMessage", "GetReport")
+        link = Link(self.cfg.station_id, ws, self, response_timeout=self.cfg.message_timeout_s,
+                    max_frame_bytes=bytes_per_msg)
+        self.ws, self.link = ws, link
+        self.last_error = ""
+        log.info("connected to %s", self.cfg.url)
+        reader = asyncio.create_task(link.start())
+        self.publish()
+        try:
+            if self.boot.connected(time.monotonic(), self._boot_content()):
+                await self._send_boot()
+            else:
+                log.info("reconnected; the CSMS accepted this station before, no BootNotification")
+                self.backoff.reset()
+                await self._after_accepted()
+            reconnect = asyncio.create_task(self._reconnect.wait())
+            await asyncio.wait({reader, reconnect}, return_when=asyncio.FIRST_COMPLETED)
+            reconnect.cancel()
+            if reader.done():
+                reader.result()  # raises ConnectionClosed
+        finally:
+            reader.cancel()
+
+    def _boot_content(self) -> str:
+        s = self.cfg.station
+        station: dict[str, Any] = {"model": s.model, "vendorName": s.vendor_name, "firmwareVersion": s.firmware_version}
+        if s.serial_number:
+            station["serialNumber"] = s.serial_number
+        return json.dumps(station, sort_keys=True)
+
+    async def _send_boot(self) -> None:
+        content = self._boot_content()
+        link = self.link
+        if link is None:
+            return
+        try:
+            resp = await link.call(make_call("BootNotification", {"chargingStation": json.loads(content),
+                                                                  "reason": self.boot_reason}), suppress=False)
+        except (TimeoutError, OCPPError) as e:
+            log.warning("BootNotification failed: %s", e)
+            self.boot.boot_failed(time.monotonic())
+            return
+        except websockets.ConnectionClosed:
+            return
+        log.info("BootNotification: %s (interval %s s)", resp.status, resp.interval)
+        self.boot.boot_response(time.monotonic(), resp.status, float(resp.interval), content)
+        if resp.status == bootmod.ACCEPTED:
+            self.backoff.reset()
+            self.boot_reason = "PowerUp"
+            if resp.interval > 0:
+                self.dm.set_local("OCPPCommCtrlr", "HeartbeatInterval", str(resp.interval))
+                self._save_dm()
+            await self._after_accepted()
+        self.publish()
+
+    async def _after_accepted(self) -> None:
+        self.sent_status.clear()
+        for cid in self.evses:
+            await self._send_status(cid)
+        self._wake_sender.set()
+        self.publish()
+
+    # --- timers ---------------------------------------------------------------------------------
+    async def _timer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = time.monotonic()
+            if now >= self._next_limit_check:  # charging profiles apply offline too
+                self._next_limit_check = now + 1.0
+                try:
+                    await self.apply_limits()
+                except Exception:
+                    log.exception("applying charging limits failed")
+            if self.link is None:
+                continue
+            try:
+                if self.boot.boot_due(now):
+                    self.boot.next_boot_at = None
+                    await self._send_boot()
+                elif self.boot.heartbeat_due(now):
+                    await self._heartbeat()
+                self._sample_meters(now)
+            except websockets.ConnectionClosed:
+                continue
+            except Exception:  # a bug here must not stop heartbeats for good
+                log.exception("timer step failed")
+
+    async def _heartbeat(self) -> None:
+        link = self.link
+        if link is None:
+            return
+        self.boot.message_sent(time.monotonic())
+        try:
+            resp = await link.call(make_call("Heartbeat", {}), suppress=False)
+            self.dm.set_local("ClockCtrlr", "DateTime", resp.current_time)
+        except (TimeoutError, OCPPError) as e:
+            log.info("Heartbeat failed: %s", e)
+
+    def _sample_meters(self, now: float) -> None:
+        interval = self.dm.get_int("SampledDataCtrlr", "TxUpdatedInterval")
+        if interval <= 0:
+            return
+        for cid in list(self.tx.active):
+            due = self.next_sample.setdefault(cid, now + interval)
+            if now >= due:
+                self.next_sample[cid] = now + interval
+                self._emit(cid, self.tx.meter(cid, self._meter(cid, "Sample.Periodic", "TxUpdatedMeasurands"),
+                                              utc_now(), offline=not self.online))
+
+    # --- sending --------------------------------------------------------------------------------
+    @property
+    def online(self) -> bool:
+        return self.link is not None and self.boot.state == bootmod.ACCEPTED
+
+    def _emit(self, cid: int, payload: dict[str, Any] | None) -> None:
+        """Store a TransactionEvent (with the builder's new state) durably, then wake the sender."""
+        if payload is None:
+            return
+        tx_id = payload["transactionInfo"]["transactionId"]
+        self.queue.enqueue("TransactionEvent", payload, transaction_id=tx_id, state=self.tx.to_json())
+        log.info("TransactionEvent %s %s seqNo %d queued", payload["eventType"], payload["triggerReason"],
+                 payload["seqNo"], extra=fields(connector=cid, transaction=tx_id))
+        self._wake_sender.set()
+        self.publish()
+
+    async def _sender_loop(self) -> None:
+        """Deliver the queue in order, one message at a time, while the CSMS accepts us."""
+        while True:
+            await self._wake_sender.wait()
+            self._wake_sender.clear()
+            try:
+                await self._deliver()
+            except Exception:  # a bug or a disk error must not stop delivery for good
+                log.exception("queue delivery failed; retrying")
+                await asyncio.sleep(1.0)
+                self._wake_sender.set()
+
+    async def _deliver(self) -> None:
+        while self.online:
+            head = self.queue.head()
+            if head is None:
+                break
+            link = self.link
+            assert link is not None
+            policy = RetryPolicy(self.dm.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"),
+                                 self.dm.get_int("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"))
+            self.boot.message_sent(time.monotonic())
+            try:
+                resp = await link.call(make_call(head.action, head.payload), suppress=False)
+            except (TypeError, ValueError) as e:  # a payload the library cannot build: never deliverable
+                log.error("%s %s cannot be sent, dropped: %s", head.action, head.id, e)
+                self.queue.remove(head.id)
+                continue
+            except websockets.ConnectionClosed:
+                break  # not an attempt: it waits for the next connection
+            except (TimeoutError, OCPPError) as e:
+                if self.link is not link:
+                    break  # the connection went away while we waited
+                attempts = self.queue.count_attempt(head.id)
+                wait = policy.after_failure(attempts)
+                if wait is None:
+                    log.error("%s %s given up after %d attempts: %s", head.action, head.id, attempts, e)
+                    self.queue.remove(head.id)
+                else:
+                    log.warning("%s %s not accepted (%s); attempt %d, retry in %.1f s", head.action, head.id,
+                                e, attempts, wait)
+                    await asyncio.sleep(wait)
+                continue
+            self.queue.remove(head.id)
+            self.publish()
+            if head.action == "TransactionEvent":
+                self._on_transaction_response(head.payload, resp)
+        if self.online and len(self.queue):
+            self._wake_sender.set()
+
+    def _on_transaction_response(self, payload: dict[str, Any], resp: Any) -> None:
+        info = getattr(resp, "id_token_info", None)
+        token = (payload.get("idToken") or {}).get("idToken")
+        if not info or not token:
+            return
+        status = info.get("status", "")
+        self._cache_put(token, status, info.get("cache_expiry_date_time"))
+        cid = self.tx.connector_of(payload["transactionInfo"]["transactionId"])
+        if cid is not None and status != "Accepted" and self.dm.get_bool("TxCtrlr", "StopTxOnInvalidId"):
+            log.info("connector %d: the CSMS answered %s for the token: stopping", cid, status,
+                     extra=fields(connector=cid))
+            self.spawn(self._stop(cid, "DeAuthorized"))
+
+    async def _send_status(self, cid: int) -> None:
+        state = self.connector_state.get(cid)
+        link = self.link
+        if state is None or link is None or not self.online:
+            return
+        status = CONNECTOR_STATUS.get(state, "Unavailable")
+        if self.sent_status.get(cid) == status:
+            return
+        evse_id, conn_id = self.evses[cid]
+        self.sent_status[cid] = status
+        self.boot.message_sent(time.monotonic())
+        ts = utc_now()
+        try:
+            await link.call(make_call("StatusNotification", {"timestamp": ts, "connectorStatus": status,
+                                                             "evseId": evse_id, "connectorId": conn_id}),
+                            suppress=False)
+            # The same change as a device model event (Connector.AvailabilityState, TC_E_09).
+            self._event_id += 1
+            await link.call(make_call("NotifyEvent", {"generatedAt": ts, "seqNo": 0, "eventData": [{
+                "eventId": self._event_id, "timestamp": ts, "trigger": "Delta", "actualValue": status,
+                "component": {"name": "Connector", "evse": {"id": evse_id, "connectorId": conn_id}},
+                "variable": {"name": "AvailabilityState"}, "eventNotificationType": "HardWiredNotification"}]}),
+                suppress=False)
+        except (TimeoutError, OCPPError) as e:
+            log.info("StatusNotification/NotifyEvent failed: %s", e)
+        except websockets.ConnectionClosed:
+            self.sent_status.pop(cid, None)
+
+    # --- inputs from the evcharge services (bridge) -----------------------------------------
+    def on_connector_props(self, cid: int, changed: dict[str, Any]) -> None:
+        if cid not in self.evses:
+            return
+        self.connector_props.setdefault(cid, {}).update(changed)
+        if "State" in changed:
+            state = changed["State"]
+            self.connector_state[cid] = state
+            self._update_availability_vars()
+            self.spawn(self._send_status(cid))
+            charging = CHARGING_STATE.get(state)
+            if charging is None and state in ("Preparing", "Finishing") and cid in self.tx.active \
+                    and self.tx.active[cid].charging_state != "Idle":
+                charging = "EVConnected"
+            if charging and cid in self.tx.active:
+                self._emit(cid, self.tx.charging_state(cid, charging, utc_now(), offline=not self.online))
+
+    def on_session_started(self, cid: int, session_id: str, started_at: str) -> None:
+        if cid not in self.evses:
+            return
+        self.next_sample.pop(cid, None)
+        self._emit(cid, self.tx.started(cid, session_id, started_at, offline=not self.online,
+                                        meter=self._meter(cid, "Transaction.Begin", "TxStartedMeasurands")))
+
+    def on_session_event(self, cid: int, session_id: str, event: str, detail: dict[str, Any]) -> None:
+        if cid not in self.evses:
+            return
+        if event == "Authorized":
+            token, token_type = detail.get("token", ""), detail.get("token_type", "")
+            known = self.token_types.pop(cid, None)
+            if known and known[0].casefold() == token.casefold():
+                token_type = known[1]
+            self._emit(cid, self.tx.authorized(cid, token, token_type, utc_now(), offline=not self.online))
+        elif event == "Stopped":
+            self._emit(cid, self.tx.stopped(cid, detail.get("reason", "Other"), utc_now(), offline=not self.online))
+
+    def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
+        if cid not in self.evses or self.tx.transaction_id(cid) != session_id:
+            return
+        self.next_sample.pop(cid, None)
+        self.profiles.drop_transaction(session_id)
+        self.queue.put_state("profiles", self.profiles.to_json())
+        self._emit(cid, self.tx.ended(cid, reason, utc_now(), offline=not self.online,
+                                      meter=self._meter(cid, "Transaction.End", "TxEndedMeasurands")))
+
+    def on_meter(self, meter_id: int, energy_wh: float | None, power_w: float | None) -> None:
+        old_e, old_p = self.meter_values.get(meter_id, (None, None))
+        self.meter_values[meter_id] = (energy_wh if energy_wh is not None else old_e,
+                                       power_w if power_w is not None else old_p)
+
+    def _meter(self, cid: int, context: str, measurands_var: str) -> list[dict[str, Any]]:
+        energy, power = self.meter_values.get(self.meters.get(cid, cid), (None, None))
+        measurands = [m.strip() for m in self.dm.get("SampledDataCtrlr", measurands_var).split(",") if m.strip()]
+        return sampled_values(utc_now(), context, energy_wh=energy, power_w=power, measurands=measurands)
+
+    async def resync(self) -> None:
+        """Catch up with sessions that started or ended while we (or evse) were not running."""
+        for cid in self.evses:
+            props = await self.bridge.connector_props(cid)
+            if props is None:
+                continue
+            self.connector_props[cid] = props
+            self.connector_state[cid] = props.get("State", "Unavailable")
+            session = props.get("SessionId", "")
+            known = self.tx.transaction_id(cid)
+            if known and known != session:
+                ended = await self.bridge.ended_session(known)
+                reason = (ended or {}).get("stop_reason") or "Other"
+                log.info("connector %d: transaction %s ended while we were away (%s)", cid, known, reason,
+                         extra=fields(connector=cid, transaction=known))
+                self._emit(cid, self.tx.ended(cid, reason, (ended or {}).get("ended_at") or utc_now(),
+                                              offline=not self.online))
+                known = None
+            if session and not known:
+                self._emit(cid, self.tx.started(cid, session, props.get("SessionStartedAt") or utc_now(),
+                                                offline=not self.online))
+                if props.get("SessionToken"):
+                    self._emit(cid, self.tx.authorized(cid, props["SessionToken"], "Central", utc_now(),
+                                                       offline=not self.online))
+        self._update_availability_vars()
+        for cid in self.evses:
+            self.spawn(self._send_status(cid))
+
+    def _update_availability_vars(self) -> None:
+        for cid, (evse_id, _c) in self.evses.items():
+            status = CONNECTOR_STATUS.get(self.connector_state.get(cid, "Unavailable"), "Unavailable")
+            self.dm.set_local("EVSE", "AvailabilityState", status, evse_id=evse_id)
+
+    # --- authorization of reader tokens the local list does not know --------------------------
+    def _cache_put(self, token: str, status: str, expiry: str | None) -> None:
+        if not self.dm.get_bool("AuthCacheCtrlr", "Enabled"):
+            return
+        exp = None
+        if expiry:
+            try:
+                exp = datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                exp = None
+        self.cache.put(token, status, time.time(), self.dm.get_int("AuthCacheCtrlr", "LifeTime"), exp)
+        self.queue.put_state("authcache", self.cache.to_json())
+
+    async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
+        accepted = False
+        link = self.link
+        if self.online and link is not None and not self.dm.get_bool("AuthCtrlr", "DisableRemoteAuthorization"):
+            try:
+                resp = await link.call(make_call("Authorize", {"idToken": {"idToken": token, "type": token_type}}),
+                                       suppress=False)
+                status = resp.id_token_info.get("status", "Invalid")
+                self._cache_put(token, status, resp.id_token_info.get("cache_expiry_date_time"))
+                accepted = status == "Accepted"
+                log.info("connector %d: Authorize: %s", cid, status, extra=fields(connector=cid))
+            except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+                log.info("connector %d: Authorize failed (%s): offline rules apply", cid, e)
+                link = None
+        if link is None or not self.online:
+            cached = self.cache.lookup(token, time.time())
+            accepted = offline_decision(cached, local_authorize_offline=self.dm.get_bool("AuthCtrlr",
+                                                                                          "LocalAuthorizeOffline"),
+                                        unknown_id_enabled=self.dm.get_bool("AuthCtrlr",
+                                                                            "OfflineTxForUnknownIdEnabled"))
+            log.info("connector %d: offline authorization (cache: %s): %s", cid, cached,
+                     "accepted" if accepted else "refused", extra=fields(connector=cid))
+        if accepted:
+            self.token_types[cid] = (token, token_type)
+            try:
+                await self.bridge.remote_start(cid, token)
+            except (DBusError, TimeoutError) as e:
+                log.warning("connector %d: evse refused the CSMS-authorized token: %s", cid, e)
+
+    # --- answers to the CSMS (called by the adapter's handlers) -------------------------------
+    def may_answer(self) -> bool:
+        return self.boot.may_answer()
+
+    def _limited(self, data: list[dict[str, Any]], instance: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """B06.FR.?/TC_B_08: items beyond ItemsPerMessage are Rejected with TooManyElements."""
+        limit = self.dm.get_int("DeviceDataCtrlr", "ItemsPerMessage", instance)
+        extra = [{"attributeType": r.get("attributeType") or "Actual", "component": r["component"],
+                  "variable": r["variable"], "attributeStatus": "Rejected",
+                  "attributeStatusInfo": {"reasonCode": "TooManyElements"}} for r in data[limit:]]
+        return data[:limit], extra
+
+    def get_variables(self, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.dm.set_local("ClockCtrlr", "DateTime", utc_now())
+        ok, extra = self._limited(data, "GetVariables")
+        return self.dm.get_variables(ok) + extra
+
+    def set_variables(self, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ok, extra = self._limited(data, "SetVariables")
+        out = self.dm.set_variables(ok) + extra
+        self._save_dm()
+        return out
+
+    def _save_dm(self) -> None:
+        write_json_atomic(self.dm_file, self.dm.overrides())
+
+    def _on_variable_changed(self, v: Variable) -> None:
+        log.info("%s.%s%s set to %r by the CSMS", v.component, v.name, f"[{v.instance}]" if v.instance else "",
+                 v.value)
+        if v.component == "OCPPCommCtrlr" and v.name == "HeartbeatInterval":
+            self.boot.set_heartbeat(time.monotonic(), float(v.value))
+        self.publish()
+
+    def base_report_status(self, base: str) -> str:
+        return "Accepted" if self.dm.report(base) is not None else "NotSupported"
+
+    async def send_base_report(self, request_id: int, base: str) -> None:
+        items = self.dm.report(base)
+        link = self.link
+        if items is None or link is None:
+            return
+        chunks = pages(items, self.dm.get_int("DeviceDataCtrlr", "ItemsPerMessage", "GetReport"))
+        generated = utc_now()
+        for seq, chunk in enumerate(chunks):
+            payload: dict[str, Any] = {"requestId": request_id, "generatedAt": generated, "seqNo": seq,
+                                       "tbc": seq < len(chunks) - 1}
+            if chunk:
+                payload["reportData"] = chunk
+            try:
+                await link.call(make_call("NotifyReport", payload), suppress=False)
+            except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+                log.warning("NotifyReport %d/%d failed: %s", seq + 1, len(chunks), e)
+                return
+
+    def trigger_status(self, requested: str, evse: dict[str, Any] | None) -> str:
+        if requested == "BootNotification":
+            return "Rejected" if self.boot.state == bootmod.ACCEPTED else "Accepted"  # F06.FR.17
+        if requested in ("Heartbeat", "StatusNotification", "TransactionEvent", "MeterValues"):
+            if evse and evse.get("id") and not self._connectors_for(evse):
+                return "Rejected"
+            return "Accepted"
+        return "NotImplemented"
+
+    async def run_trigger(self, requested: str, evse: dict[str, Any] | None) -> None:
+        if requested == "BootNotification":
+            if self.boot.state != bootmod.ACCEPTED:
+                await self._send_boot()
+        elif requested == "Heartbeat":
+            await self._heartbeat()
+        elif requested == "StatusNotification":
+            for cid in self._connectors_for(evse):
+                self.sent_status.pop(cid, None)
+                await self._send_status(cid)
+        elif requested in ("TransactionEvent", "MeterValues"):
+            for cid in self._connectors_for(evse):
+                self._emit(cid, self.tx.meter(cid, self._meter(cid, "Trigger", "TxUpdatedMeasurands"), utc_now(),
+                                              trigger="Trigger", offline=not self.online))
+
+    def _connectors_for(self, evse: dict[str, Any] | None) -> list[int]:
+        if not evse or not evse.get("id"):
+            return sorted(self.evses)
+        return [cid for cid, (e, c) in sorted(self.evses.items())
+                if e == evse["id"] and (not evse.get("connectorId") or c == evse["connectorId"])]
+
+    def availability_status(self, status: str, evse: dict[str, Any] | None) -> str:
+        cids = self._connectors_for(evse)
+        if not cids:
+            return "Rejected"
+        self.pending_availability = [(cid, status == "Operative") for cid in cids]
+        busy = any(self.tx.transaction_id(cid) for cid in cids)
+        return "Scheduled" if busy and status == "Inoperative" else "Accepted"
+
+    async def change_availability(self, status: str, evse: dict[str, Any] | None) -> None:
+        todo, self.pending_availability = self.pending_availability, []
+        for cid, operative in todo:
+            try:
+                await self.bridge.set_availability(cid, operative)
+            except (DBusError, TimeoutError) as e:
+                log.warning("connector %d: SetAvailability failed: %s", cid, e)
+
+    def request_start(self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None) -> tuple[str, str | None]:
+        candidates = self._connectors_for({"id": evse_id} if evse_id else None)
+        for cid in candidates:
+            props = self.connector_props.get(cid, {})
+            if not props.get("Available", True) or props.get("State") in ("Faulted", "Unavailable"):
+                continue
+            if props.get("SessionToken"):
+                continue
+            self.tx.remote_starts[cid] = (remote_start_id, id_token)
+            self.queue.put_state("tx", self.tx.to_json())
+            self.pending_remote.append((cid, id_token["idToken"]))
+            return "Accepted", self.tx.transaction_id(cid)
+        return "Rejected", None
+
+    async def run_remote_start(self) -> None:
+        todo, self.pending_remote = self.pending_remote, []
+        for cid, token in todo:
+            try:
+                await self.bridge.remote_start(cid, token)
+            except (DBusError, TimeoutError) as e:
+                log.warning("connector %d: RemoteStart failed: %s", cid, e, extra=fields(connector=cid))
+                self.tx.remote_starts.pop(cid, None)
+
+    def request_stop(self, transaction_id: str) -> str:
+        return "Accepted" if self.tx.connector_of(transaction_id) is not None else "Rejected"
+
+    async def run_remote_stop(self, transaction_id: str) -> None:
+        cid = self.tx.connector_of(transaction_id)
+        if cid is not None:
+            await self._stop(cid, "Remote")
+
+    async def _stop(self, cid: int, reason: str) -> None:
+        try:
+            await self.bridge.stop(cid, reason)
+        except (DBusError, TimeoutError) as e:
+            log.warning("connector %d: Stop failed: %s", cid, e, extra=fields(connector=cid))
+
+    def transaction_status(self, transaction_id: str | None) -> tuple[bool, bool | None]:
+        if transaction_id is None:
+            return len(self.queue) > 0, None
+        ongoing = self.tx.connector_of(transaction_id) is not None
+        return self.queue.has_transaction(transaction_id), ongoing
+
+    # --- smart charging ------------------------------------------------------------------------
+    def set_charging_profile(self, evse_id: int, profile: dict[str, Any]) -> tuple[str, str | None]:
+        if evse_id != 0 and evse_id not in {e for e, _c in self.evses.values()}:
+            return "Rejected", "UnknownEvse"
+        active = {self.evses[cid][0]: tx.transaction_id for cid, tx in self.tx.active.items()}
+        reason = check_profile(evse_id, profile, active)
+        if reason:
+            return "Rejected", reason
+        self.profiles.set(evse_id, profile)
+        self.queue.put_state("profiles", self.profiles.to_json())
+        log.info("charging profile %s (%s, stack %s) for evse %d", profile["id"], profile["chargingProfilePurpose"],
+                 profile["stackLevel"], evse_id)
+        return "Accepted", None
+
+    def clear_charging_profile(self, profile_id: int | None, criteria: dict[str, Any] | None) -> str:
+        c = criteria or {}
+        cleared = self.profiles.clear(profile_id, c.get("evseId"), c.get("chargingProfilePurpose"),
+                                      c.get("stackLevel"))
+        self.queue.put_state("profiles", self.profiles.to_json())
+        return "Accepted" if cleared else "Unknown"
+
+    async def apply_limits(self) -> None:
+        """Push the profiles' limits now to the energy service (only what changed)."""
+        now = time.time()
+        wanted: dict[int, float | None] = {0: self.profiles.station_limit(now)}
+        for cid, (evse_id, _c) in self.evses.items():
+            tx_id = self.tx.transaction_id(cid)
+            started = self.connector_props.get(cid, {}).get("SessionStartedAt") or None
+            try:
+                tx_start = parse_time(started) if started and tx_id else None
+            except ValueError:
+                tx_start = None
+            wanted[cid] = self.profiles.evse_limit(evse_id, now, tx_id, tx_start)
+        for cid, limit in wanted.items():
+            if cid in self.sent_limits and self.sent_limits[cid] == limit:
+                continue
+            if cid not in self.sent_limits and limit is None:
+                self.sent_limits[cid] = None
+                try:  # a limit left from before a restart
+                    await self.bridge.set_limit(cid, None)
+                except (DBusError, TimeoutError):
+                    pass
+                continue
+            try:
+                await self.bridge.set_limit(cid, limit)
+                self.sent_limits[cid] = limit
+                log.info("%s: OCPP limit %s", f"connector {cid}" if cid else "station",
+                         "cleared" if limit is None else f"{limit:.1f} A")
+            except (DBusError, TimeoutError) as e:
+                log.warning("energy refused the OCPP limit for %d: %s", cid, e)
+
+    def clear_cache(self) -> str:
+        self.cache.clear()
+        self.queue.put_state("authcache", {})
+        return "Accepted"
+
+    # --- D-Bus properties ------------------------------------------------------------------------
+    def reconnect(self) -> None:
+        self._reconnect.set()
+
+    def publish(self) -> None:
+        props = {"Connected": self.link is not None, "BootStatus": self.boot.state, "QueueLength": len(self.queue),
+                 "LastError": self.last_error,
+                 "HeartbeatIntervalS": int(self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval"))}
+        changed = {k: v for k, v in props.items() if self._last_published.get(k) != v}
+        self._last_published = props
+        if changed:
+            self.iface.emit_properties_changed(changed)
+
+
+async def build(ctx: ServiceContext) -> OcppService:
+    cfg = ctx.load_config(OcppConfig)
+    svc = OcppService(ctx.bus, cfg, ctx.state_dir)
+    ctx.bus.export(names.OCPP_PATH, svc.iface)
+    return svc

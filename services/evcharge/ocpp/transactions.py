@@ -1,0 +1,145 @@
+"""TransactionEvent messages from evse session events (pure).
+
+One OCPP transaction is one evse session: TxStartPoint and TxStopPoint are `EVConnected`, so
+the transaction starts at plug-in (`SessionStarted`) and ends at unplug (`SessionEnded`); the
+transactionId is the evse session id, so the two services name a session alike in the journal.
+Every message of a transaction carries seqNo 0, 1, 2... with no gap: the builder hands out the
+number, and the adapter stores the message together with `to_json()` in one commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# evse stop reasons are OCPP 2.0.1 ReasonEnumType values already; the trigger that goes with each.
+STOP_TRIGGERS = {"Remote": "RemoteStop", "Local": "StopAuthorized", "DeAuthorized": "Deauthorized",
+                 "EVDisconnected": "EVCommunicationLost", "EnergyLimitReached": "EnergyLimitReached",
+                 "TimeLimitReached": "TimeLimitReached", "ImmediateReset": "ResetCommand"}
+TOKEN_TYPES = {"Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"}
+
+
+@dataclass
+class Tx:
+    transaction_id: str
+    evse_id: int
+    connector_id: int
+    seq: int = 0                                 # next seqNo
+    id_token: dict[str, str] | None = None
+    remote_start_id: int | None = None
+    charging_state: str = "EVConnected"
+
+
+@dataclass
+class TxBuilder:
+    # evcharge connector -> (evseId, connectorId)
+    evses: dict[int, tuple[int, int]]
+    active: dict[int, Tx] = field(default_factory=dict)
+    # connector -> (remoteStartId, idToken) of a RequestStartTransaction waiting for its authorization
+    remote_starts: dict[int, tuple[int, dict[str, str]]] = field(default_factory=dict)
+
+    # --- persistence ----------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"active": {str(c): asdict(t) for c, t in self.active.items()},
+                "remote_starts": {str(c): [r, tok] for c, (r, tok) in self.remote_starts.items()}}
+
+    def load_json(self, data: dict[str, Any] | None) -> None:
+        data = data or {}
+        self.active = {int(c): Tx(**t) for c, t in data.get("active", {}).items()}
+        self.remote_starts = {int(c): (r, tok) for c, (r, tok) in data.get("remote_starts", {}).items()}
+
+    def transaction_id(self, connector: int) -> str | None:
+        tx = self.active.get(connector)
+        return tx.transaction_id if tx else None
+
+    def connector_of(self, transaction_id: str) -> int | None:
+        return next((c for c, t in self.active.items() if t.transaction_id == transaction_id), None)
+
+    # --- events -> TransactionEventRequest payloads (camelCase) ---------------------------------
+    def _msg(self, tx: Tx, event_type: str, trigger: str, ts: str, *, offline: bool,
+             meter: list[dict[str, Any]] | None = None, id_token: dict[str, str] | None = None,
+             stopped_reason: str | None = None, with_evse: bool = False) -> dict[str, Any]:
+        info: dict[str, Any] = {"transactionId": tx.transaction_id, "chargingState": tx.charging_state}
+        if tx.remote_start_id is not None and trigger == "RemoteStart":
+            info["remoteStartId"] = tx.remote_start_id
+        if stopped_reason:
+            info["stoppedReason"] = stopped_reason
+        msg: dict[str, Any] = {"eventType": event_type, "timestamp": ts, "triggerReason": trigger,
+                               "seqNo": tx.seq, "transactionInfo": info}
+        tx.seq += 1
+        if offline:
+            msg["offline"] = True
+        if with_evse or event_type == "Started":
+            msg["evse"] = {"id": tx.evse_id, "connectorId": tx.connector_id}
+        if id_token:
+            msg["idToken"] = id_token
+        if meter:
+            msg["meterValue"] = meter
+        return msg
+
+    def started(self, connector: int, session_id: str, ts: str, *, offline: bool = False,
+                meter: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        if connector not in self.evses or connector in self.active:
+            return None
+        evse_id, conn_id = self.evses[connector]
+        tx = Tx(session_id, evse_id, conn_id)
+        self.active[connector] = tx
+        return self._msg(tx, "Started", "CablePluggedIn", ts, offline=offline, meter=meter)
+
+    def authorized(self, connector: int, token: str, token_type: str, ts: str, *,
+                   offline: bool = False) -> dict[str, Any] | None:
+        tx = self.active.get(connector)
+        if tx is None:
+            return None
+        id_token = {"idToken": token, "type": token_type if token_type in TOKEN_TYPES else "Central"}
+        trigger = "Authorized"
+        rs = self.remote_starts.pop(connector, None)
+        if rs is not None and rs[1].get("idToken", "").casefold() == token.casefold():
+            tx.remote_start_id = rs[0]
+            id_token = rs[1]
+            trigger = "RemoteStart"
+        tx.id_token = id_token
+        return self._msg(tx, "Updated", trigger, ts, offline=offline, id_token=id_token)
+
+    def charging_state(self, connector: int, state: str, ts: str, *, offline: bool = False) -> dict[str, Any] | None:
+        tx = self.active.get(connector)
+        if tx is None or tx.charging_state == state:
+            return None
+        tx.charging_state = state
+        return self._msg(tx, "Updated", "ChargingStateChanged", ts, offline=offline)
+
+    def stopped(self, connector: int, reason: str, ts: str, *, offline: bool = False) -> dict[str, Any] | None:
+        tx = self.active.get(connector)
+        if tx is None:
+            return None
+        tx.charging_state = "EVConnected"
+        return self._msg(tx, "Updated", STOP_TRIGGERS.get(reason, "AbnormalCondition"), ts, offline=offline)
+
+    def meter(self, connector: int, meter: list[dict[str, Any]], ts: str, *, trigger: str = "MeterValuePeriodic",
+              offline: bool = False) -> dict[str, Any] | None:
+        tx = self.active.get(connector)
+        if tx is None or not meter:
+            return None
+        return self._msg(tx, "Updated", trigger, ts, offline=offline, meter=meter)
+
+    def ended(self, connector: int, reason: str, ts: str, *, offline: bool = False,
+              meter: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        tx = self.active.pop(connector, None)
+        if tx is None:
+            return None
+        tx.charging_state = "Idle"
+        trigger = "EVCommunicationLost" if reason == "EVDisconnected" else STOP_TRIGGERS.get(reason, "AbnormalCondition")
+        return self._msg(tx, "Ended", trigger, ts, offline=offline, meter=meter, stopped_reason=reason or "Other")
+
+
+def sampled_values(ts: str, context: str, *, energy_wh: float | None, power_w: float | None,
+                   measurands: list[str]) -> list[dict[str, Any]]:
+    """A meterValue list with the configured measurands we have values for."""
+    sv: list[dict[str, Any]] = []
+    if energy_wh is not None and "Energy.Active.Import.Register" in measurands:
+        sv.append({"value": round(energy_wh, 1), "context": context, "measurand": "Energy.Active.Import.Register",
+                   "unitOfMeasure": {"unit": "Wh"}})
+    if power_w is not None and "Power.Active.Import" in measurands:
+        sv.append({"value": round(power_w, 1), "context": context, "measurand": "Power.Active.Import",
+                   "unitOfMeasure": {"unit": "W"}})
+    return [{"timestamp": ts, "sampledValue": sv}] if sv else []

@@ -1,0 +1,1 @@
+"""evcharge update service (org.evcharge.Update1): firmware updates with RAUC A/B slots."""

@@ -1,0 +1,227 @@
+"""Update service adapter: org.evcharge.Update1 on D-Bus, RAUC (de.pengutronix.rauc) as the
+installer, the EVSE connectors' sessions as the gate. Decisions are in core.UpdateCore.
+
+The service runs unprivileged (user evcharge-update); RAUC does the privileged work, and the
+reboot is requested by creating /run/evcharge-update/reboot-request, which
+evcharge-update-reboot.path watches (its service makes systemd reboot: SuccessAction=reboot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+
+from ..common import bus as busmod
+from ..common import names
+from ..common.errors import InvalidArgument, InvalidState
+from ..common.persist import read_json, write_json_atomic
+from ..common.service import ServiceContext
+from .core import Action, Busy, Request, Status, UpdateCore
+from .interfaces import RAUC, RAUC_IFACE, RAUC_PATH, UPDATE_PATH, UpdateInterface
+
+log = logging.getLogger("evcharge.update")
+
+SESSION_POLL_S = 2.0
+
+
+class UpdateService:
+    def __init__(self, bus: MessageBus, state_dir: Path, runtime_dir: Path) -> None:
+        self.bus = bus
+        self.state_dir = state_dir
+        self.state_file = state_dir / "request.json"
+        self.reboot_file = runtime_dir / "reboot-request"
+        raw = read_json(self.state_file)
+        self.core = UpdateCore(Request.from_json(raw) if raw else None)
+        self.iface = UpdateInterface(self)
+        self.progress = 0
+        self.boot_slot = ""
+        self._tasks: set[asyncio.Task] = set()
+        self._poller: asyncio.Task | None = None
+        self._last_status = self.core.status
+
+    # ---- RAUC ---------------------------------------------------------------------------------------
+    async def _rauc(self, member: str, signature: str = "", body=(), timeout: float = 30.0):
+        return await busmod.call(self.bus, RAUC, RAUC_PATH, RAUC_IFACE, member, signature, body, timeout=timeout)
+
+    async def _rauc_prop(self, name: str):
+        return await busmod.get_property(self.bus, RAUC, RAUC_PATH, RAUC_IFACE, name)
+
+    def _on_message(self, msg: Message) -> None:
+        if msg.message_type != MessageType.SIGNAL or msg.path != RAUC_PATH:
+            return
+        if msg.interface == RAUC_IFACE and msg.member == "Completed":
+            self._spawn(self._completed(int(msg.body[0])))
+        elif msg.interface == names.PROPERTIES_IFACE and msg.member == "PropertiesChanged" \
+                and msg.body and msg.body[0] == RAUC_IFACE:
+            prog = msg.body[1].get("Progress")
+            if prog is not None:
+                pct = busmod.unwrap(prog)
+                if isinstance(pct, list) and pct:
+                    self.progress = int(pct[0])
+                    self.iface.emit_properties_changed({"Progress": self.progress})
+
+    async def _completed(self, result: int) -> None:
+        err = ""
+        if result != 0:
+            try:
+                err = str(await self._rauc_prop("LastError"))
+            except Exception as e:  # noqa: BLE001 - report what we have
+                err = f"RAUC failed ({result}); LastError unavailable: {e}"
+        log.info("RAUC completed: %d %s", result, err)
+        await self._apply(self.core.install_completed(result, err))
+
+    # ---- actions -----------------------------------------------------------------------------------
+    def _spawn(self, coro) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _apply(self, actions: list[Action]) -> None:
+        for a in actions:
+            if a == Action.PERSIST:
+                write_json_atomic(self.state_file, self.core.request.to_json())
+            elif a == Action.DOWNLOAD:
+                self._spawn(self._download())
+            elif a == Action.INSTALL:
+                await self._install()
+            elif a == Action.REBOOT:
+                log.info("update %s written to slot %s: rebooting", self.core.request.id, self.core.request.target_slot)
+                self.reboot_file.parent.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(self.reboot_file, {"request": self.core.request.id})
+            elif a == Action.MAKE_BOOTED_PRIMARY:
+                try:
+                    await self._rauc("Mark", "ss", ["active", "booted"])
+                    log.info("made the booted slot %s primary again", self.boot_slot)
+                except Exception as e:  # noqa: BLE001 - logged; the booted slot still runs
+                    log.error("could not make the booted slot primary: %s", e)
+        self._publish()
+
+    def _publish(self) -> None:
+        st = self.core.status
+        if st != self._last_status:
+            self._last_status = st
+            req = self.core.request
+            log.info("update %s: %s %s", req.id if req else "-", st.value, req.error if req else "")
+            self.iface.StatusChanged(req.id if req else "", st.value)
+        self.iface.emit_properties_changed({"Status": st.value, "LastError": self.core.request.error
+                                            if self.core.request else "",
+                                            "History": list(self.core.request.history) if self.core.request else []})
+
+    async def _install(self) -> None:
+        req = self.core.request
+        self.progress = 0
+        try:
+            await self._rauc("InstallBundle", "sa{sv}", [req.bundle, {}])
+        except Exception as e:  # noqa: BLE001 - RAUC refused to start: a failed install
+            msg = getattr(e, "text", None) or str(e)
+            await self._apply(self.core.install_completed(1, msg))
+
+    async def _download(self) -> None:
+        req = self.core.request
+        dest = Path(req.bundle)
+
+        def fetch() -> None:
+            tmp = dest.with_name(dest.name + ".part")
+            with urllib.request.urlopen(req.location, timeout=60) as r, open(tmp, "wb") as f:  # noqa: S310 - http(s) only, checked
+                while chunk := r.read(1 << 20):
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, fetch)
+        except Exception as e:  # noqa: BLE001 - any download error is DownloadFailed
+            await self._apply(self.core.download_done(False, str(e)))
+            return
+        await self._apply(self.core.download_done(True))
+
+    async def install(self, location: str) -> str:
+        if not (location.startswith(("http://", "https://")) or location.startswith("/")):
+            raise InvalidArgument(f"location must be an absolute path or an http(s) URL, got {location!r}")
+        if location.startswith("/") and not os.path.isfile(location):
+            raise InvalidArgument(f"no such bundle: {location}")
+        req_id = uuid.uuid4().hex[:12]
+        try:
+            actions = self.core.request_install(req_id, location, str(self.state_dir / "download.raucb"),
+                                                self.boot_slot)
+        except Busy as e:
+            raise InvalidState(str(e)) from None
+        self._spawn(self._apply(actions))
+        return req_id
+
+    # ---- sessions ----------------------------------------------------------------------------------
+    async def _sessions_active(self) -> bool:
+        try:
+            ids = await busmod.get_property(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "ConnectorIds")
+            for cid in ids:
+                sid = await busmod.get_property(self.bus, names.EVSE, names.evse_connector_path(cid),
+                                                names.EVSE_CONNECTOR_IFACE, "SessionId")
+                if sid:
+                    return True
+        except Exception as e:  # noqa: BLE001 - no evse: treat as a session (do not install blind)
+            log.debug("evse not readable: %s", e)
+            return True
+        return False
+
+    async def _poll_sessions(self) -> None:
+        while True:
+            active = await self._sessions_active()
+            if active != self.core.sessions_active or self.core.status == Status.INSTALL_SCHEDULED:
+                await self._apply(self.core.sessions_changed(active))
+            await asyncio.sleep(SESSION_POLL_S)
+
+    # ---- life cycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.bus.add_message_handler(self._on_message)
+        for rule in (f"type='signal',sender='{RAUC}',path='/',interface='{RAUC_IFACE}',member='Completed'",
+                     f"type='signal',sender='{RAUC}',path='/',interface='{names.PROPERTIES_IFACE}'"):
+            await busmod.call(self.bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                              "AddMatch", "s", [rule])
+        t0 = time.monotonic()
+        while True:
+            try:
+                self.boot_slot = str(await self._rauc_prop("BootSlot"))
+                break
+            except Exception as e:  # noqa: BLE001 - rauc is D-Bus activated; retry briefly
+                if time.monotonic() - t0 > 30:
+                    log.error("RAUC not reachable: %s", e)
+                    break
+                await asyncio.sleep(1)
+        marked_good = await self._booted_slot_good()
+        await self._apply(self.core.booted(self.boot_slot, marked_good))
+        self.core.sessions_active = await self._sessions_active()
+        self._poller = asyncio.get_running_loop().create_task(self._poll_sessions())
+        log.info("booted slot %s (good: %s); last update: %s", self.boot_slot, marked_good, self.core.status.value)
+
+    async def _booted_slot_good(self) -> bool:
+        try:
+            (slots,) = await self._rauc("GetSlotStatus")
+        except Exception as e:  # noqa: BLE001
+            log.error("GetSlotStatus failed: %s", e)
+            return False
+        for _name, props in slots:
+            p = busmod.unwrap(props)
+            if p.get("state") == "booted":
+                return p.get("boot-status") == "good"
+        return False
+
+    async def stop(self) -> None:
+        if self._poller:
+            self._poller.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+
+
+async def build(ctx: ServiceContext) -> UpdateService:
+    runtime = Path(os.environ.get("RUNTIME_DIRECTORY") or ctx.state_dir / "run")
+    svc = UpdateService(ctx.bus, ctx.state_dir, runtime)
+    ctx.bus.export(UPDATE_PATH, svc.iface)
+    return svc

@@ -1,0 +1,286 @@
+"""ISO 15118-2 / DIN 70121 end to end: the V2G service (SECC) and the EV simulator as processes.
+
+First over loopback (::1, SDP by unicast), then over a veth pair between two network namespaces
+that the test creates and always deletes (SDP by link-local multicast, TCP over link-local
+addresses), as on a PLC link. The SECC here uses its self-contained simulated EVSE
+(`controller: sim`); test_iso15118_stack.py runs it against the real evse/board services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from evcharge.common import names
+from evcharge.common.bus import get_all
+from evcharge.sil.supervisor import ServiceSpec, Supervisor
+
+pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_INET6"), reason="needs IPv6")
+
+NETNS_PREFIX = "evc-test-"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.bind(("::1", 0))
+        return s.getsockname()[1]
+
+
+async def run_ev(*args: str, netns: str | None = None, env: dict | None = None, timeout: float = 60.0) -> dict:
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    proc = await asyncio.create_subprocess_exec(*prefix, sys.executable, "-m", "evcharge.sim.ev", *args,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                env={**os.environ, **(env or {})})
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    lines = out.decode().strip().splitlines()
+    assert lines, f"EV printed nothing; stderr:\n{err.decode()[-3000:]}"
+    result = json.loads(lines[-1])
+    result["stderr"] = err.decode()
+    result["rc"] = proc.returncode
+    return result
+
+
+def requests(result: dict) -> list[str]:
+    return [name for name, _n in result["requests"]]
+
+
+def count(result: dict, name: str) -> int:
+    return sum(n for req, n in result["requests"] if req == name)
+
+
+async def start_secc(sup: Supervisor, tmp: Path, **cfg) -> None:
+    path = tmp / "v2g.yaml"
+    path.write_text(yaml.safe_dump({"controller": "sim", "sim_auth_delay_s": 0.1, "sim_cable_check_s": 0.2, **cfg}))
+    await sup.start(ServiceSpec("iso15118", ["--config", str(path)]))
+
+
+async def secc_props(client) -> dict:
+    return await get_all(client, names.V2G, names.V2G_PATH, names.V2G)
+
+
+# --- loopback ------------------------------------------------------------------------------------
+
+@pytest.fixture
+async def loopback_secc(supervisor, tmp_path):
+    port = free_udp_port()
+
+    async def start(**cfg):
+        await start_secc(supervisor, tmp_path, interface="lo", address="::1", sdp_port=port, **cfg)
+        return ["--sdp-address", "::1", "--sdp-port", str(port)]
+
+    return start
+
+
+@pytest.mark.parametrize("protocol,dc", [("din", True), ("iso2", False), ("iso2", True)])
+async def test_loopback_full_session(loopback_secc, client, supervisor, protocol, dc):
+    ev_args = await loopback_secc(dc=dc)
+    res = await run_ev(*ev_args, "--protocol", protocol, *(["--dc"] if dc else []), "--loops", "5")
+    assert res["ok"], res
+    assert res["closed_by_secc"]
+    loop = "CurrentDemandReq" if dc else "ChargingStatusReq"
+    assert count(res, loop) == 5
+    assert requests(res)[-1] == "SessionStopReq"
+    assert all(code.startswith("OK") for _n, code, _c in res["responses"])
+    props = await secc_props(client)
+    assert props["Protocol"] == protocol and props["SessionId"] == res["session_id"]
+    assert props["LastStopReason"].startswith("SessionStop") and props["Phase"] == "Idle"
+    log = supervisor.log_path("iso15118").read_text()
+    assert f"V2G session {res['session_id']} ended: SessionStop" in log
+
+
+@pytest.mark.parametrize("misbehave,code,log_text", [
+    ("wrong_sid@ChargingStatusReq", "FAILED_UnknownSession", "FAILED_UnknownSession: wrong SessionID"),
+    ("unexpected@PowerDeliveryReq", "FAILED_SequenceError", "FAILED_SequenceError: ServiceDiscoveryReq not expected"),
+    ("invalid_exi@ChargeParameterDiscoveryReq", None, "schema-invalid EXI body"),
+    ("drop@ChargingStatusReq", None, "TCP connection closed by the EV"),
+])
+async def test_loopback_negative_paths(loopback_secc, client, supervisor, misbehave, code, log_text):
+    ev_args = await loopback_secc()
+    res = await run_ev(*ev_args, "--loops", "3", "--misbehave", misbehave)
+    assert not res["ok"]
+    if code:
+        assert res["responses"][-1][1] == code and code in res["error"]
+        assert res["closed_by_secc"]
+    for _ in range(100):  # the SECC notices a dropped connection on its next read
+        props = await secc_props(client)
+        if log_text in props["LastStopReason"]:
+            break
+        await asyncio.sleep(0.05)
+    assert log_text in props["LastStopReason"], props
+    assert props["Phase"] == "Idle"
+    assert log_text in supervisor.log_path("iso15118").read_text()
+
+
+async def test_loopback_sequence_timeout(loopback_secc, client, supervisor):
+    ev_args = await loopback_secc(sequence_timeout_s=1.0)
+    res = await run_ev(*ev_args, "--misbehave", "stall@ChargingStatusReq", "--stall-wait-s", "10")
+    assert res["closed_by_secc"], res
+    props = await secc_props(client)
+    assert "sequence timeout" in props["LastStopReason"]
+
+
+async def test_loopback_cable_check_failure(loopback_secc, client):
+    ev_args = await loopback_secc(dc=True, sim_isolation_fault=True)
+    res = await run_ev(*ev_args, "--protocol", "din")
+    assert not res["ok"] and res["responses"][-1][:2] == ["CableCheckRes", "FAILED"]
+    assert "CableCheck failed" in (await secc_props(client))["LastStopReason"]
+
+
+async def test_ev_timeout_when_no_secc():
+    res = await run_ev("--sdp-address", "::1", "--sdp-port", str(free_udp_port()), timeout=30)
+    assert not res["ok"] and "no SECC answered" in res["error"]
+
+
+# --- two network namespaces and a veth pair ------------------------------------------------------
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+
+
+def _cleanup_stale_namespaces() -> None:
+    """Namespaces left by a test process that died without its finally (SIGKILL)."""
+    listing = _ip("netns", "list", check=False).stdout.split()
+    for name in listing:
+        if name.startswith(NETNS_PREFIX):
+            pid = name[len(NETNS_PREFIX):].split("-")[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                _ip("netns", "del", name, check=False)
+
+
+@pytest.fixture
+def netns_pair():
+    """Two namespaces (secc, ev) joined by a veth pair; deleted afterwards whatever happens."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2")
+    _cleanup_stale_namespaces()
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    secc_ns, ev_ns = f"{NETNS_PREFIX}{tag}-secc", f"{NETNS_PREFIX}{tag}-ev"
+    secc_if, ev_if = f"evs{tag[-6:]}", f"eve{tag[-6:]}"
+    created = []
+    try:
+        for ns in (secc_ns, ev_ns):
+            _ip("netns", "add", ns)
+            created.append(ns)
+            _ip("-n", ns, "link", "set", "lo", "up")
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+                            "net.ipv6.conf.default.accept_dad=0"], check=True)
+        _ip("link", "add", secc_if, "netns", secc_ns, "type", "veth", "peer", "name", ev_if, "netns", ev_ns)
+        _ip("-n", secc_ns, "link", "set", secc_if, "up")
+        _ip("-n", ev_ns, "link", "set", ev_if, "up")
+        yield {"secc_ns": secc_ns, "ev_ns": ev_ns, "secc_if": secc_if, "ev_if": ev_if}
+    finally:
+        for ns in created:
+            _ip("netns", "del", ns, check=False)
+        left = [n for n in _ip("netns", "list", check=False).stdout.split() if n in created]
+        assert not left, f"network namespaces left behind: {left}"
+
+
+@pytest.fixture
+async def ns_supervisor(private_bus, tmp_path, netns_pair):
+    """A supervisor whose services run inside the SECC namespace."""
+    wrapper = tmp_path / "python-in-netns"
+    wrapper.write_text(f"#!/bin/sh\nexec ip netns exec {netns_pair['secc_ns']} {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    workdir = tmp_path / "ns"
+    workdir.mkdir()
+    sup = Supervisor(private_bus.address, workdir, python=str(wrapper))
+    yield sup
+    await sup.stop_all()
+
+
+@pytest.mark.parametrize("protocol,dc", [("din", True), ("iso2", False), ("iso2", True)])
+async def test_veth_full_session(netns_pair, ns_supervisor, client, tmp_path, protocol, dc):
+    await start_secc(ns_supervisor, tmp_path, interface=netns_pair["secc_if"], dc=dc)
+    props = await secc_props(client)
+    res = await run_ev("--interface", netns_pair["ev_if"], "--protocol", protocol, *(["--dc"] if dc else []),
+                       "--loops", "5", netns=netns_pair["ev_ns"])
+    assert res["ok"], res
+    assert res["secc"].startswith("[fe80::") and res["secc"].endswith(f"]:{props['TcpPort']}")
+    assert "SDP: SECC at [fe80::" in res["stderr"]
+    props = await secc_props(client)
+    assert props["SessionId"] == res["session_id"] and props["LastStopReason"].startswith("SessionStop")
+
+
+async def test_veth_tcp_drop_mid_session(netns_pair, ns_supervisor, client, tmp_path):
+    await start_secc(ns_supervisor, tmp_path, interface=netns_pair["secc_if"], dc=True)
+    res = await run_ev("--interface", netns_pair["ev_if"], "--protocol", "iso2", "--dc", "--loops", "5",
+                       "--misbehave", "drop@CurrentDemandReq", netns=netns_pair["ev_ns"])
+    assert not res["ok"]
+    for _ in range(50):
+        props = await secc_props(client)
+        if props["LastStopReason"]:
+            break
+        await asyncio.sleep(0.05)
+    assert props["LastStopReason"] == "TCP connection closed by the EV"
+
+
+# --- SLAC over the veth pair ---------------------------------------------------------------------
+
+async def start_modem(netns_pair, *args: str):
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", netns_pair["ev_ns"], sys.executable, "-m", "evcharge.sim.plc_modem",
+        "--interface", netns_pair["ev_if"], *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    line = await asyncio.wait_for(proc.stdout.readline(), 15)
+    assert line.strip() == b"ready", (await proc.stderr.read()).decode()[-2000:]
+    return proc
+
+
+async def stop_proc(proc) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def start_slac(sup, tmp: Path, netns_pair, **cfg) -> None:
+    path = tmp / "slac.yaml"
+    path.write_text(yaml.safe_dump({"interface": netns_pair["secc_if"], "start": "now", **cfg}))
+    await sup.start(ServiceSpec("slac", ["--config", str(path)]))
+
+
+async def slac_props(client) -> dict:
+    return await get_all(client, names.SLAC, names.SLAC_PATH, names.SLAC)
+
+
+async def test_veth_slac_match_then_iso2_dc_session(netns_pair, ns_supervisor, client, tmp_path):
+    modem = await start_modem(netns_pair)
+    try:
+        await start_slac(ns_supervisor, tmp_path, netns_pair)
+        await start_secc(ns_supervisor, tmp_path, interface=netns_pair["secc_if"], dc=True)
+        res = await run_ev("--interface", netns_pair["ev_if"], "--slac", "--protocol", "iso2", "--dc", "--loops", "5",
+                           netns=netns_pair["ev_ns"])
+        assert res["slac"] == "matched" and res["ok"], res
+        props = await slac_props(client)
+        assert props["State"] == "Matched" and props["EvMac"]
+        assert "SLAC matched EV" in ns_supervisor.log_path("slac").read_text()
+    finally:
+        await stop_proc(modem)
+
+
+async def test_veth_slac_without_ev_answer_fails(netns_pair, ns_supervisor, client, tmp_path):
+    modem = await start_modem(netns_pair)
+    try:
+        await start_slac(ns_supervisor, tmp_path, netns_pair, slac_init_s=1.0)
+        props = await slac_props(client)
+        assert props["State"] == "WaitSlacParm"  # the modem confirmed SET_KEY (result 1, the QCA way)
+        for _ in range(100):
+            props = await slac_props(client)
+            if props["State"] == "Failed":
+                break
+            await asyncio.sleep(0.05)
+        assert props["State"] == "Failed" and "no CM_SLAC_PARM.REQ from the EV" in props["Reason"]
+        assert "SLAC failed: no CM_SLAC_PARM.REQ" in ns_supervisor.log_path("slac").read_text()
+    finally:
+        await stop_proc(modem)

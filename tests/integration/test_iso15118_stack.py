@@ -1,0 +1,131 @@
+"""ISO 15118-2 AC with the whole charger: the V2G service on the evse/board/energy/meter/auth services.
+
+The EV simulator plugs into the simulated board (S2 open), sees 5 % PWM, finds the SECC with SDP
+and runs the session; authorization is EIM (an RFID tap through the auth and evse services);
+PowerDelivery(Start) makes the evse service offer current, the EV closes S2 and the board closes
+the contactor; the meter counts energy; SessionStop ends the session and unplugging ends it on the
+evse side too. The negative path checks that a protocol error leaves the connector safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import yaml
+from evcharge.common import names
+from evcharge.common.bus import get_all
+from evcharge.sil.supervisor import ServiceSpec
+
+from .test_iso15118 import free_udp_port
+
+EVSE_HLC = {"connectors": [{"id": 1, "max_current_a": 32, "hlc": True}, {"id": 2, "max_current_a": 32}]}
+
+
+async def start_stack(stack, tmp_path, **v2g):
+    await stack.start(evse_extra=EVSE_HLC)
+    port = free_udp_port()
+    cfg = tmp_path / "v2g.yaml"
+    cfg.write_text(yaml.safe_dump({"controller": "evse", "interface": "lo", "address": "::1", "sdp_port": port,
+                                   "connector_id": 1, **v2g}))
+    await stack.sup.start(ServiceSpec("iso15118", ["--config", str(cfg)]))
+    return ["--sdp-address", "::1", "--sdp-port", str(port), "--connector", "1"]
+
+
+async def spawn_ev(stack, *args: str):
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "evcharge.sim.ev", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "EVCHARGE_BUS_ADDRESS": stack.sup.bus_address})
+
+
+async def finish(proc) -> dict:
+    import json
+
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    lines = out.decode().strip().splitlines()
+    assert lines, err.decode()[-3000:]
+    res = json.loads(lines[-1])
+    res["stderr"] = err.decode()
+    return res
+
+
+def evse_ended(stack) -> list:
+    """The evse service's SessionEnded signals (the V2G service has its own)."""
+    return [s for s in stack.signals_named("SessionEnded") if s[0].startswith(names.EVSE_PATH)]
+
+
+async def v2g(stack) -> dict:
+    return await get_all(stack.bus, names.V2G, names.V2G_PATH, names.V2G)
+
+
+async def test_iso2_ac_session_through_the_charger(stack, tmp_path):
+    ev_args = await start_stack(stack, tmp_path)
+    proc = await spawn_ev(stack, *ev_args, "--loops", "40", "--cycle-s", "0.1")
+    # 5 % PWM once the EV is in B; the HLC session then waits for EIM (Authorization Ongoing)
+    await stack.wait(lambda: stack.board(1), lambda b: b["CpState"] == "B" and b["PwmDutyPct"] == 5.0,
+                     what_name="5 % PWM in B")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["HlcProtocol"] == "iso2", what_name="HLC started")
+    assert (await stack.board(1))["ContactorClosed"] is False
+    await stack.tap("04A1B2C3")
+    b = await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=10,
+                         what_name="contactor closed after PowerDelivery(Start)")
+    assert b["CpState"] == "C" and b["PwmDutyPct"] == 5.0
+    assert (await stack.conn(1))["State"] == "Charging"
+    res = await finish(proc)
+    assert res["ok"], res
+    assert [r[0] for r in res["requests"]][-3:] == ["ChargingStatusReq", "PowerDeliveryReq", "SessionStopReq"]
+    ended = await stack.wait(lambda: asyncio.sleep(0, evse_ended(stack)), lambda s: s, what_name="SessionEnded")
+    _path, _member, (_sid, reason, energy_wh, token) = ended[-1]
+    assert reason == "StoppedByEV" and token == "04A1B2C3" and energy_wh > 0
+    b = await stack.board(1)
+    assert not b["ContactorClosed"] and b["CpState"] == "A" and b["PwmMode"] == "high"
+    opened = [s for s in stack.signals_named("ContactorChanged") if s[2][0] is False]
+    assert opened and opened[0][2][1] == "EvNotReady"  # the EV left C after PowerDelivery(Stop)
+    props = await v2g(stack)
+    assert props["LastStopReason"] == "SessionStop(Terminate)" and props["SessionId"] == res["session_id"]
+    events = [s[2][1] for s in stack.signals_named("SessionEvent")]
+    for e in ("HlcStarted", "Authorized", "HlcPowerDelivery", "ChargingStarted", "HlcStopped"):
+        assert e in events, events
+
+
+async def test_protocol_error_leaves_the_connector_safe(stack, tmp_path):
+    ev_args = await start_stack(stack, tmp_path)
+    proc = await spawn_ev(stack, *ev_args, "--loops", "40", "--cycle-s", "0.1", "--stay-plugged",
+                          "--misbehave", "wrong_sid@ChargingStatusReq")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["HlcProtocol"] == "iso2", what_name="HLC started")
+    await stack.tap("04A1B2C3")
+    res = await finish(proc)
+    assert not res["ok"] and "FAILED_UnknownSession" in res["error"]
+    # the EV stays plugged in B: contactor open, PWM back to X1 (no 5 %: the session is stopped)
+    b = await stack.wait(lambda: stack.board(1), lambda b: not b["ContactorClosed"] and b["PwmMode"] == "high",
+                         timeout=8, what_name="safe state")
+    assert b["CpState"] == "B"
+    c = await stack.conn(1)
+    assert c["State"] == "Finishing" and c["StopReason"] == "Other"
+    assert "FAILED_UnknownSession" in (await v2g(stack))["LastStopReason"]
+    assert "FAILED_UnknownSession: wrong SessionID" in stack.sup.log_path("iso15118").read_text()
+
+
+async def test_din_dc_session_from_evchargectl(stack, tmp_path):
+    ev_args = await start_stack(stack, tmp_path, dc=True)
+    port = ev_args[ev_args.index("--sdp-port") + 1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "evcharge.cli", "ev", "hlc", "1", "--protocol", "din", "--loops", "10",
+        "--sdp-port", port, "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "EVCHARGE_BUS_ADDRESS": stack.sup.bus_address})
+    await stack.wait(lambda: stack.conn(1), lambda c: c["HlcProtocol"] == "din", what_name="DIN session started")
+    await stack.tap("04A1B2C3")
+    await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=10, what_name="contactor")
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, (out.decode(), err.decode()[-2000:])
+    import json
+
+    res = json.loads(out.decode().strip().splitlines()[-1])
+    names_sent = [r[0] for r in res["requests"]]
+    for req in ("ContractAuthenticationReq", "CableCheckReq", "PreChargeReq", "CurrentDemandReq", "WeldingDetectionReq",
+                "SessionStopReq"):
+        assert req in names_sent, names_sent
+    ended = await stack.wait(lambda: asyncio.sleep(0, evse_ended(stack)), lambda s: s, what_name="SessionEnded")
+    assert ended[-1][2][1] == "StoppedByEV"
+    assert not (await stack.board(1))["ContactorClosed"]
