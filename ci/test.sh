@@ -15,6 +15,8 @@ if [ $# -eq 0 ]; then
   python -m ruff check services/evcharge services/exigen tests benchmarks docs || status=1
   (cd services && python -m exigen --check) || status=1
   python docs/gen_dbus_reference.py --check || status=1
+  echo "== Yocto layer, kas, units and policies (oelint-adv, kas schema, systemd-analyze, dbus-daemon)"
+  bash ci/lint-layer.sh || status=1
 fi
 echo "== pytest"
 python -m pytest -p no:cacheprovider "$@" || status=$?

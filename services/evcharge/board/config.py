@@ -8,4 +8,5 @@ from dataclasses import dataclass
 @dataclass
 class BoardConfig:
     # A board name (looked up in /usr/share/evcharge/boards) or a path to a profile file.
-    profile: str = "sim"
+    # "default" is the link the image's board-support package points at its machine's board.
+    profile: str = "default"
