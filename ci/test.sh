@@ -19,7 +19,14 @@ if [ $# -eq 0 ]; then
   bash ci/lint-layer.sh || status=1
 fi
 echo "== pytest"
-python -m pytest -p no:cacheprovider "$@" || status=$?
+if [ $# -eq 0 ]; then
+  # The QEMU system tests (tests/system, ~25 min) are not yet in the default run: their stage has
+  # not been proven to pass in one piece within CI's budget (issue 7). Run them with
+  # `ci/test.sh -m system`.
+  python -m pytest -p no:cacheprovider -m "not system" || status=$?
+else
+  python -m pytest -p no:cacheprovider "$@" || status=$?
+fi
 if [ $# -eq 0 ]; then
   echo "== EXI decoder fuzzing (libFuzzer, ASan + UBSan)"
   bash ci/exi-fuzz.sh "${EXI_FUZZ_SECONDS:-60}" || status=1

@@ -12,8 +12,6 @@ import asyncio
 import logging
 import os
 import time
-import urllib.request
-import uuid
 from pathlib import Path
 
 from dbus_fast import Message, MessageType
@@ -129,6 +127,7 @@ class UpdateService:
         dest = Path(req.bundle)
 
         def fetch() -> None:
+            import urllib.request  # only when downloading: http.client, ssl and email cost ~4 MB PSS
             tmp = dest.with_name(dest.name + ".part")
             with urllib.request.urlopen(req.location, timeout=60) as r, open(tmp, "wb") as f:  # noqa: S310 - http(s) only, checked
                 while chunk := r.read(1 << 20):
@@ -148,7 +147,7 @@ class UpdateService:
             raise InvalidArgument(f"location must be an absolute path or an http(s) URL, got {location!r}")
         if location.startswith("/") and not os.path.isfile(location):
             raise InvalidArgument(f"no such bundle: {location}")
-        req_id = uuid.uuid4().hex[:12]
+        req_id = os.urandom(6).hex()
         try:
             actions = self.core.request_install(req_id, location, str(self.state_dir / "download.raucb"),
                                                 self.boot_slot)

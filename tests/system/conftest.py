@@ -1,0 +1,117 @@
+"""System tests: the charger image booted in QEMU (TCG), driven over the serial console.
+
+The image is the test image built by ci/build-test-image.sh (cached by input hash), or a given
+disk image (e.g. a kas-built qemux86-64 .wic) with --image. One machine is booted per session
+for the non-destructive tests; destructive tests (updates, power cuts) boot their own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the harness module beside this file
+
+from qemu import Machine  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("evcharge system tests")
+    g.addoption("--image", default=os.environ.get("EVCHARGE_TEST_IMAGE"),
+                help="boot this disk image (raw GPT with GRUB EFI, e.g. a kas qemux86-64 .wic) instead of "
+                     "building the test image; bundles come from --bundles")
+    g.addoption("--bundles", default=os.environ.get("EVCHARGE_TEST_BUNDLES"),
+                help="directory with v2/v3/unsigned/rogue/tampered/wrongcompat .raucb for --image")
+
+
+# GRUB 2.06 + OVMF cannot load the kernel with less (see qemu.Machine.direct_kernel).
+GRUB_MEMORY_MB = 320
+SLOT_A_CMDLINE = "root=PARTLABEL=rootfs_a rw rauc.slot=A console=ttyS0,115200 quiet panic=5"
+
+
+class Image:
+    def __init__(self, disk: Path, bundles: Path | None, firmware: Path | None) -> None:
+        self.disk = disk
+        self.bundles = bundles
+        self.firmware = firmware
+
+    def direct_kernel(self):
+        """Slot A's kernel for a direct boot with -m 256 (test image only; None for --image)."""
+        if self.firmware is None or not (self.firmware / "vmlinuz").exists():
+            return None
+        return (self.firmware / "vmlinuz", self.firmware / "initrd.img", SLOT_A_CMDLINE)
+
+
+@pytest.fixture(scope="session")
+def image(request) -> Image:
+    given = request.config.getoption("--image")
+    if given:
+        bundles = request.config.getoption("--bundles")
+        return Image(Path(given), Path(bundles) if bundles else None, None)
+    out = subprocess.run(["bash", str(REPO / "ci/build-test-image.sh")], check=True, capture_output=True,
+                         text=True).stdout.strip().splitlines()[-1]
+    d = Path(out)
+    return Image(d / "disk.img", d / "bundles", d)
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    d = Path(tempfile.mkdtemp(prefix="evcharge-system-", dir=os.environ.get("EVCHARGE_SYSTEM_TMP", "/var/tmp")))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def machine(image, workdir):
+    """The shared charger: booted once, with -m 256, for the non-destructive tests (the test
+    image boots slot A's kernel directly; a given --image boots through GRUB)."""
+    kernel = image.direct_kernel()
+    m = Machine(image.disk, workdir, memory_mb=256 if kernel else GRUB_MEMORY_MB, firmware_dir=image.firmware,
+                name="shared", direct_kernel=kernel)
+    try:
+        m.start()
+        yield m
+    finally:
+        m.destroy()
+
+
+@pytest.fixture
+def fresh_machine(image, workdir, request):
+    """A machine of its own (destructive tests), torn down by PID afterwards."""
+    name = request.node.name.replace("[", "-").replace("]", "")[:40]
+    m = Machine(image.disk, workdir, memory_mb=GRUB_MEMORY_MB, firmware_dir=image.firmware, name=name)
+    try:
+        yield m
+    finally:
+        m.destroy()
+
+
+_REPORT: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def report():
+    """Figures for the test log: printed at the end of the run (and to $EVCHARGE_SYSTEM_REPORT)."""
+    path = os.environ.get("EVCHARGE_SYSTEM_REPORT")
+
+    def add(line: str) -> None:
+        _REPORT.append(line)
+        if path:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REPORT:
+        terminalreporter.section("evcharge system figures")
+        for line in _REPORT:
+            terminalreporter.write_line(line)
