@@ -183,6 +183,25 @@ def _link_name(path: Path) -> str | None:
 
 # ---- PWM ------------------------------------------------------------------------------------
 
+
+def _find_named(base: Path, pattern: str, wanted: str, kind: str, what: str,
+                names_of: Callable[[Path], set[str]], hint: str = "") -> Path:
+    """The one entry of `base` matching `pattern` whose names include `wanted`: devices are
+    found by name, never by their kernel-assigned number, and the error lists what was there."""
+    seen: list[str] = []
+    matches: list[Path] = []
+    for entry in sorted(base.glob(pattern), key=_chip_number):
+        names = names_of(entry)
+        seen.append(f"{entry.name} ({', '.join(sorted(names)) or 'unnamed'})")
+        if wanted in names:
+            matches.append(entry)
+    if not matches:
+        found = "; ".join(seen) or f"no {pattern} under {base}"
+        raise BackendError(f"{what}: no {kind} named {wanted!r} in {base} (found: {found})")
+    if len(matches) > 1:
+        raise BackendError(f"{what}: {wanted!r} matches {', '.join(m.name for m in matches)}{hint}")
+    return matches[0]
+
 class _SysfsPwm:
     def __init__(self, sysfs_root: Path, cfg: PwmChannel, what: str) -> None:
         self.cfg = cfg
@@ -192,19 +211,8 @@ class _SysfsPwm:
         self._duty_ns: int | None = None
 
     def _find_chip(self, base: Path) -> Path:
-        seen: list[str] = []
-        matches: list[Path] = []
-        for chip in sorted(base.glob("pwmchip*"), key=_chip_number):
-            names = {n for n in (_link_name(chip / "device"), _link_name(chip / "device" / "of_node")) if n}
-            seen.append(f"{chip.name} ({', '.join(sorted(names)) or 'no device link'})")
-            if self.cfg.chip in names:
-                matches.append(chip)
-        if not matches:
-            found = "; ".join(seen) or f"no pwmchip under {base}"
-            raise BackendError(f"{self.what}: no PWM controller named {self.cfg.chip!r} in {base} (found: {found})")
-        if len(matches) > 1:
-            raise BackendError(f"{self.what}: {self.cfg.chip!r} matches {', '.join(str(m) for m in matches)}")
-        chip = matches[0]
+        chip = _find_named(base, "pwmchip*", self.cfg.chip, "PWM controller", self.what, lambda c: {
+            n for n in (_link_name(c / "device"), _link_name(c / "device" / "of_node")) if n})
         npwm = chip / "npwm"
         if npwm.exists():
             try:
@@ -288,20 +296,9 @@ class _IioChannel:
             raise BackendError(f"{self.what}: opening {self.raw_path}: {e.strerror or e}") from e
 
     def _find_device(self, base: Path) -> Path:
-        seen: list[str] = []
-        matches: list[Path] = []
-        for dev in sorted(base.glob("iio:device*"), key=_chip_number):
-            names = {_read_text(dev / a, self.what) for a in ("label", "name") if (dev / a).is_file()}
-            seen.append(f"{dev.name} ({', '.join(sorted(names)) or 'unnamed'})")
-            if self.cfg.device in names:
-                matches.append(dev)
-        if not matches:
-            found = "; ".join(seen) or f"no iio:device under {base}"
-            raise BackendError(f"{self.what}: no IIO device named {self.cfg.device!r} in {base} (found: {found})")
-        if len(matches) > 1:
-            raise BackendError(f"{self.what}: {self.cfg.device!r} matches {', '.join(m.name for m in matches)}"
-                               " (give the ADCs distinct device-tree labels)")
-        return matches[0]
+        return _find_named(base, "iio:device*", self.cfg.device, "IIO device", self.what,
+                           lambda d: {_read_text(d / a, self.what) for a in ("label", "name") if (d / a).is_file()},
+                           hint=" (give the ADCs distinct device-tree labels)")
 
     def _attr(self, kind: str) -> float | None:
         shared = re.sub(r"\d+$", "", self.cfg.channel)
