@@ -413,7 +413,10 @@ class Ocpp16Service:
                                 e, attempts, wait)
                     await asyncio.sleep(wait)
                 continue
-            self._on_delivered(head.action, head.transaction_id, resp)
+            try:
+                self._on_delivered(head.action, head.transaction_id, resp)
+            except Exception:  # the Central System has it: never send it again because of a bug here
+                log.exception("handling the answer to %s %s failed", head.action, head.id)
             self.queue.remove(head.id)
             self.publish()
         if self.online and len(self.queue):
@@ -425,7 +428,7 @@ class Ocpp16Service:
             # StartTransaction (at-least-once), never loses the id of a delivered one.
             self.tx.assigned(local_id, int(resp.transaction_id))
             self.queue.put_state("tx16", self.tx.to_json())
-            info = resp.id_token_info or {}
+            info = resp.id_tag_info or {}
             status = info.get("status", "Invalid")
             cid = next((c for c, s in self.tx.sessions.items() if s.local_id == local_id), None)
             tag = self.tx.sessions[cid].id_tag if cid is not None else None
