@@ -32,7 +32,7 @@ async def test_local_start_stop_with_card(start_ocpp16, csms16):
     await csms16.wait_for("StatusNotification", where=lambda p: p["connectorId"] == 1 and p["status"] == "Charging")
     await stack.tap(CARD)
     (stop,) = await csms16.wait_for("StopTransaction")
-    assert stop["transactionId"] == csms16.next_transaction_id
+    assert stop["transactionId"] == await csms16.transaction_id()
     assert stop["reason"] == "Local" and stop["idTag"] == CARD
     assert stop["meterStop"] >= start["meterStart"]
     await csms16.wait_for("StatusNotification", where=lambda p: p["connectorId"] == 1 and p["status"] == "Finishing")
@@ -55,7 +55,7 @@ async def test_unplug_stops_with_ev_disconnected_and_sampled_meter_values(start_
     await stack.tap(CARD)
     await stack.sim(1, "SetEvReady", "b", True)
     await csms16.wait_for("StartTransaction")
-    tid = csms16.next_transaction_id
+    tid = await csms16.transaction_id()
     (mv,) = await csms16.wait_for("MeterValues", where=lambda p: p.get("transactionId") == tid, timeout=10)
     assert mv["connectorId"] == 1
     sv = mv["meterValue"][0]["sampledValue"]
@@ -91,7 +91,7 @@ async def test_remote_start_cable_first_and_remote_stop(start_ocpp16, csms16):
     (start,) = await csms16.wait_for("StartTransaction")
     assert start["connectorId"] == 2 and start["idTag"] == "REMOTE1"
     await stack.wait(lambda: stack.conn(2), lambda c: c["SessionToken"] == "REMOTE1")
-    tid = csms16.next_transaction_id
+    tid = await csms16.transaction_id()
     await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0)
     assert (await csms16.call("RemoteStopTransaction", {"transactionId": tid + 1}))["status"] == "Rejected"
     assert (await csms16.call("RemoteStopTransaction", {"transactionId": tid}))["status"] == "Accepted"
@@ -134,7 +134,7 @@ async def test_card_accepted_by_central_system_then_invalid_at_start_stops(start
     (start,) = await csms16.wait_for("StartTransaction")
     assert start["idTag"] == "CAFE0002"
     (stop,) = await csms16.wait_for("StopTransaction")
-    assert stop["reason"] == "DeAuthorized" and stop["transactionId"] == csms16.next_transaction_id
+    assert stop["reason"] == "DeAuthorized" and stop["transactionId"] == await csms16.transaction_id()
     await stack.wait(lambda: stack.conn(1), lambda c: c["StopReason"] == "DeAuthorized")
 
 

@@ -64,6 +64,7 @@ class StationHandler16(ChargePoint):
     def on_start_transaction(self, id_tag: str, **_: Any) -> Any:
         self._maybe_fail()
         self.csms.next_transaction_id += 1
+        self.csms.assigned.append(self.csms.next_transaction_id)
         return call_result.StartTransaction(transaction_id=self.csms.next_transaction_id,
                                             id_tag_info=self._tag_info(id_tag))
 
@@ -90,6 +91,13 @@ class Csms16(Csms):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None) -> None:
         super().__init__(host, port, behaviour)
         self.next_transaction_id = 1000   # survives stop()/start(): ids stay unique across a restart
+        self.assigned: list[int] = []     # transactionIds handed out, oldest first
+
+    async def transaction_id(self, n: int = 1, timeout: float = 10.0) -> int:
+        """The id assigned by the n-th StartTransaction.conf, once it was sent."""
+        ids = await self.wait_until(lambda: self.assigned if len(self.assigned) >= n else None, timeout,
+                                    f"{n} StartTransaction answer(s)")
+        return ids[n - 1]
 
     async def start(self) -> None:
         self._server = await serve(self._handle, self.host, self.port, subprotocols=[SUBPROTOCOL],
