@@ -160,4 +160,4 @@ def next_aligned(now_epoch: float, interval_s: int) -> float:
     """The next clock-aligned sample time: multiples of the interval from midnight UTC."""
     day = now_epoch - now_epoch % 86400
     n = int((now_epoch - day) // interval_s) + 1
-    return day + n * interval_s
+    return min(day + n * interval_s, day + 86400)
