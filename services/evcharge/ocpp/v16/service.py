@@ -741,10 +741,11 @@ class Ocpp16Service:
         p["chargingSchedule"] = [p["chargingSchedule"]]
         if "transactionId" in p:
             p["transactionId"] = str(p["transactionId"])
-        if purpose == "TxProfile" and "transactionId" not in p:
+        if purpose == "TxProfile":  # 5.16.1: only for a running transaction on that connector
             tid = self.tx.transaction_id(self._cid(connector_id)) if connector_id else None
-            if tid is not None:
-                p["transactionId"] = str(tid)
+            if tid is None:
+                return "Rejected"
+            p.setdefault("transactionId", str(tid))
         active = {n: str(tid) for cid, n in self.connectors.items() if (tid := self.tx.transaction_id(cid))}
         reason = check_profile(connector_id, p, active)
         if reason:

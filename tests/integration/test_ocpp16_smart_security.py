@@ -1,0 +1,80 @@
+"""OCPP 1.6J Smart Charging (SetChargingProfile / ClearChargingProfile -> energy limits) and the
+security extension (basic auth = security profile 1, SecurityEventNotification)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from evcharge.common import names
+from evcharge.common.bus import get_all
+
+CARD = "04A1B2C3"
+PASSWORD = "0123456789abcdef0123"
+
+
+async def ocpp_props(stack) -> dict:
+    return await get_all(stack.bus, names.OCPP, names.OCPP_PATH, names.OCPP)
+
+
+def profile(pid: int, purpose: str, limit: float, unit: str = "A", **extra) -> dict:
+    start = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    return {"chargingProfileId": pid, "stackLevel": 0, "chargingProfilePurpose": purpose,
+            "chargingProfileKind": "Absolute", **extra,
+            "chargingSchedule": {"chargingRateUnit": unit, "startSchedule": start,
+                                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]}}
+
+
+async def test_set_and_clear_charging_profiles_limit_energy(start_ocpp16, csms16):
+    """TxDefaultProfile (connector 1), ChargePointMaxProfile (connector 0) and a TxProfile for the
+    running transaction become energy external limits; W schedules and a TxProfile without a
+    transaction are Rejected; ClearChargingProfile removes them (Unknown when none matches)."""
+    stack = await start_ocpp16()
+
+    async def limits():
+        return sorted(map(tuple, (await get_all(stack.bus, names.ENERGY, names.ENERGY_PATH,
+                                                names.ENERGY))["ExternalLimits"]))
+
+    async def set_profile(connector_id, prof):
+        return (await csms16.call("SetChargingProfile", {"connectorId": connector_id,
+                                                         "csChargingProfiles": prof}))["status"]
+
+    assert await set_profile(1, profile(1, "TxDefaultProfile", 16.5)) == "Accepted"
+    assert await set_profile(0, profile(2, "ChargePointMaxProfile", 20)) == "Accepted"
+    await stack.wait(limits, lambda v: v == [(0, "ocpp", 20.0), (1, "ocpp", 16.5)])
+    assert await set_profile(2, profile(3, "TxDefaultProfile", 10000, "W")) == "Rejected"
+    assert await set_profile(1, profile(4, "TxProfile", 8)) == "Rejected"  # no transaction yet
+    assert await set_profile(5, profile(5, "TxDefaultProfile", 8)) == "Rejected"  # no such connector
+
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await stack.sim(1, "SetEvReady", "b", True)
+    tid = await csms16.transaction_id()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0)  # the station has the id
+    assert await set_profile(1, profile(6, "TxProfile", 8, transactionId=tid)) == "Accepted"
+    await stack.wait(limits, lambda v: (1, "ocpp", 8.0) in v)
+    await stack.wait(lambda: stack.conn(1), lambda c: 0 < c["AllocatedCurrentA"] <= 8.0, what_name="<= 8 A")
+
+    r = await csms16.call("ClearChargingProfile", {"chargingProfilePurpose": "TxProfile"})
+    assert r["status"] == "Accepted"
+    await stack.wait(limits, lambda v: (1, "ocpp", 16.5) in v)
+    assert (await csms16.call("ClearChargingProfile", {"id": 1}))["status"] == "Accepted"
+    assert (await csms16.call("ClearChargingProfile", {"id": 1}))["status"] == "Unknown"
+    await stack.wait(limits, lambda v: v == [(0, "ocpp", 20.0)])
+
+
+async def test_basic_auth_security_profile_1(start_ocpp16, csms16, tmp_path):
+    """Profile 1: HTTP basic auth with user = charge point id; a wrong password is refused by the
+    Central System (HTTP 401) and reported as FailedToAuthenticateAtCentralSystem once connected."""
+    pw = tmp_path / "ocpp-password"
+    pw.write_text("wrong-password-0000\n")
+    csms16.behaviour.password = PASSWORD
+    stack = await start_ocpp16(wait_boot=False, security_profile=1, basic_auth_password_file=str(pw))
+    await stack.wait(lambda: ocpp_props(stack), lambda p: "401" in p["LastError"], timeout=10)
+    assert not csms16.received("BootNotification")
+    csms16.behaviour.password = "wrong-password-0000"   # the operator fixes the Central System side
+    await csms16.wait_for("StatusNotification", 3, timeout=20)
+    assert csms16.auth_headers[-1].startswith("Basic ")
+    (ev,) = await csms16.wait_for("SecurityEventNotification",
+                                  where=lambda p: p["type"] == "FailedToAuthenticateAtCentralSystem")
+    assert "401" in ev["techInfo"]
+    await csms16.wait_for("SecurityEventNotification", where=lambda p: p["type"] == "StartupOfTheDevice")
