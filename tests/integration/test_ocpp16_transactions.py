@@ -169,3 +169,44 @@ async def test_reset_stops_transactions_and_boots_again(start_ocpp16, csms16, ki
     (ev,) = await csms16.wait_for("SecurityEventNotification", where=lambda p: p["type"] == "ResetOrReboot")
     assert kind in ev["techInfo"]
     await stack.wait(lambda: ocpp_props(stack), lambda p: p["BootStatus"] == "Accepted")
+
+
+async def test_fault_is_reported_with_error_code_and_vendor_error_code(start_ocpp16, csms16):
+    """A board fault: StatusNotification Faulted with the 1.6 errorCode and the fault's name as
+    vendorErrorCode (where ChargeX codes go); the running transaction stops (reason Other)."""
+    stack = await start_ocpp16()
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms16.wait_for("StartTransaction")
+    await stack.sim(1, "SetRcdTripped", "b", True)
+    (st,) = await csms16.wait_for("StatusNotification", where=lambda p: p["connectorId"] == 1
+                                  and p["errorCode"] != "NoError")
+    assert st["errorCode"] == "GroundFailure" and st["vendorErrorCode"] == "RcdTrip"
+    assert st["vendorId"] == "org.evcharge"
+    await csms16.wait_for("StatusNotification", where=lambda p: p["connectorId"] == 1 and p["status"] == "Faulted")
+    (stop,) = await csms16.wait_for("StopTransaction")
+    assert stop["reason"] == "Other"
+
+
+async def test_offline_card_from_the_authorization_cache(start_ocpp16, csms16):
+    """A card the Central System accepted before is in the authorization cache; offline it starts
+    charging (LocalAuthorizeOffline), an unknown one does not (AllowOfflineTxForUnknownId false)."""
+    stack = await start_ocpp16()
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap("CAFE0003")
+    await csms16.wait_for("StartTransaction")
+    await stack.evse(1, "Stop", "s", "Remote")
+    await stack.sim(1, "Unplug")
+    await csms16.wait_for("StopTransaction")
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0)
+
+    await csms16.stop()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], what_name="offline")
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap("CAFE0004")       # never seen: refused offline
+    await stack.tap("CAFE0003")       # cached Accepted
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == "CAFE0003", timeout=10)
+    await csms16.start()
+    (_first, second) = await csms16.wait_for("StartTransaction", 2, timeout=20)
+    assert second["idTag"] == "CAFE0003"
