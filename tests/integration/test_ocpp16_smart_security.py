@@ -78,3 +78,5 @@ async def test_basic_auth_security_profile_1(start_ocpp16, csms16, tmp_path):
                                   where=lambda p: p["type"] == "FailedToAuthenticateAtCentralSystem")
     assert "401" in ev["techInfo"]
     await csms16.wait_for("SecurityEventNotification", where=lambda p: p["type"] == "StartupOfTheDevice")
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0)
+    assert len(csms16.received("SecurityEventNotification")) == 2, "one event for the failed attempts"

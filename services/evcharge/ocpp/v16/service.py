@@ -116,6 +116,7 @@ class Ocpp16Service:
         self.pending_remote: list[tuple[int, str]] = []
         self.pending_availability: list[tuple[int, bool]] = []
         self.started_once = False
+        self._auth_failure_reported = False
         self._wake_sender = asyncio.Event()
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -176,7 +177,9 @@ class Ocpp16Service:
             except Exception as e:  # noqa: BLE001 - any failure means: back off, reconnect
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.info("Central System connection: %s", self.last_error)
-                if "HTTP 401" in str(e):  # whitepaper: a security event, delivered once connected
+                if "HTTP 401" in str(e) and not self._auth_failure_reported:
+                    # whitepaper: a security event, delivered once connected; one per failure streak
+                    self._auth_failure_reported = True
                     self.security_event("FailedToAuthenticateAtCentralSystem", str(e)[:200])
             finally:
                 self.link = self.ws = None
@@ -194,6 +197,7 @@ class Ocpp16Service:
         link = Link16(self.cfg.station_id, ws, self, response_timeout=self.cfg.message_timeout_s)
         self.ws, self.link = ws, link
         self.last_error = ""
+        self._auth_failure_reported = False
         log.info("connected to %s", self.cfg.url)
         reader = asyncio.create_task(link.start())
         self.publish()
