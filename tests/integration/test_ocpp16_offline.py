@@ -102,3 +102,23 @@ async def test_transaction_message_retried_after_callerror(start_ocpp16, csms16)
     await stack.sim(1, "Unplug")
     (stop,) = await csms16.wait_for("StopTransaction")
     assert stop["transactionId"] == tid
+
+
+async def test_session_ended_while_ocpp_not_running_is_reported_on_start(start_ocpp16, csms16, supervisor):
+    from evcharge.sil.supervisor import ServiceSpec
+
+    stack = await start_ocpp16()
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await csms16.wait_for("StartTransaction")
+    tid = await csms16.transaction_id()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0)
+
+    await supervisor.stop("ocpp")
+    await stack.evse(1, "Stop", "s", "Remote")
+    await stack.sim(1, "Unplug")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] == "")
+    await supervisor.start(ServiceSpec("ocpp", ["--config", str(stack.dir / "ocpp.yaml")]))
+
+    (stop,) = await csms16.wait_for("StopTransaction", timeout=20)
+    assert stop["transactionId"] == tid and stop["reason"] == "Remote"
