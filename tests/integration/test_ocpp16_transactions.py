@@ -73,8 +73,8 @@ async def test_clock_aligned_meter_values(start_ocpp16, csms16):
     await start_ocpp16()
     assert (await csms16.call("ChangeConfiguration", {"key": "ClockAlignedDataInterval", "value": "1"}))["status"] \
         == "Accepted"
-    got = await csms16.wait_for("MeterValues", 2, timeout=10)
-    assert {p["connectorId"] for p in got} == {1, 2}
+    got = [(await csms16.wait_for("MeterValues", timeout=10, where=lambda p, n=n: p["connectorId"] == n))[0]
+           for n in (1, 2)]
     for p in got:
         (sv,) = p["meterValue"][0]["sampledValue"]
         assert sv["context"] == "Sample.Clock" and sv["measurand"] == "Energy.Active.Import.Register"

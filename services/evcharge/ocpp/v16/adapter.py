@@ -187,6 +187,18 @@ class Link16(ChargePoint):
     async def after_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> None:
         await self.station.run_trigger(requested_message, connector_id)
 
+    # --- security extension: ExtendedTriggerMessage (the messages this station can trigger are
+    # the TriggerMessage ones; SignChargePointCertificate / LogStatusNotification /
+    # SignedFirmwareStatusNotification are NotImplemented)
+    @on(Action.extended_trigger_message)
+    def on_extended_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> Any:
+        return call_result.ExtendedTriggerMessage(status=self.station.trigger_status(requested_message, connector_id))
+
+    @after(Action.extended_trigger_message)
+    async def after_extended_trigger_message(self, requested_message: str, connector_id: int | None = None,
+                                             **_: Any) -> None:
+        await self.station.run_trigger(requested_message, connector_id)
+
     # --- Smart Charging profile --------------------------------------------------------------
     @on(Action.set_charging_profile)
     def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict, **_: Any) -> Any:
