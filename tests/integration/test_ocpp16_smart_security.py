@@ -62,6 +62,29 @@ async def test_set_and_clear_charging_profiles_limit_energy(start_ocpp16, csms16
     await stack.wait(limits, lambda v: v == [(0, "ocpp", 20.0)])
 
 
+async def test_remote_start_with_tx_profile_limits_the_transaction(start_ocpp16, csms16):
+    """RemoteStartTransaction with a chargingProfile (TxProfile): it applies to the transaction
+    the remote start begins; another purpose is Rejected (errata 3.41)."""
+    stack = await start_ocpp16()
+    bad = {"idTag": "REMOTE9", "connectorId": 1, "chargingProfile": profile(8, "TxDefaultProfile", 7)}
+    assert (await csms16.call("RemoteStartTransaction", bad))["status"] == "Rejected"
+    prof = profile(9, "TxProfile", 7)
+    prof["chargingProfileKind"] = "Relative"
+    del prof["chargingSchedule"]["startSchedule"]
+    r = await csms16.call("RemoteStartTransaction", {"idTag": "REMOTE9", "connectorId": 1, "chargingProfile": prof})
+    assert r["status"] == "Accepted"
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms16.wait_for("StartTransaction")
+    await stack.wait(lambda: get_all(stack.bus, names.ENERGY, names.ENERGY_PATH, names.ENERGY),
+                     lambda p: [tuple(x) for x in p["ExternalLimits"]] == [(1, "ocpp", 7.0)], timeout=10)
+    await stack.wait(lambda: stack.conn(1), lambda c: 0 < c["AllocatedCurrentA"] <= 7.0, what_name="<= 7 A")
+    await stack.sim(1, "Unplug")
+    await csms16.wait_for("StopTransaction")
+    await stack.wait(lambda: get_all(stack.bus, names.ENERGY, names.ENERGY_PATH, names.ENERGY),
+                     lambda p: p["ExternalLimits"] == [], timeout=10, what_name="TxProfile gone with its transaction")
+
+
 async def test_basic_auth_security_profile_1(start_ocpp16, csms16, tmp_path):
     """Profile 1: HTTP basic auth with user = charge point id; a wrong password is refused by the
     Central System (HTTP 401) and reported as FailedToAuthenticateAtCentralSystem once connected."""

@@ -135,7 +135,8 @@ class Link16(ChargePoint):
     @on(Action.remote_start_transaction)
     def on_remote_start(self, id_tag: str, connector_id: int | None = None, charging_profile: dict | None = None,
                         **_: Any) -> Any:
-        return call_result.RemoteStartTransaction(status=self.station.remote_start_status(id_tag, connector_id))
+        return call_result.RemoteStartTransaction(
+            status=self.station.remote_start_status(id_tag, connector_id, to_camel(charging_profile)))
 
     @after(Action.remote_start_transaction)
     async def after_remote_start(self, **_: Any) -> None:

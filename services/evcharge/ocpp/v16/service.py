@@ -114,6 +114,7 @@ class Ocpp16Service:
         self.next_sample: dict[int, float] = {}
         self.next_aligned: float | None = None
         self.pending_remote: list[tuple[int, str]] = []
+        self.remote_profiles: dict[int, dict[str, Any]] = {}  # connector -> TxProfile of a RemoteStartTransaction
         self.pending_availability: list[tuple[int, bool]] = []
         self.started_once = False
         self._auth_failure_reported = False
@@ -442,6 +443,10 @@ class Ocpp16Service:
                      extra=fields(transaction=local_id))
             if cid is not None and status != "Accepted" and self.conf.get_bool("StopTransactionOnInvalidId"):
                 self.spawn(self._stop(cid, "DeAuthorized"))
+            elif cid is not None and (prof := self.remote_profiles.pop(cid, None)) is not None:
+                prof = {**prof, "transactionId": int(resp.transaction_id)}
+                log.info("connector %d: RemoteStartTransaction profile: %s", cid,
+                         self.set_charging_profile(self.connectors[cid], prof), extra=fields(connector=cid))
         elif action == "StopTransaction" and local_id:
             self.tx.forget(local_id)
             self.queue.put_state("tx16", self.tx.to_json())
@@ -620,7 +625,11 @@ class Ocpp16Service:
             self.next_aligned = None
         self.publish()
 
-    def remote_start_status(self, id_tag: str, connector_id: int | None) -> str:
+    def remote_start_status(self, id_tag: str, connector_id: int | None,
+                            profile: dict[str, Any] | None = None) -> str:
+        if profile is not None and (profile.get("chargingProfilePurpose") != "TxProfile"
+                                    or profile.get("chargingSchedule", {}).get("chargingRateUnit") != "A"):
+            return "Rejected"  # 5.11: only a TxProfile (errata 3.41); W schedules are not supported
         if connector_id is not None:
             cid = self._cid(connector_id)
             candidates = [cid] if cid is not None else []
@@ -634,6 +643,10 @@ class Ocpp16Service:
                 continue
             self.tx.remote_starts[cid] = id_tag
             self.pending_remote.append((cid, id_tag))
+            if profile is not None:  # applied once the Central System assigned the transactionId
+                self.remote_profiles[cid] = profile
+            else:
+                self.remote_profiles.pop(cid, None)
             return "Accepted"
         return "Rejected"
 
@@ -645,6 +658,7 @@ class Ocpp16Service:
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: RemoteStart failed: %s", cid, e, extra=fields(connector=cid))
                 self.tx.remote_starts.pop(cid, None)
+                self.remote_profiles.pop(cid, None)
 
     def remote_stop_status(self, transaction_id: int) -> str:
         return "Accepted" if self.tx.connector_of(transaction_id) is not None else "Rejected"
