@@ -126,11 +126,11 @@ async def test_card_unknown_locally_refused_by_central_system(start_ocpp16, csms
 async def test_card_accepted_by_central_system_then_invalid_at_start_stops(start_ocpp16, csms16):
     """Authorize Accepted -> StartTransaction; the Central System answers it with Invalid
     (StopTransactionOnInvalidId true): the session stops, StopTransaction reason DeAuthorized."""
+    csms16.start_status["CAFE0002"] = "Invalid"   # Authorize: Accepted, StartTransaction.conf: Invalid
     stack = await start_ocpp16()
     await stack.sim(1, "PlugIn", "d", 220.0)
     await stack.tap("CAFE0002")
     await csms16.wait_for("Authorize")
-    csms16.behaviour.authorize["CAFE0002"] = "Invalid"   # from now on (the StartTransaction answer)
     (start,) = await csms16.wait_for("StartTransaction")
     assert start["idTag"] == "CAFE0002"
     (stop,) = await csms16.wait_for("StopTransaction")

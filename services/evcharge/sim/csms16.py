@@ -65,8 +65,9 @@ class StationHandler16(ChargePoint):
         self._maybe_fail()
         self.csms.next_transaction_id += 1
         self.csms.assigned.append(self.csms.next_transaction_id)
-        return call_result.StartTransaction(transaction_id=self.csms.next_transaction_id,
-                                            id_tag_info=self._tag_info(id_tag))
+        info = {"status": self.csms.start_status[id_tag]} if id_tag in self.csms.start_status else \
+            self._tag_info(id_tag)
+        return call_result.StartTransaction(transaction_id=self.csms.next_transaction_id, id_tag_info=info)
 
     @on(Action.stop_transaction)
     def on_stop_transaction(self, id_tag: str | None = None, **_: Any) -> Any:
@@ -92,6 +93,7 @@ class Csms16(Csms):
         super().__init__(host, port, behaviour)
         self.next_transaction_id = 1000   # survives stop()/start(): ids stay unique across a restart
         self.assigned: list[int] = []     # transactionIds handed out, oldest first
+        self.start_status: dict[str, str] = {}  # idTag -> StartTransaction.conf status (default: as Authorize)
 
     async def transaction_id(self, n: int = 1, timeout: float = 10.0) -> int:
         """The id assigned by the n-th StartTransaction.conf, once it was sent."""
