@@ -154,3 +154,17 @@ async def test_bad_input_gets_the_1_6_callerror(start_ocpp16, csms16, raw, code)
     assert reply[2] == code, reply
     assert (await csms16.call("ClearCache", {}))["status"] == "Accepted"
     assert (await ocpp_props(stack))["Connected"]
+
+
+async def test_reconnect_without_new_boot_notification(start_ocpp16, csms16):
+    """Reconnect (D-Bus) within the same run: the Central System accepted this charge point
+    before, so no BootNotification, only fresh StatusNotifications."""
+    from evcharge.common.bus import call
+
+    stack = await start_ocpp16()
+    n = len(csms16.received("StatusNotification"))
+    await call(stack.bus, names.OCPP, names.OCPP_PATH, names.OCPP, "Reconnect", "", [])
+    await csms16.wait_until(lambda: len(csms16.paths) == 2, what="a second connection")
+    await csms16.wait_for("StatusNotification", n + 3)
+    assert csms16.actions().count("BootNotification") == 1
+    assert (await ocpp_props(stack))["BootStatus"] == "Accepted"

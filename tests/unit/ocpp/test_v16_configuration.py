@@ -66,3 +66,16 @@ def test_protocol_is_selected_in_ocpp_yaml(tmp_path):
     f.write_text("protocol: '1.5'\n")
     with pytest.raises(ConfigError, match="ocpp1.6"):
         load_config(OcppConfig, f, required=True)
+
+
+def test_library_errors_become_ocpp_j_1_6_codes():
+    from evcharge.ocpp.v16.adapter import _error16
+    from ocpp.exceptions import FormatViolationError, ProtocolError, TypeConstraintViolationError
+
+    assert _error16(ProtocolError(details={"cause": "'value' is a required property"}))[0] == "ProtocolError"
+    assert _error16(FormatViolationError(details={"cause": "'x' is not one of ['Hard', 'Soft']"}))[0] == \
+        "PropertyConstraintViolation"
+    assert _error16(FormatViolationError(details={"cause": "Additional properties are not allowed"}))[0] == \
+        "FormationViolation"
+    assert _error16(TypeConstraintViolationError(details={"cause": "5 is not of type 'string'"}))[0] == \
+        "TypeConstraintViolation"
