@@ -54,6 +54,14 @@ async def test_set_and_clear_charging_profiles_limit_energy(start_ocpp16, csms16
     await stack.wait(limits, lambda v: (1, "ocpp", 8.0) in v)
     await stack.wait(lambda: stack.conn(1), lambda c: 0 < c["AllocatedCurrentA"] <= 8.0, what_name="<= 8 A")
 
+    r = await csms16.call("GetCompositeSchedule", {"connectorId": 1, "duration": 600})
+    assert r["status"] == "Accepted" and r["connectorId"] == 1
+    assert r["chargingSchedule"]["chargingRateUnit"] == "A" and r["chargingSchedule"]["duration"] == 600
+    assert r["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 8.0}]
+    r = await csms16.call("GetCompositeSchedule", {"connectorId": 0, "duration": 600})
+    assert r["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 20.0}]
+    r = await csms16.call("GetCompositeSchedule", {"connectorId": 1, "duration": 600, "chargingRateUnit": "W"})
+    assert r["status"] == "Rejected"
     r = await csms16.call("ClearChargingProfile", {"chargingProfilePurpose": "TxProfile"})
     assert r["status"] == "Accepted"
     await stack.wait(limits, lambda v: (1, "ocpp", 16.5) in v)

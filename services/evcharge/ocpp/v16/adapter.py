@@ -210,6 +210,16 @@ class Link16(ChargePoint):
     async def after_set_charging_profile(self, **_: Any) -> None:
         await self.station.apply_limits()
 
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id: int, duration: int, charging_rate_unit: str | None = None,
+                                  **_: Any) -> Any:
+        result = self.station.composite_schedule(connector_id, duration, charging_rate_unit)
+        if result is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        start, schedule = result
+        return call_result.GetCompositeSchedule(status="Accepted", connector_id=connector_id, schedule_start=start,
+                                                charging_schedule=schedule)
+
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,  # noqa: A002
                                   charging_profile_purpose: str | None = None, stack_level: int | None = None,

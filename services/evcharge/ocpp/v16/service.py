@@ -37,6 +37,7 @@ from ..interfaces import OcppInterface
 from ..queue import MessageQueue, RetryPolicy
 from ..smartcharging import ProfileStore, check_profile, parse_time
 from .adapter import Link16, make_call16
+from .composite import composite
 from .configuration import Configuration, Key, standard_keys
 from .transactions import TxBuilder16, meter_value, next_aligned
 
@@ -779,6 +780,31 @@ class Ocpp16Service:
                                       if purpose else None, stack_level)
         self.queue.put_state("profiles", self.profiles.to_json())
         return "Accepted" if cleared else "Unknown"
+
+    def composite_schedule(self, connector_id: int, duration: int, unit: str | None
+                           ) -> tuple[str, dict[str, Any]] | None:
+        """(scheduleStart, chargingSchedule) from now for `duration` s, or None (Rejected)."""
+        if unit not in (None, "A") or duration < 1:
+            return None  # W needs the voltage and phases (not modelled)
+        if connector_id == 0:
+            cids, tid, started = sorted(self.connectors), None, None
+        else:
+            cid = self._cid(connector_id)
+            if cid is None:
+                return None
+            cids, tid = [cid], self.tx.transaction_id(cid)
+            started = self.connector_props.get(cid, {}).get("SessionStartedAt") or None
+        maximum = sum(float(self.connector_props.get(c, {}).get("MaxCurrentA") or 32.0) for c in cids)
+        now = float(int(time.time()))
+        try:
+            tx_start = parse_time(started) if started and tid is not None else None
+        except ValueError:
+            tx_start = None
+        periods = composite(self.profiles, connector_id, now, duration, str(tid) if tid is not None else None,
+                            tx_start, maximum)
+        start = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
+        return start, {"duration": duration, "startSchedule": start, "chargingRateUnit": "A",
+                       "chargingSchedulePeriod": periods}
 
     async def apply_limits(self) -> None:
         now = time.time()
