@@ -111,3 +111,40 @@ async def test_basic_auth_security_profile_1(start_ocpp16, csms16, tmp_path):
     await csms16.wait_for("SecurityEventNotification", where=lambda p: p["type"] == "StartupOfTheDevice")
     await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0)
     assert len(csms16.received("SecurityEventNotification")) == 2, "one event for the failed attempts"
+
+
+async def test_A01_change_authorization_key_reconnects_with_the_new_password(start_ocpp16, csms16, tmp_path,
+                                                                             supervisor):
+    """Security whitepaper A01: ChangeConfiguration(AuthorizationKey) -> Accepted, reconnect with the
+    new password (no new BootNotification), a security event, the key never read back; it is
+    kept across a restart. Too short a key is Rejected."""
+    import base64
+
+    pw = tmp_path / "ocpp-password"
+    pw.write_text(PASSWORD + "\n")
+    csms16.behaviour.password = PASSWORD
+    stack = await start_ocpp16(security_profile=1, basic_auth_password_file=str(pw))
+    new_key = "fedcba9876543210fedcba98"
+
+    async def change(value):
+        return (await csms16.call("ChangeConfiguration", {"key": "AuthorizationKey", "value": value}))["status"]
+
+    assert await change("short") == "Rejected"
+    r = await csms16.call("GetConfiguration", {"key": ["AuthorizationKey"]})
+    assert r["configurationKey"] == [{"key": "AuthorizationKey", "readonly": False}], "write-only: no value"
+    csms16.behaviour.password = new_key   # A01.FR.03: the Central System accepts only the new one from now on
+    assert await change(new_key) == "Accepted"
+    await csms16.wait_until(lambda: len(csms16.paths) >= 2, timeout=15, what="a reconnect")
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"] and p["BootStatus"] == "Accepted")
+    expected = "Basic " + base64.b64encode(f"evcharge-001:{new_key}".encode()).decode()
+    assert csms16.auth_headers[-1] == expected
+    assert csms16.actions().count("BootNotification") == 1
+    await csms16.wait_for("SecurityEventNotification", where=lambda p: p["type"] == "ReconfigurationOfSecurityParameters")
+    r = await csms16.call("GetConfiguration", {})
+    assert new_key not in str(r)
+
+    starts = supervisor.starts("ocpp")
+    supervisor.kill("ocpp")
+    await supervisor.wait_restarted("ocpp", starts)
+    await csms16.wait_for("BootNotification", 2, timeout=15)
+    assert csms16.auth_headers[-1] == expected

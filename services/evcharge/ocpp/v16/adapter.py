@@ -132,6 +132,10 @@ class Link16(ChargePoint):
     def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
         return call_result.ChangeConfiguration(status=self.station.change_configuration(key, value))
 
+    @after(Action.change_configuration)
+    async def after_change_configuration(self, **_: Any) -> None:
+        self.station.after_change_configuration()
+
     @on(Action.remote_start_transaction)
     def on_remote_start(self, id_tag: str, connector_id: int | None = None, charging_profile: dict | None = None,
                         **_: Any) -> Any:

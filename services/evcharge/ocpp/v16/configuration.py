@@ -39,6 +39,8 @@ class Key:
     minimum: int = 0
     maximum: int = 2**31 - 1
     allowed: frozenset[str] | None = None     # CSL items (measurands) this station supports
+    write_only: bool = False                  # never read back (AuthorizationKey); the adapter stores it
+    min_length: int = 0
 
     def check(self, value: str) -> str | None:
         """The normalised value, or None when it is not valid for this key."""
@@ -56,7 +58,7 @@ class Key:
             if len(items) > CSL_MAX_ITEMS or (self.allowed is not None and not set(items) <= self.allowed):
                 return None
             return ",".join(items)
-        return value if len(value) <= 500 else None
+        return value if self.min_length <= len(value) <= 500 and value.isprintable() else None
 
 
 def standard_keys(*, heartbeat_s: int, sample_interval_s: int, connectors: int, attempts: int,
@@ -97,6 +99,8 @@ def standard_keys(*, heartbeat_s: int, sample_interval_s: int, connectors: int, 
         Key("MaxChargingProfilesInstalled", Kind.INT, "20", readonly=True),
         # Security extension (whitepaper edition 2): the profile comes from ocpp.yaml
         Key("SecurityProfile", Kind.INT, str(security_profile), readonly=True),
+        # A01: the basic-auth password, 16..40 characters, write-only (stored apart, never reported)
+        Key("AuthorizationKey", Kind.STR, "", write_only=True, min_length=16),
     ]
 
 
@@ -118,7 +122,7 @@ class Configuration:
         """Apply stored CSMS changes; a stored value that no longer fits its key is ignored."""
         for name, value in (data or {}).items():
             key = self.keys.get(name)
-            if key is None or key.readonly:
+            if key is None or key.readonly or key.write_only:
                 continue
             v = key.check(str(value))
             if v is not None:
@@ -151,7 +155,8 @@ class Configuration:
     def get_configuration(self, names: list[str] | None) -> tuple[list[dict[str, object]], list[str]]:
         """(configurationKey entries, unknownKey) for GetConfiguration.req (5.8)."""
         wanted = list(self.keys) if not names else names
-        known = [{"key": k.name, "readonly": k.readonly, "value": k.value}
+        known = [{"key": k.name, "readonly": k.readonly} if k.write_only else
+                 {"key": k.name, "readonly": k.readonly, "value": k.value}
                  for n in wanted if (k := self.keys.get(n)) is not None]
         unknown = [n for n in wanted if n not in self.keys]
         return known, unknown
@@ -163,8 +168,10 @@ class Configuration:
         if key.readonly:
             return "Rejected"
         v = key.check(value)
-        if v is None:
+        if v is None or (key.write_only and len(v) > 40):
             return "Rejected"
+        if key.write_only:  # the caller stores it; nothing here keeps or reports it
+            return "Accepted"
         if v != key.value:
             key.value = v
             self._overrides[name] = v

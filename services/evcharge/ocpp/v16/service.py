@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +79,11 @@ class Ocpp16Service:
         self.cfg = cfg
         self.state_dir = state_dir
         self.password = transport.read_password(cfg)
+        # A01: a password the Central System set (AuthorizationKey) replaces the configured one.
+        self.key_file = state_dir / "authorization_key"
+        if self.password is not None and self.key_file.exists():
+            self.password = self.key_file.read_text(encoding="utf-8").strip() or self.password
+        self._reconnect_after_answer = False
         # Its own database: payloads of the two protocols never mix when the configuration changes.
         self.queue = MessageQueue(state_dir / "queue16.sqlite")
         self.conf_file = state_dir / "configuration16.json"
@@ -163,9 +169,9 @@ class Ocpp16Service:
 
     # --- the connection -------------------------------------------------------------------------
     async def _connection_loop(self) -> None:
-        headers = transport.auth_headers(self.cfg, self.password)
         ping = self.conf.get_int("WebSocketPingInterval") or None
         while True:
+            headers = transport.auth_headers(self.cfg, self.password)
             try:
                 async with connect(self.cfg.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
                                    ssl=transport.ssl_context(self.cfg), ping_interval=ping, ping_timeout=ping,
@@ -609,10 +615,35 @@ class Ocpp16Service:
         return self.boot.may_answer()
 
     def change_configuration(self, key: str, value: str) -> str:
+        if key == "AuthorizationKey":
+            return self._change_authorization_key(value)
         status = self.conf.change(key, value)
         self._save_conf()
         log.info("ChangeConfiguration %s=%r: %s", key, value, status)
         return status
+
+    def _change_authorization_key(self, value: str) -> str:
+        """A01: store the new basic-auth password, then reconnect with it (after answering)."""
+        if self.password is None or self.conf.change("AuthorizationKey", value) != "Accepted":
+            log.info("ChangeConfiguration AuthorizationKey: Rejected")  # A01.FR.12: never the value
+            return "Rejected"
+        tmp = self.key_file.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(value, encoding="utf-8")
+        with open(tmp, "rb+") as f:
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self.key_file)
+        self.password = value
+        self.security_event("ReconfigurationOfSecurityParameters", "AuthorizationKey changed")
+        log.info("ChangeConfiguration AuthorizationKey: Accepted; reconnecting with the new password")
+        self._reconnect_after_answer = True
+        return "Accepted"
+
+    def after_change_configuration(self) -> None:
+        if self._reconnect_after_answer:
+            self._reconnect_after_answer = False
+            self._reconnect.set()
 
     def _save_conf(self) -> None:
         write_json_atomic(self.conf_file, self.conf.overrides())
