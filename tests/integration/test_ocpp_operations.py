@@ -381,3 +381,58 @@ async def test_TC_N_35_CS_get_log_second_request_cancels_the_first(start_ocpp, c
     server.release.set()
     assert "Uploaded" not in log_statuses(csms, 21)
     assert any(b"SecurityLog" in body for _p, body in server.uploads)
+
+
+# --- B10: connecting with the network profiles -----------------------------------------------------
+@pytest.fixture
+async def csms2():
+    from evcharge.sim.csms import Csms
+
+    server = Csms()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_TC_B_45_CS_migrate_to_new_connection_profile(start_ocpp, csms, csms2, supervisor):
+    await start_ocpp()
+    r = await csms.call("SetNetworkProfile", {"configurationSlot": 1, "connectionData": connection(csms2.url)})
+    assert r["status"] == "Accepted"
+    r = await csms.call("SetVariables", {"setVariableData": [{
+        "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NetworkConfigurationPriority"},
+        "attributeValue": "1,0"}]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert (await csms.call("Reset", {"type": "OnIdle"}))["status"] == "Accepted"
+    (boot,) = await csms2.wait_for("BootNotification", timeout=60)
+    assert boot["reason"] == "RemoteReset"
+    assert csms2.paths[-1].endswith("/evcharge-001")
+    await csms2.wait_for("StatusNotification", 2, timeout=60)
+    r = await csms2.call("GetVariables", {"getVariableData": [{
+        "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "ActiveNetworkProfile"}}]})
+    assert r["getVariableResult"][0]["attributeValue"] == "1"
+
+
+async def test_TC_B_46_CS_fallback_after_connection_attempts(start_ocpp, csms, supervisor):
+    await start_ocpp()
+    dead = refused_url()
+    r = await csms.call("SetNetworkProfile", {"configurationSlot": 1, "connectionData": connection(dead)})
+    assert r["status"] == "Accepted"
+    r = await csms.call("SetVariables", {"setVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NetworkConfigurationPriority"},
+         "attributeValue": "1,0"},
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NetworkProfileConnectionAttempts"},
+         "attributeValue": "2"}]})
+    assert [x["attributeStatus"] for x in r["setVariableResult"]] == ["Accepted", "Accepted"]
+    assert (await csms.call("Reset", {"type": "OnIdle"}))["status"] == "Accepted"
+    # Slot 1 refuses the connection twice; then the station falls back to slot 0 (this CSMS).
+    await rebooted(csms, supervisor, "RemoteReset")
+    log = (supervisor.log_path("ocpp")).read_text()
+    assert "falling back to slot 0" in log
+
+
+def refused_url() -> str:  # noqa: N802 - reads as a value
+    import socket
+
+    with socket.socket() as s:  # a free port, closed again: connections are refused
+        s.bind(("127.0.0.1", 0))
+        return f"ws://127.0.0.1:{s.getsockname()[1]}/ocpp"

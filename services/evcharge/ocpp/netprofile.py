@@ -11,6 +11,7 @@ persisted (queue database, key `network_profiles`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 MAX_SLOTS = 4
@@ -59,3 +60,50 @@ class NetworkProfiles:
 
     def load_json(self, data: dict[str, Any] | None) -> None:
         self.slots = {int(k): v for k, v in (data or {}).items() if k.isdigit()}
+
+
+@dataclass(frozen=True)
+class Target:
+    slot: int
+    url: str                 # with the station identity appended
+    security_profile: int
+    message_timeout_s: float
+
+
+class Selector:
+    """Which slot to connect with (B10): the NetworkConfigurationPriority order, moving on to the
+    next slot after NetworkProfileConnectionAttempts failed connection attempts (wrapping round)."""
+
+    def __init__(self) -> None:
+        self.index = 0
+        self.failures = 0
+
+    @staticmethod
+    def order(priority: str, profiles: NetworkProfiles) -> list[int]:
+        slots = [int(s) for s in priority.split(",") if s.strip().isdigit()]
+        usable = [s for s in slots if s == 0 or s in profiles.slots]
+        return usable or [0]
+
+    def current(self, order: list[int]) -> int:
+        return order[self.index % len(order)]
+
+    def failed(self, attempts: int, order: list[int]) -> bool:
+        """Count a failed attempt; True if the next attempt uses another slot."""
+        self.failures += 1
+        if self.failures >= max(1, attempts) and len(order) > 1:
+            self.index = (self.index + 1) % len(order)
+            self.failures = 0
+            return True
+        return False
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+
+def target(slot: int, profiles: NetworkProfiles, *, station_id: str, default_url: str, default_profile: int,
+           default_timeout_s: float) -> Target:
+    data = profiles.slots.get(slot)
+    if data is None:
+        return Target(slot, default_url, default_profile, default_timeout_s)
+    return Target(slot, f"{str(data['ocppCsmsUrl']).rstrip('/')}/{station_id}", int(data["securityProfile"]),
+                  float(data["messageTimeout"]))

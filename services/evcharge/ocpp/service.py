@@ -36,8 +36,9 @@ from .devicemodel import Variable, pages, standard_model
 from .interfaces import OcppInterface
 from .logupload import LogUploader
 from .netprofile import STATE_KEY as NETWORK_KEY
-from .netprofile import NetworkProfiles
+from .netprofile import NetworkProfiles, Selector, Target
 from .netprofile import check_profile as check_network_profile
+from .netprofile import target as network_target
 from .queue import MessageQueue, RetryPolicy
 from .reset import Resetter
 from .smartcharging import ProfileStore, check_profile, parse_time
@@ -80,6 +81,8 @@ class OcppService:
             evse_ids=sorted({e.evse_id for e in cfg.evses}))
         self.network = NetworkProfiles()
         self.network.load_json(self.queue.get_state(NETWORK_KEY))
+        self.network_selector = Selector()
+        self.active_slot = 0
         self.dm.add(self._operations_variables(), replace=True)
         self.dm.load(read_json(self.dm_file))
         self.dm.on_change.append(self._on_variable_changed)
@@ -181,11 +184,15 @@ class OcppService:
             headers["Authorization"] = f"Basic {cred}"
         ping = self.dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval") or None
         while True:
+            target = self._network_target()
+            opened = False
             try:
-                async with connect(self.cfg.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
-                                   ssl=self._ssl_context(), ping_interval=ping, ping_timeout=ping,
-                                   open_timeout=self.cfg.message_timeout_s, max_size=4 * 1024 * 1024,
+                async with connect(target.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
+                                   ssl=self._target_ssl_context(target), ping_interval=ping, ping_timeout=ping,
+                                   open_timeout=target.message_timeout_s, max_size=4 * 1024 * 1024,
                                    close_timeout=2) as ws:
+                    opened = True
+                    self.network_selector.succeeded()
                     if ws.subprotocol != SUBPROTOCOL:
                         raise ConnectionError(f"the CSMS did not accept subprotocol {SUBPROTOCOL}")
                     await self._serve(ws)
@@ -194,6 +201,8 @@ class OcppService:
             except Exception as e:  # noqa: BLE001 - any failure means: back off, reconnect
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.info("CSMS connection: %s", self.last_error)
+                if not opened:
+                    self._network_attempt_failed()
             finally:
                 self.link = self.ws = None
                 self.boot.disconnected()
@@ -779,6 +788,8 @@ class OcppService:
         slots = tuple(str(s) for s in self.network.configured())
         return [
             V("OCPPCommCtrlr", "NetworkConfigurationPriority", "0", "SequenceList", values_list=slots),
+            V("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "3", "integer", min_limit=1, max_limit=100),
+            V("OCPPCommCtrlr", "ActiveNetworkProfile", "0", "integer", RO, persistent=False),
             V("OCPPCommCtrlr", "FileTransferProtocols", "HTTP,HTTPS", "MemberList", RO, values_list=("HTTP", "HTTPS")),
             V("LocalAuthListCtrlr", "Enabled", "true", "boolean"),
             V("LocalAuthListCtrlr", "Available", "true", "boolean", RO),
@@ -788,7 +799,7 @@ class OcppService:
         ]
 
     def set_network_profile(self, slot: int, data: dict[str, Any]) -> tuple[str, str | None]:
-        why = check_network_profile(slot, data, active_slot=0,
+        why = check_network_profile(slot, data, active_slot=self.active_slot,
                                     current_security_profile=self.cfg.security_profile)
         if why:
             log.info("SetNetworkProfile slot %d rejected: %s", slot, why)
@@ -801,6 +812,38 @@ class OcppService:
         log.info("network profile stored in slot %d: %s (security profile %s)", slot, data.get("ocppCsmsUrl"),
                  data.get("securityProfile"))
         return "Accepted", None
+
+    def _network_order(self) -> list[int]:
+        return Selector.order(self.dm.get("OCPPCommCtrlr", "NetworkConfigurationPriority"), self.network)
+
+    def _network_target(self) -> Target:
+        slot = self.network_selector.current(self._network_order())
+        if slot != self.active_slot:
+            log.info("connecting with network profile slot %d", slot)
+            self.boot.accepted_content = None  # another CSMS (or the same through another path): boot again
+        self.active_slot = slot
+        self.dm.set_local("OCPPCommCtrlr", "ActiveNetworkProfile", str(slot))
+        return network_target(slot, self.network, station_id=self.cfg.station_id, default_url=self.cfg.url,
+                              default_profile=self.cfg.security_profile,
+                              default_timeout_s=self.cfg.message_timeout_s)
+
+    def _target_ssl_context(self, target: Target) -> ssl.SSLContext | None:
+        if target.url == self.cfg.url:
+            return self._ssl_context()
+        if not target.url.startswith("wss://"):
+            return None
+        ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if target.security_profile == 3:
+            ctx.load_cert_chain(self.cfg.client_cert_file, self.cfg.client_key_file)
+        return ctx
+
+    def _network_attempt_failed(self) -> None:
+        order = self._network_order()
+        if self.network_selector.failed(self.dm.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"), order):
+            log.warning("network profile slot %d failed %s time(s): falling back to slot %d", self.active_slot,
+                        self.dm.get("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"),
+                        self.network_selector.current(order))
 
     async def push_local_list_enabled(self) -> None:
         try:
