@@ -82,6 +82,25 @@ async def test_TC_B_21_CS_reset_on_idle_with_transaction_is_scheduled(start_ocpp
     await wait_status_after_boot(csms, 1, "Available")
 
 
+async def test_TC_B_24_CS_reset_on_idle_with_multiple_transactions(start_ocpp, csms, supervisor):
+    stack = await start_ocpp()
+    await authorized_session(stack, csms, 1)
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": "REMOTE9", "type": "Central"},
+                                                    "remoteStartId": 9, "evseId": 2})
+    assert r["status"] == "Accepted"
+    await stack.sim(2, "PlugIn", "d", 220.0)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "RemoteStart")
+    assert (await csms.call("Reset", {"type": "OnIdle"}))["status"] == "Scheduled"
+    await stack.sim(1, "Unplug")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended")
+    assert len(boots(csms)) == 1  # one transaction is still running
+    await stack.sim(2, "Unplug")
+    await csms.wait_for("TransactionEvent", 2, where=lambda p: p["eventType"] == "Ended")
+    await rebooted(csms, supervisor, "ScheduledReset")
+    for evse in (1, 2):
+        await wait_status_after_boot(csms, evse, "Available")
+
+
 async def test_TC_B_22_CS_reset_immediate_with_transaction(start_ocpp, csms, supervisor):
     stack = await start_ocpp()
     tx_id = await authorized_session(stack, csms)
@@ -430,7 +449,7 @@ async def test_TC_B_46_CS_fallback_after_connection_attempts(start_ocpp, csms, s
     assert "falling back to slot 0" in log
 
 
-def refused_url() -> str:  # noqa: N802 - reads as a value
+def refused_url() -> str:
     import socket
 
     with socket.socket() as s:  # a free port, closed again: connections are refused

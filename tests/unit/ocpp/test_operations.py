@@ -78,3 +78,24 @@ def test_local_list_rules():
     ll.enabled = False
     assert ll.decide("0A0B0C0D", "ISO14443", now) is None
     assert ll.update(6, True, []) == ("Accepted", "") and len(ll) == 0
+
+
+def test_network_slot_selection():
+    from evcharge.ocpp.netprofile import NetworkProfiles, Selector, target
+
+    profiles = NetworkProfiles()
+    profiles.store(1, profile("ws://new.example/ocpp/", 1))
+    assert Selector.order("1,0", profiles) == [1, 0]
+    assert Selector.order("2,1", profiles) == [1]     # slot 2 holds no profile
+    assert Selector.order("", profiles) == [0]
+    sel = Selector()
+    order = [1, 0]
+    assert sel.current(order) == 1
+    assert sel.failed(2, order) is False and sel.current(order) == 1
+    assert sel.failed(2, order) is True and sel.current(order) == 0
+    sel.succeeded()
+    assert sel.failures == 0
+    t = target(1, profiles, station_id="cs1", default_url="ws://old/cs1", default_profile=0, default_timeout_s=5)
+    assert (t.url, t.security_profile, t.message_timeout_s) == ("ws://new.example/ocpp/cs1", 1, 30.0)
+    assert target(0, profiles, station_id="cs1", default_url="ws://old/cs1", default_profile=0,
+                  default_timeout_s=5).url == "ws://old/cs1"
