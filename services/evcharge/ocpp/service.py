@@ -513,7 +513,8 @@ class OcppService:
                 if props.get("SessionToken"):
                     self._emit(cid, self.tx.authorized(cid, props["SessionToken"], "Central", utc_now(),
                                                        offline=not self.online))
-        self.resets.forget_closed({str(p.get("SessionId")) for p in self.connector_props.values()})
+        if len(self.connector_props) == len(self.evses):  # only once evse told us about every connector
+            self.resets.forget_closed({str(p.get("SessionId")) for p in self.connector_props.values()})
         self.resets.on_idle_check()
         self._update_availability_vars()
         for cid in self.evses:
