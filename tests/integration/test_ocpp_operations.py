@@ -386,19 +386,36 @@ async def test_TC_N_26_CS_get_log_upload_failed_with_retries(start_ocpp, csms, l
     assert r["status"] == "Rejected"
 
 
-async def test_TC_N_35_CS_get_log_second_request_cancels_the_first(start_ocpp, csms, log_server):
-    server = log_server(hold_first=True)
+async def test_TC_N_35_CS_get_security_log_uploaded(start_ocpp, csms, log_server):
+    server = log_server()
     await start_ocpp()
+    r = await csms.call("GetLog", {"log": {"remoteLocation": server.url + "security.log",
+                                           "oldestTimestamp": "2020-01-01T00:00:00Z"},
+                                   "logType": "SecurityLog", "requestId": 15})
+    assert r["status"] == "Accepted" and r["filename"]
+    await csms.wait_until(lambda: "Uploaded" in log_statuses(csms, 15), 60, "Uploaded")
+    assert log_statuses(csms, 15) == ["Uploading", "Uploaded"]
+    ((path, body),) = server.uploads
+    assert path == "/logs/security.log" and body.startswith(b"# evcharge ocpp SecurityLog")
+
+
+async def test_TC_N_36_CS_get_log_second_request_cancels_the_first(start_ocpp, csms, log_server):
+    server = log_server(hold_first=True)
+    stack = await start_ocpp()
     r = await csms.call("GetLog", {"log": {"remoteLocation": server.url}, "logType": "DiagnosticsLog",
                                    "requestId": 21})
     assert r["status"] == "Accepted"
-    await csms.wait_until(lambda: server.attempts == 1, 60, "first upload in progress")
+    # server.attempts changes in the server's thread: poll it (csms.wait_until wakes on frames only).
+    await stack.wait(lambda: asyncio.sleep(0, server.attempts), lambda n: n == 1, 60, "first upload in progress")
     r = await csms.call("GetLog", {"log": {"remoteLocation": server.url}, "logType": "SecurityLog",
                                    "requestId": 22})
     assert r["status"] == "AcceptedCanceled"
     await csms.wait_until(lambda: "Uploaded" in log_statuses(csms, 22), 60, "second upload")
     server.release.set()
-    assert "Uploaded" not in log_statuses(csms, 21)
+    assert log_statuses(csms, 21) == ["Uploading", "AcceptedCanceled"]
+    assert log_statuses(csms, 22) == ["Uploading", "Uploaded"]
+    statuses = [(p["requestId"], p["status"]) for p in csms.received("LogStatusNotification")]
+    assert statuses.index((21, "AcceptedCanceled")) < statuses.index((22, "Uploading"))
     assert any(b"SecurityLog" in body for _p, body in server.uploads)
 
 

@@ -111,11 +111,13 @@ class LogUploader:
         job, self.pending = self.pending, None
         if job is None:
             return
+        canceled = None
         if self.task is not None and not self.task.done():
             log.info("GetLog %s: canceled by request %d", self.current_request, job["request_id"])
             self.task.cancel()
+            canceled = self.current_request
         self.current_request = job["request_id"]
-        self.task = asyncio.create_task(self._run(job))
+        self.task = asyncio.create_task(self._run(job, canceled))
 
     async def _notify(self, status: str, request_id: int) -> None:
         link = self.station.link
@@ -127,8 +129,10 @@ class LogUploader:
         except Exception as e:  # noqa: BLE001 - a lost notification must not stop the upload
             log.info("LogStatusNotification %s failed: %s", status, e)
 
-    async def _run(self, job: dict[str, Any]) -> None:
+    async def _run(self, job: dict[str, Any], canceled: int | None = None) -> None:
         rid = job["request_id"]
+        if canceled is not None:  # N01.FR.12 / TC_N_36: the first request's end is reported
+            await self._notify("AcceptedCanceled", canceled)
         body = self.ring.text(job["log_type"], job["oldest"], job["latest"]).encode()
         attempts = 1 + job["retries"]
         for attempt in range(1, attempts + 1):
