@@ -294,6 +294,18 @@ async def test_TC_F_06_CS_unlock_without_transaction(start_ocpp, csms):
     assert (await stack.board(1))["Locked"] is False
 
 
+async def test_F05_unlock_failed_while_the_contactor_is_welded(start_ocpp, csms):
+    """F05.FR.05: the lock could not be released -> UnlockFailed (a welded contactor keeps live pins locked)."""
+    stack = await start_ocpp()
+    await authorized_session(stack, csms)
+    await stack.sim(1, "SetContactorWelded", "b", True)
+    await csms.call("RequestStopTransaction", {"transactionId": (await stack.conn(1))["SessionId"]})
+    await stack.wait(lambda: stack.board(1), lambda b: "ContactorWelded" in b["Faults"], 30, "welded contactor fault")
+    r = await csms.call("UnlockConnector", {"evseId": 1, "connectorId": 1})
+    assert r["status"] == "UnlockFailed"
+    assert (await stack.board(1))["Locked"] is True
+
+
 async def test_TC_F_07_CS_unlock_no_cable_and_unknown_connector(start_ocpp, csms):
     stack = await start_ocpp()
     assert (await csms.call("UnlockConnector", {"evseId": 2, "connectorId": 1}))["status"] == "Unlocked"
