@@ -104,10 +104,11 @@ async def test_get_and_change_configuration(start_ocpp16, csms16, supervisor):
 
 
 async def test_misc_core_requests(start_ocpp16, csms16):
-    """UnlockConnector NotSupported (no evse unlock method yet), ClearCache, DataTransfer
+    """UnlockConnector (evse Unlock; unknown connector NotSupported), ClearCache, DataTransfer
     UnknownVendorId, TriggerMessage, an action not handled -> CALLERROR NotSupported."""
     await start_ocpp16()
-    assert (await csms16.call("UnlockConnector", {"connectorId": 1}))["status"] == "NotSupported"
+    assert (await csms16.call("UnlockConnector", {"connectorId": 1}))["status"] == "Unlocked"
+    assert (await csms16.call("UnlockConnector", {"connectorId": 9}))["status"] == "NotSupported"
     assert (await csms16.call("ClearCache", {}))["status"] == "Accepted"
     assert (await csms16.call("DataTransfer", {"vendorId": "com.example", "messageId": "x"}))["status"] == \
         "UnknownVendorId"

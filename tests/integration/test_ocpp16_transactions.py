@@ -210,3 +210,18 @@ async def test_offline_card_from_the_authorization_cache(start_ocpp16, csms16):
     await csms16.start()
     (_first, second) = await csms16.wait_for("StartTransaction", 2, timeout=20)
     assert second["idTag"] == "CAFE0003"
+
+
+async def test_unlock_connector_stops_the_transaction_first(start_ocpp16, csms16):
+    """5.17: UnlockConnector during a transaction stops it (StopTransaction reason UnlockCommand)."""
+    stack = await start_ocpp16()
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms16.wait_for("StartTransaction")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Charging", what_name="charging")
+    r = await csms16.call("UnlockConnector", {"connectorId": 1})
+    (stop,) = await csms16.wait_for("StopTransaction")
+    assert stop["reason"] == "UnlockCommand"
+    assert r["status"] == "Unlocked"
+    await stack.wait(lambda: stack.conn(1), lambda c: c["StopReason"] == "Remote")

@@ -171,9 +171,9 @@ class Link16(ChargePoint):
         await self.station.reset(type)
 
     @on(Action.unlock_connector)
-    def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
-        # The evse service has no unlock method yet (the board locks/unlocks on its own).
-        return call_result.UnlockConnector(status="NotSupported")
+    async def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
+        # awaits evse over D-Bus, never an OCPP call: no deadlock of the receive loop
+        return call_result.UnlockConnector(status=await self.station.unlock_connector(connector_id))
 
     @on(Action.clear_cache)
     def on_clear_cache(self, **_: Any) -> Any:

@@ -121,6 +121,7 @@ class Ocpp16Service:
         self.next_sample: dict[int, float] = {}
         self.next_aligned: float | None = None
         self.pending_remote: list[tuple[int, str]] = []
+        self.stop_reasons: dict[int, str] = {}   # connector -> 1.6 reason of a stop this service asked for
         self.remote_profiles: dict[int, dict[str, Any]] = {}  # connector -> TxProfile of a RemoteStartTransaction
         self.pending_availability: list[tuple[int, bool]] = []
         self.started_once = False
@@ -515,8 +516,12 @@ class Ocpp16Service:
             if out:
                 self._emit("StartTransaction", out[1], out[0])
         elif event == "Stopped":
-            self._emit_stop(self.tx.stopped(cid, detail.get("reason", "Other"), self._energy(cid), utc_now(),
-                                            transaction_data=self._stop_data(cid)))
+            out = self.tx.stopped(cid, detail.get("reason", "Other"), self._energy(cid), utc_now(),
+                                  transaction_data=self._stop_data(cid))
+            override = self.stop_reasons.pop(cid, None)
+            if out and override:  # a 1.6 reason evse has no name for (UnlockCommand)
+                out[1]["reason"] = override
+            self._emit_stop(out)
 
     def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
         if cid not in self.connectors:
@@ -746,6 +751,36 @@ class Ocpp16Service:
         log.info("%s reset: reconnecting and booting again", kind)
         self.boot.accepted_content = None
         self._reconnect.set()
+
+    async def unlock_connector(self, connector_id: int) -> str:
+        """5.17: a running transaction is stopped first (reason UnlockCommand), then evse unlocks."""
+        cid = self._cid(connector_id)
+        if cid is None:
+            return "NotSupported"  # 1.6 UnlockStatus has no UnknownConnector
+        stopping = bool(self.tx.running(cid))
+        if stopping:
+            self.stop_reasons[cid] = "UnlockCommand"
+            await self._stop(cid, "Remote")
+            deadline = time.monotonic() + 5.0
+            energised = ("Charging", "SuspendedEV", "SuspendedEVSE")
+            while (self.tx.running(cid) or self.connector_props.get(cid, {}).get("State") in energised) \
+                    and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # the StopTransaction is queued and the contactor open
+        # After a stop the contactor opens within ~100 ms (board refuses to unlock until then).
+        tries = 12 if stopping else 1
+        status = "UnlockFailed"
+        for attempt in range(tries):
+            if attempt:
+                await asyncio.sleep(0.25)
+            try:
+                status = await self.bridge.unlock(cid)
+            except (DBusError, TimeoutError) as e:
+                log.warning("connector %d: Unlock failed: %s", cid, e, extra=fields(connector=cid))
+                status = "UnlockFailed"
+            if status == "Unlocked":
+                break
+        log.info("connector %d: UnlockConnector: %s", cid, status, extra=fields(connector=cid))
+        return "Unlocked" if status == "Unlocked" else "UnlockFailed"
 
     def clear_cache(self) -> str:
         self.cache.clear()
