@@ -125,6 +125,7 @@ class Ocpp16Service:
         self.remote_profiles: dict[int, dict[str, Any]] = {}  # connector -> TxProfile of a RemoteStartTransaction
         self.pending_availability: list[tuple[int, bool]] = []
         self.started_once = False
+        self.restart_requested = asyncio.Event()  # set by Reset: common.service exits with EXIT_RESTART
         self._auth_failure_reported = False
         self._wake_sender = asyncio.Event()
         self._reconnect = asyncio.Event()
@@ -732,10 +733,11 @@ class Ocpp16Service:
                 log.warning("connector %d: SetAvailability failed: %s", cid, e)
 
     async def reset(self, kind: str) -> None:
-        """Stop running transactions (SoftReset / HardReset), then connect and boot again.
+        """Stop running transactions (SoftReset / HardReset), then restart the service.
 
         The machine is not rebooted (that needs a reboot request to a privileged service); the
-        Central System sees what a reboot shows: the StopTransactions, then a new BootNotification.
+        Central System sees what a reboot shows: the StopTransactions, then a new BootNotification
+        from the restarted process (the queue and transaction state are on disk).
         """
         self.security_event("ResetOrReboot", f"{kind} reset requested by the Central System")
         running = [cid for cid in self.connectors if self.tx.running(cid)]
@@ -748,9 +750,8 @@ class Ocpp16Service:
             deadline = time.monotonic() + 10.0
             while len(self.queue) and self.online and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)  # a soft reset lets the queue drain first
-        log.info("%s reset: reconnecting and booting again", kind)
-        self.boot.accepted_content = None
-        self._reconnect.set()
+        log.info("%s reset: restarting the service", kind)
+        self.restart_requested.set()  # common.service exits with EXIT_RESTART; systemd starts us again
 
     async def unlock_connector(self, connector_id: int) -> str:
         """5.17: a running transaction is stopped first (reason UnlockCommand), then evse unlocks."""
