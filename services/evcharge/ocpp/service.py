@@ -6,10 +6,8 @@ answers to the CSMS. The decisions live in the pure cores (`boot`, `transactions
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
-import ssl
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +33,7 @@ from .config import OcppConfig
 from .devicemodel import Variable, pages, standard_model
 from .interfaces import OcppInterface
 from .queue import MessageQueue, RetryPolicy
+from .security import Security, Target
 from .smartcharging import ProfileStore, check_profile, parse_time
 from .transactions import TxBuilder, sampled_values
 
@@ -72,6 +71,9 @@ class OcppService:
             ping_s=cfg.websocket_ping_interval_s, sample_interval_s=cfg.meter_sample_interval_s,
             security_profile=cfg.security_profile, identity=cfg.station_id,
             evse_ids=sorted({e.evse_id for e in cfg.evses}))
+        self.security = Security(self)   # certificates, security events, network profiles (block A)
+        self.security.attach()
+        self.password = self.security.password() or self.password
         self.dm.load(read_json(self.dm_file))
         self.dm.on_change.append(self._on_variable_changed)
         self.tx = TxBuilder(self.evses)
@@ -118,15 +120,6 @@ class OcppService:
                               f"the password must be 16..40 characters (OCPP BasicAuthPassword), got {len(pw)}")
         return pw
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        if not self.cfg.csms_url.startswith("wss://"):
-            return None
-        ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cfg.security_profile == 3:
-            ctx.load_cert_chain(self.cfg.client_cert_file, self.cfg.client_key_file)
-        return ctx
-
     def meter_ids(self) -> list[int]:
         return sorted(set(self.meters.values()))
 
@@ -145,6 +138,7 @@ class OcppService:
         await self.bridge.start()
         await self.resync()
         await self.bridge.read_meters()
+        self.security.startup()
         for coro in (self._connection_loop(), self._sender_loop(), self._timer_loop()):
             self.spawn(coro)
         log.info("OCPP %s station %s -> %s (security profile %d), %d queued message(s)", SUBPROTOCOL,
@@ -162,25 +156,27 @@ class OcppService:
 
     # --- the connection -------------------------------------------------------------------------
     async def _connection_loop(self) -> None:
-        headers = {}
-        if self.password is not None:
-            cred = base64.b64encode(f"{self.cfg.station_id}:{self.password}".encode()).decode()
-            headers["Authorization"] = f"Basic {cred}"
         ping = self.dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval") or None
         while True:
+            target: Target | None = None
             try:
-                async with connect(self.cfg.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
-                                   ssl=self._ssl_context(), ping_interval=ping, ping_timeout=ping,
+                # Per attempt: the network profile slot, password and certificates may have changed.
+                target = self.security.target()
+                async with connect(target.url, subprotocols=[SUBPROTOCOL], additional_headers=target.headers,
+                                   ssl=target.ssl, ping_interval=ping, ping_timeout=ping,
                                    open_timeout=self.cfg.message_timeout_s, max_size=4 * 1024 * 1024,
                                    close_timeout=2) as ws:
                     if ws.subprotocol != SUBPROTOCOL:
                         raise ConnectionError(f"the CSMS did not accept subprotocol {SUBPROTOCOL}")
+                    self.security.connected(target)
                     await self._serve(ws)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure means: back off, reconnect
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.info("CSMS connection: %s", self.last_error)
+                if self.ws is None:   # never opened: a failed attempt (TLS, auth, refused)
+                    self.security.connect_failed(e)
             finally:
                 self.link = self.ws = None
                 self.boot.disconnected()
@@ -601,9 +597,14 @@ class OcppService:
             if evse and evse.get("id") and not self._connectors_for(evse):
                 return "Rejected"
             return "Accepted"
+        if requested == "SignChargingStationCertificate":
+            return self.security.trigger_sign()
         return "NotImplemented"
 
     async def run_trigger(self, requested: str, evse: dict[str, Any] | None) -> None:
+        if requested == "SignChargingStationCertificate":
+            await self.security.sign()
+            return
         if requested == "BootNotification":
             if self.boot.state != bootmod.ACCEPTED:
                 await self._send_boot()
@@ -738,6 +739,14 @@ class OcppService:
         self.cache.clear()
         self.queue.put_state("authcache", {})
         return "Accepted"
+
+    async def call_csms(self, action: str, payload: dict[str, Any]) -> Any:
+        """Send one CALL now (not queued); raises when offline, on timeout or CALLERROR."""
+        link = self.link
+        if link is None or not self.online:
+            raise ConnectionError("not connected to the CSMS")
+        self.boot.message_sent(time.monotonic())
+        return await link.call(make_call(action, payload), suppress=False)
 
     # --- D-Bus properties ------------------------------------------------------------------------
     def reconnect(self) -> None:
