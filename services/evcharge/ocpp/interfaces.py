@@ -34,7 +34,7 @@ class OcppInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def QueueLength(self) -> "u":
-        """Transaction messages stored and not yet confirmed by the CSMS."""
+        """Messages (transaction and security events) stored and not yet confirmed by the CSMS."""
         return len(self._svc.queue)
 
     @dbus_property(access=PropertyAccess.READ)

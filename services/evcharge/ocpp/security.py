@@ -307,6 +307,8 @@ class Security:
     def connected(self, target: Target) -> None:
         self.failures = 0
         self.reported.clear()
+        if self.active_slot is not None and self.active_slot != target.slot:
+            self.svc.boot.accepted_content = None   # another CSMS endpoint: boot there (B09/B10)
         self.active_slot = target.slot
         self.store.forget_previous()
         if target.profile > self.floor:

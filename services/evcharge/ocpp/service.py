@@ -680,7 +680,7 @@ class OcppService:
 
     def transaction_status(self, transaction_id: str | None) -> tuple[bool, bool | None]:
         if transaction_id is None:
-            return len(self.queue) > 0, None
+            return self.queue.count_action("TransactionEvent") > 0, None  # not security events
         ongoing = self.tx.connector_of(transaction_id) is not None
         return self.queue.has_transaction(transaction_id), ongoing
 
