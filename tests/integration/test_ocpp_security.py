@@ -167,20 +167,22 @@ async def test_TC_A_05_CS_tls_server_certificate_invalid(stack, servers, pki, tm
 
 
 async def test_TC_A_06_CS_tls_version_too_low(stack, servers, pki, tmp_path):
-    """A CSMS offering only TLS 1.1 is refused; InvalidTLSVersion is pushed once connected."""
+    """A CSMS offering only TLS 1.1 is refused; the station connects once the CSMS offers TLS >= 1.2."""
     try:
         old = pki.context(max_version=ssl.TLSVersion.TLSv1_1)
     except ssl.SSLError as e:  # pragma: no cover - depends on the OpenSSL build
         pytest.fail(f"this OpenSSL cannot serve TLS 1.1 for the test: {e}")
     csms = await servers(old, password=PASSWORD)
     await start_station(stack, csms, tmp_path, profile=2, ca_file=str(pki.ca_file), wait_boot=False)
-    await stack.wait(lambda: ocpp_props(stack), lambda p: "SSL" in p["LastError"], timeout=15)
-    assert csms.paths == []
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["LastError"] != "", timeout=15)
+    assert csms.paths == [], "no HTTP upgrade over TLS 1.1"
     port = csms.port
     await csms.stop()
     good = await servers(pki.context(), port=port, password=PASSWORD)
     await good.wait_for("StatusNotification", 2, timeout=20)
-    await good.wait_for("SecurityEventNotification", where=lambda p: p["type"] == "InvalidTLSVersion", timeout=15)
+    assert good.connections[STATION].transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
+    # Steps 16/17 (InvalidTLSVersion) are optional in the test case: OpenSSL 3 as the server ends the
+    # handshake without a ServerHello (connection reset), so the station cannot tell it was the version.
 
 
 async def test_TC_A_07_CS_tls_client_certificate_valid(stack, servers, pki, tmp_path, supervisor):
@@ -387,7 +389,7 @@ async def test_TC_A_19_CS_upgrade_security_profile_accepted(stack, servers, pki,
     assert r["status"] == "Accepted"
     r = await plain.call("SetVariables", {"setVariableData": [cv("OCPPCommCtrlr", "NetworkConfigurationPriority",
                                                                  attributeValue="1,0")]})
-    assert r["setVariableResult"][0]["attributeStatus"] in ("Accepted", "RebootRequired")
+    assert r["setVariableResult"][0]["attributeStatus"] in ("Accepted", "RebootRequired"), r["setVariableResult"][0]
     await secure.wait_for("BootNotification", timeout=20)
     await secure.wait_for("StatusNotification", 2, timeout=20)
     r = await secure.call("GetVariables", {"getVariableData": [cv("SecurityCtrlr", "SecurityProfile"),
@@ -413,7 +415,8 @@ async def test_TC_A_20_CS_upgrade_without_csms_root_rejected(stack, servers, pki
     assert r["status"] == "Accepted"
     r = await plain.call("SetVariables", {"setVariableData": [cv("OCPPCommCtrlr", "NetworkConfigurationPriority",
                                                                  attributeValue="1,0")]})
-    assert r["setVariableResult"][0]["attributeStatus"] == "Rejected"
+    res = r["setVariableResult"][0]
+    assert res["attributeStatus"] == "Rejected" and "CSMSRootCertificate" in res["attributeStatusInfo"]["additionalInfo"]
     r = await plain.call("GetVariables", {"getVariableData": [cv("OCPPCommCtrlr", "NetworkConfigurationPriority")]})
     assert r["getVariableResult"][0]["attributeValue"] == "0"
 
@@ -426,7 +429,9 @@ async def test_TC_A_21_CS_upgrade_without_station_certificate_rejected(stack, se
     assert r["status"] == "Accepted"
     r = await csms.call("SetVariables", {"setVariableData": [cv("OCPPCommCtrlr", "NetworkConfigurationPriority",
                                                                 attributeValue="1,0")]})
-    assert r["setVariableResult"][0]["attributeStatus"] == "Rejected"
+    res = r["setVariableResult"][0]
+    assert res["attributeStatus"] == "Rejected" and "ChargingStationCertificate" in res["attributeStatusInfo"][
+        "additionalInfo"]
 
 
 async def test_TC_A_22_CS_downgrade_security_profile_rejected(stack, servers, pki, tmp_path):

@@ -148,7 +148,7 @@ class Security:
         prio = dm.find_local("OCPPCommCtrlr", "NetworkConfigurationPriority")
         prio.mutability = RW
         prio.data_type = "SequenceList"
-        prio.values_list = ()
+        prio.values_list = tuple(str(i) for i in range(MAX_SLOTS))
         prio.validator = self.check_priority
         prio.persistent = False   # kept in security.json with the slots
         prio.value = prio.default = ",".join(map(str, self.priority))

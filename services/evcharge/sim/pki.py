@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import ssl
 import tempfile
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -106,8 +107,10 @@ def server_context(server: Issued, *, client_ca: Authority | None = None,
     """A server-side context; `client_ca` asks for (and checks) client certificates (profile 3)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if max_version is not None:
-        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-        ctx.maximum_version = max_version
+        with warnings.catch_warnings():   # old versions are deprecated: that is the point here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            ctx.maximum_version = max_version
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")   # let OpenSSL offer the old protocol at all
     with tempfile.TemporaryDirectory() as d:
         cert, key = server.write(Path(d), "server")
