@@ -344,7 +344,9 @@ class OcppService:
                 self.queue.remove(head.id)
                 continue
             except websockets.ConnectionClosed:
-                break  # not an attempt: it waits for the next connection
+                # Not an attempt: it waits for the next connection, whose boot wakes the sender.
+                # (Returning, not re-waking: `online` stays true until the connection loop notices.)
+                return
             except (TimeoutError, OCPPError) as e:
                 if self.link is not link:
                     break  # the connection went away while we waited
