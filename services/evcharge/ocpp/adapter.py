@@ -244,4 +244,4 @@ class Link(ChargePoint):
 
 def _info(why: str | None) -> dict | None:
     """statusInfo for a refusal: reasonCode plus the human reason (additionalInfo is string[512])."""
-    return {"reason_code": "InvalidValue" if why else "", "additional_info": why[:512]} if why else None
+    return {"reason_code": "InvalidValue", "additional_info": why[:512]} if why else None

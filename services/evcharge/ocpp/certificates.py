@@ -126,7 +126,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -171,9 +171,9 @@ class CertificateStore:
             for cert in parse_pem_chain(Path(ca_file).read_bytes()):
                 self._store_root("CSMSRootCertificate", cert)
         if client_cert_file and client_key_file and not self.station_cert_path.exists():
-            _write_private(self.station_key_path, Path(client_key_file).read_bytes())
-            _write_private(self.station_cert_path, Path(client_cert_file).read_bytes(), 0o644)
-        _write_private(marker, b"", 0o644)
+            write_private(self.station_key_path, Path(client_key_file).read_bytes())
+            write_private(self.station_cert_path, Path(client_cert_file).read_bytes(), 0o644)
+        write_private(marker, b"", 0o644)
 
     # --- roots ----------------------------------------------------------------------------------
     def roots(self, use: str | None = None) -> list[Installed]:
@@ -198,7 +198,7 @@ class CertificateStore:
     def _store_root(self, use: str, cert: x509.Certificate) -> Path:
         name = cert.fingerprint(hashes.SHA256()).hex() + ".pem"
         path = self.root / use / name
-        _write_private(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_private(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
         return path
 
     def install_root(self, use: str, pem: str, now: datetime | None = None) -> None:
@@ -285,9 +285,9 @@ class CertificateStore:
         if organization:
             names.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
         csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(names)).sign(key, hashes.SHA256())
-        _write_private(self.pending_key_path, _key_pem(key))
+        write_private(self.pending_key_path, _key_pem(key))
         pem = csr.public_bytes(serialization.Encoding.PEM)
-        _write_private(self.root / "pending" / "csr.pem", pem, 0o644)
+        write_private(self.root / "pending" / "csr.pem", pem, 0o644)
         return pem.decode()
 
     def accept_signed(self, pem: str, roots: list[x509.Certificate], now: datetime | None = None) -> None:
@@ -306,10 +306,10 @@ class CertificateStore:
         verify_chain(chain, roots, now or datetime.now(UTC))
         # Keep the previous pair until the new one has connected (A02: fall back if it does not).
         if self.station_cert_path.exists() and self.station_key_path.exists():
-            _write_private(self.root / "previous" / "key.pem", self.station_key_path.read_bytes())
-            _write_private(self.root / "previous" / "cert.pem", self.station_cert_path.read_bytes(), 0o644)
-        _write_private(self.station_key_path, self.pending_key_path.read_bytes())
-        _write_private(self.station_cert_path, "".join(
+            write_private(self.root / "previous" / "key.pem", self.station_key_path.read_bytes())
+            write_private(self.root / "previous" / "cert.pem", self.station_cert_path.read_bytes(), 0o644)
+        write_private(self.station_key_path, self.pending_key_path.read_bytes())
+        write_private(self.station_cert_path, "".join(
             c.public_bytes(serialization.Encoding.PEM).decode() for c in chain).encode(), 0o644)
         self.pending_key_path.unlink()
 
@@ -318,8 +318,8 @@ class CertificateStore:
         prev_key, prev_cert = self.root / "previous" / "key.pem", self.root / "previous" / "cert.pem"
         if not (prev_key.exists() and prev_cert.exists()):
             return False
-        _write_private(self.station_key_path, prev_key.read_bytes())
-        _write_private(self.station_cert_path, prev_cert.read_bytes(), 0o644)
+        write_private(self.station_key_path, prev_key.read_bytes())
+        write_private(self.station_cert_path, prev_cert.read_bytes(), 0o644)
         prev_key.unlink()
         prev_cert.unlink()
         return True

@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .certificates import ROOT_TYPES, CertificateError, CertificateStore
+from ..common.persist import read_json, write_json_atomic
+from .certificates import CertificateError, CertificateStore, write_private
 from .devicemodel import RW, WO, Variable
 from .tls import client_context, failure_event
 
@@ -111,7 +112,7 @@ class Security:
         self.log_path = self.dir / "security.log"
         self.password_path = self.dir / "basic_auth_password"
         self.state_path = self.dir / "security.json"
-        st = _read_json(self.state_path) or {}
+        st = read_json(self.state_path) or {}
         self.slots: dict[int, dict[str, Any]] = {int(k): v for k, v in st.get("slots", {}).items()}
         self.slots[0] = {"ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppInterface": "Any",
                          "ocppCsmsUrl": cfg.csms_url, "securityProfile": cfg.security_profile,
@@ -182,7 +183,7 @@ class Security:
 
     def on_variable_changed(self, v: Variable) -> None:
         if (v.component, v.name) == ("SecurityCtrlr", "BasicAuthPassword"):
-            _write_private(self.password_path, v.value.encode())
+            write_private(self.password_path, v.value.encode())
             v.value = ""   # write-only: nothing to keep in memory beyond the file
             self.event("ReconfigurationOfSecurityParameters", "BasicAuthPassword changed")
             self.svc.password = self.password()
@@ -201,8 +202,6 @@ class Security:
 
     # --- persistence --------------------------------------------------------------------------
     def _save(self) -> None:
-        from ..common.persist import write_json_atomic
-
         write_json_atomic(self.state_path, {"slots": {str(k): v for k, v in self.slots.items() if k != 0},
                                             "priority": self.priority, "floor": self.floor,
                                             "boot_id": self.last_boot_id})
@@ -337,7 +336,7 @@ class Security:
 
     # --- certificates -------------------------------------------------------------------------
     def trigger_sign(self) -> str:
-        return "Accepted"
+        return "Accepted"   # a key is made on the device, so a CSR can always be sent
 
     async def sign(self) -> None:
         """SignCertificate, then resend while no CertificateSigned arrives (A02.FR.17/18)."""
@@ -426,16 +425,5 @@ class Security:
         return "Accepted", None
 
 
-def _read_json(path: Path) -> Any:
-    from ..common.persist import read_json
 
-    return read_json(path)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    from .certificates import _write_private as w
-
-    w(path, data)
-
-
-__all__ = ["CRITICAL", "ROOT_TYPES", "Security", "Target", "check_password", "check_profile_data"]
+__all__ = ["CRITICAL", "Security", "Target", "check_password", "check_profile_data", "parse_priority"]

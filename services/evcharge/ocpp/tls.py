@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import ssl
-import tempfile
 from pathlib import Path
 
 # A00.FR.318/415: at least these (TLS 1.2 names as OpenSSL spells them).
@@ -37,10 +36,6 @@ def client_context(roots_pem: str, *, cert_file: Path | None = None, key_file: P
     return ctx
 
 
-def roots_pem_from_file(path: str) -> str:
-    return Path(path).read_text(encoding="ascii") if path else ""
-
-
 def failure_event(exc: BaseException) -> tuple[str, str] | None:
     """The security event (type, techInfo) a failed connection attempt stands for, if any."""
     seen: set[int] = set()
@@ -62,10 +57,3 @@ def failure_event(exc: BaseException) -> tuple[str, str] | None:
         e = e.__cause__ or e.__context__
     return None
 
-
-def temp_pem(data: bytes) -> Path:
-    """A private temporary file (ssl.load_cert_chain reads only files)."""
-    f = tempfile.NamedTemporaryFile(prefix="evcharge-", suffix=".pem", delete=False)
-    with f:
-        f.write(data)
-    return Path(f.name)

@@ -1,0 +1,154 @@
+"""Pure parts of OCPP security: password and network profile rules, certificate store, TLS errors."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+import stat
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from evcharge.ocpp.certificates import CertificateError, CertificateStore, hash_data, same_hash, verify_chain
+from evcharge.ocpp.security import CRITICAL, check_password, check_profile_data, parse_priority
+from evcharge.ocpp.tls import client_context, failure_event
+from evcharge.sim.pki import Authority
+
+NOW = datetime.now(UTC)
+
+
+@pytest.mark.parametrize("pw,ok", [
+    ("a" * 16, True), ("A1*-_=:+|@.bcdefgh", True), ("a" * 40, True),
+    ("a" * 15, False), ("a" * 41, False), ("sixteen chars ok", False), ("pässwordpässword", False), ("", False),
+])
+def test_basic_auth_password_rules(pw, ok):
+    assert (check_password(pw) is None) == ok
+
+
+def _profile(profile: int, url: str = "wss://csms.example/ocpp", **kw) -> dict:
+    return {"ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": url, "messageTimeout": 30,
+            "securityProfile": profile, "ocppInterface": "Wired0", **kw}
+
+
+def test_network_profile_rules():
+    assert check_profile_data(_profile(2), floor=2) is None
+    assert check_profile_data(_profile(3), floor=2) is None
+    assert "no downgrade" in check_profile_data(_profile(1, "ws://x"), floor=2)
+    assert "wss://" in check_profile_data(_profile(2, "ws://x"), floor=1)
+    assert check_profile_data(_profile(1, "ws://x"), floor=1) is None
+    assert check_profile_data(_profile(2, ocppVersion="OCPP16"), floor=1)
+    assert check_profile_data(_profile(2, ocppTransport="SOAP"), floor=1)
+    assert check_profile_data(_profile(0, "ws://x"), floor=0)   # profile 0 is not an OCPP profile
+
+
+def test_priority_parsing():
+    assert parse_priority("1,0") == [1, 0]
+    assert parse_priority("2") == [2]
+    assert parse_priority("1,1") is None and parse_priority("") is None and parse_priority("a,1") is None
+
+
+def test_critical_events_from_appendix_1():
+    for kind in ("StartupOfTheDevice", "ResetOrReboot", "SettingSystemTime", "InvalidCsmsCertificate",
+                 "InvalidChargingStationCertificate", "InvalidTLSVersion", "InvalidTLSCipherSuite",
+                 "FirmwareUpdated", "SecurityLogWasCleared", "TamperDetectionActivated"):
+        assert CRITICAL[kind] is True, kind
+    for kind in ("FailedToAuthenticateAtCsms", "ReconfigurationOfSecurityParameters", "InvalidMessages"):
+        assert CRITICAL[kind] is False, kind
+
+
+def test_hash_data_of_a_root():
+    ca = Authority.create("Root")
+    h = hash_data(ca.cert)
+    assert h["hashAlgorithm"] == "SHA256"
+    assert h["issuerNameHash"] == hashlib.sha256(ca.cert.subject.public_bytes()).hexdigest()
+    point = ca.cert.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    assert h["issuerKeyHash"] == hashlib.sha256(point).hexdigest()
+    assert h["serialNumber"] == format(ca.cert.serial_number, "x") and not h["serialNumber"].startswith("0")
+    assert same_hash(h, {**h, "serialNumber": "000" + h["serialNumber"].upper()})
+    assert not same_hash(h, {**h, "issuerKeyHash": "00"})
+
+
+def test_verify_chain():
+    root = Authority.create("Root")
+    leaf = root.issue("station").cert
+    assert verify_chain([leaf], [root.cert], NOW) == root.cert
+    with pytest.raises(CertificateError, match="installed root"):
+        verify_chain([leaf], [Authority.create("Other").cert], NOW)
+    with pytest.raises(CertificateError, match="no root"):
+        verify_chain([leaf], [], NOW)
+    with pytest.raises(CertificateError, match="expired"):
+        verify_chain([root.issue("old", expired=True).cert], [root.cert], NOW)
+    with pytest.raises(CertificateError, match="expired"):
+        verify_chain([leaf], [root.cert], NOW + timedelta(days=400))
+
+
+def test_store_install_roots(tmp_path):
+    store = CertificateStore(tmp_path / "certs")
+    root = Authority.create("Root")
+    store.install_root("CSMSRootCertificate", root.cert_pem)
+    with pytest.raises(CertificateError, match="CA"):
+        store.install_root("CSMSRootCertificate", root.issue("leaf").cert_pem)
+    with pytest.raises(CertificateError, match="PEM"):
+        store.install_root("CSMSRootCertificate", "nonsense")
+    with pytest.raises(CertificateError, match="cannot be installed"):
+        store.install_root("ChargingStationCertificate", root.cert_pem)
+    ids = store.installed_ids(None)
+    assert [i["certificateType"] for i in ids] == ["CSMSRootCertificate"]
+    found = store.find(ids[0]["certificateHashData"])
+    assert found is not None and found.cert == root.cert
+    store.delete(found)
+    assert store.installed_ids(["CSMSRootCertificate"]) == []
+
+
+def test_store_csr_and_signed_certificate(tmp_path):
+    store = CertificateStore(tmp_path / "certs")
+    root = Authority.create("Root")
+    csr_pem = store.new_csr("station-7", "CPO")
+    csr = x509.load_pem_x509_csr(csr_pem.encode())
+    assert csr.is_signature_valid
+    assert stat.S_IMODE(store.pending_key_path.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" not in csr_pem.encode()
+    with pytest.raises(CertificateError, match="pending"):
+        store.accept_signed(root.issue("station-7").cert_pem, [root.cert])   # another key
+    with pytest.raises(CertificateError, match="installed root"):
+        store.accept_signed(Authority.create("X").sign_csr(csr_pem), [root.cert])
+    assert not store.has_station_certificate()
+    store.accept_signed(root.sign_csr(csr_pem), [root.cert])
+    assert store.has_station_certificate()
+    assert stat.S_IMODE(store.station_key_path.stat().st_mode) == 0o600
+    assert not store.pending_key_path.exists()
+    chain = store.station_chain()
+    leaf_hash = hash_data(chain[0], chain[1])
+    assert store.is_station_certificate(leaf_hash)
+
+
+def test_store_seeds_once_from_configuration(tmp_path):
+    root = Authority.create("Root")
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(root.cert_pem)
+    store = CertificateStore(tmp_path / "certs")
+    store.seed(str(ca_file), "", "")
+    (only,) = store.roots("CSMSRootCertificate")
+    store.delete(only)
+    CertificateStore(tmp_path / "certs").seed(str(ca_file), "", "")
+    assert store.roots("CSMSRootCertificate") == [], "a root the CSMS deleted is not brought back"
+
+
+def test_client_context_is_tls12_or_newer():
+    ctx = client_context("")
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert ctx.check_hostname and ctx.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_failure_events():
+    e = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    e.verify_message = "unable to get local issuer certificate"
+    assert failure_event(e) == ("InvalidCsmsCertificate", "unable to get local issuer certificate")
+    wrapped = ConnectionError("handshake")
+    wrapped.__cause__ = e
+    assert failure_event(wrapped)[0] == "InvalidCsmsCertificate"
+    v = ssl.SSLError(1, "[SSL: UNSUPPORTED_PROTOCOL] unsupported protocol")
+    v.reason = "UNSUPPORTED_PROTOCOL"
+    assert failure_event(v)[0] == "InvalidTLSVersion"
+    assert failure_event(ConnectionRefusedError()) is None
