@@ -461,3 +461,20 @@ async def test_security_events_survive_kill_and_arrive_in_order(stack, servers, 
     await good.wait_for("SecurityEventNotification", 2, timeout=20)
     await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
     assert security_events(good) == ["StartupOfTheDevice", "InvalidCsmsCertificate"]
+
+
+@pytest.mark.parametrize("content,expected", [(None, "No such file"), ("not a certificate", "no PEM certificate")])
+def test_bad_ca_file_is_a_config_error(private_bus, tmp_path, content, expected):
+    import subprocess
+    import sys
+
+    ca = tmp_path / "ca.pem"
+    if content is not None:
+        ca.write_text(content)
+    cfg = tmp_path / "ocpp.yaml"
+    cfg.write_text(f"csms_url: wss://127.0.0.1:1/ocpp\nsecurity_profile: 2\nca_file: {ca}\n")
+    result = subprocess.run([sys.executable, "-m", "evcharge.ocpp", "--config", str(cfg), "--state-dir",
+                             str(tmp_path / "state")], capture_output=True, text=True, timeout=60,
+                            env={"EVCHARGE_BUS_ADDRESS": private_bus.address, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 78, result.stderr[-2000:]
+    assert "ca_file" in result.stderr and expected in result.stderr

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..common.config import ConfigError
 from ..common.persist import read_json, write_json_atomic
 from .certificates import CertificateError, CertificateStore, write_private
 from .devicemodel import RW, WO, Variable
@@ -108,7 +109,13 @@ class Security:
         cfg = svc.cfg
         self.dir: Path = svc.state_dir
         self.store = CertificateStore(self.dir / "certs")
-        self.store.seed(cfg.ca_file, cfg.client_cert_file, cfg.client_key_file)
+        try:
+            self.store.seed(cfg.ca_file, cfg.client_cert_file, cfg.client_key_file)
+        except (OSError, CertificateError) as e:
+            key = "ca_file" if cfg.ca_file and (isinstance(e, CertificateError) or cfg.ca_file in str(e)) \
+                else "client_cert_file/client_key_file"
+            raise ConfigError(cfg.ca_file or cfg.client_cert_file, key,
+                              f"cannot use it: {getattr(e, 'strerror', None) or e}") from None
         self.log_path = self.dir / "security.log"
         self.password_path = self.dir / "basic_auth_password"
         self.state_path = self.dir / "security.json"
