@@ -279,6 +279,9 @@ class Security:
         slot = self.priority[self.index % len(self.priority)]
         data = self.slots[slot]
         profile = int(data["securityProfile"])
+        if profile < self.floor:   # only when ocpp.yaml was edited to a lower profile after an upgrade
+            raise PermissionError(f"network profile slot {slot} has security profile {profile}, below {self.floor} "
+                                  f"already in use: no downgrade (reset {self.state_path} to allow it)")
         url = self.url()
         headers: dict[str, str] = {}
         pw = self.svc.password

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import ssl
 import stat
 from datetime import UTC, datetime, timedelta
@@ -152,3 +153,111 @@ def test_failure_events():
     v.reason = "UNSUPPORTED_PROTOCOL"
     assert failure_event(v)[0] == "InvalidTLSVersion"
     assert failure_event(ConnectionRefusedError()) is None
+
+
+# --- the Security decisions with a real device model, queue and store (no network) -----------------
+class _Svc:
+    """The parts of OcppService that Security uses."""
+
+    def __init__(self, state_dir, profile: int = 1, url: str = "ws://127.0.0.1:9/ocpp") -> None:
+        import asyncio
+
+        from evcharge.ocpp.boot import BootMachine
+        from evcharge.ocpp.config import OcppConfig
+        from evcharge.ocpp.devicemodel import standard_model
+        from evcharge.ocpp.queue import MessageQueue
+
+        self.cfg = OcppConfig(csms_url=url, security_profile=profile)
+        self.state_dir = state_dir
+        self.queue = MessageQueue(state_dir / "queue.sqlite")
+        self.dm = standard_model(heartbeat_s=300, message_timeout_s=30, offline_threshold_s=300, attempts=3,
+                                 attempt_interval_s=10, backoff_min_s=3, backoff_range_s=10, backoff_repeat=5,
+                                 ping_s=60, sample_interval_s=60, security_profile=profile,
+                                 identity=self.cfg.station_id, evse_ids=[1])
+        self._wake_sender = asyncio.Event()
+        self.password = "a" * 16
+        self.boot = BootMachine(heartbeat_s=300)
+        self.reconnects = 0
+
+    def publish(self) -> None:
+        pass
+
+    def reconnect(self) -> None:
+        self.reconnects += 1
+
+
+def _security(svc):
+    from evcharge.ocpp.security import Security
+
+    sec = Security(svc)
+    sec.attach()
+    return sec
+
+
+def _set(sec, component, name, value):
+    return sec.svc.dm.set_variables([{"component": {"name": component}, "variable": {"name": name},
+                                      "attributeValue": value}])[0]
+
+
+async def test_profile_only_rises_and_survives_a_restart(tmp_path):
+    sec = _security(_Svc(tmp_path))
+    assert sec.set_network_profile(1, _profile(2, "wss://127.0.0.1:10/ocpp")) == ("Accepted", None)
+    res = _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")
+    assert res["attributeStatus"] == "Rejected" and "CSMSRootCertificate" in res["attributeStatusInfo"]["additionalInfo"]
+    assert sec.install("CSMSRootCertificate", Authority.create("Root").cert_pem)[0] == "Accepted"
+    assert _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")["attributeStatus"] == "Accepted"
+    target = sec.target()
+    assert target.slot == 1 and target.profile == 2 and target.ssl is not None
+    assert target.headers["Authorization"].startswith("Basic ")
+    sec.connected(target)
+    assert sec.priority == [1] and sec.floor == 2
+    assert sec.svc.dm.get("SecurityCtrlr", "SecurityProfile") == "2"
+    assert sec.set_network_profile(2, _profile(1, "ws://x/ocpp"))[0] == "Rejected"
+
+    again = _security(_Svc(tmp_path))          # restart with the same (profile 1) ocpp.yaml
+    assert again.floor == 2 and again.priority == [1] and again.target().profile == 2
+
+
+async def test_configuration_below_the_floor_does_not_connect(tmp_path):
+    sec = _security(_Svc(tmp_path, profile=2, url="wss://127.0.0.1:9/ocpp"))
+    sec.connected(sec.target())
+    lowered = _security(_Svc(tmp_path, profile=1))   # somebody edited ocpp.yaml down to profile 1
+    with pytest.raises(PermissionError, match="no downgrade"):
+        lowered.target()
+
+
+async def test_security_events_are_logged_and_critical_ones_queued(tmp_path):
+    svc = _Svc(tmp_path)
+    sec = _security(svc)
+    e = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    e.verify_message = "self-signed certificate"
+    sec.connect_failed(e)
+    sec.connect_failed(e)                            # the same outage: one event
+    sec.event("ReconfigurationOfSecurityParameters", "test")   # not critical: log only
+    queued = [(m.action, m.payload["type"]) for m in svc.queue.all()]
+    assert queued == [("SecurityEventNotification", "InvalidCsmsCertificate")]
+    lines = (tmp_path / "security.log").read_text().splitlines()
+    assert [json.loads(x)["type"] for x in lines] == ["InvalidCsmsCertificate", "ReconfigurationOfSecurityParameters"]
+    assert stat.S_IMODE((tmp_path / "security.log").stat().st_mode) == 0o600
+
+
+async def test_network_profile_fallback_after_attempts(tmp_path):
+    svc = _Svc(tmp_path)
+    sec = _security(svc)
+    sec.set_network_profile(1, _profile(1, "ws://127.0.0.1:11/ocpp"))
+    assert _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")["attributeStatus"] == "Accepted"
+    attempts = svc.dm.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")
+    for _ in range(attempts):
+        assert sec.target().slot == 1
+        sec.connect_failed(ConnectionRefusedError())
+    assert sec.target().slot == 0, "the next slot in the priority list"
+
+
+async def test_password_change_is_stored_private_and_write_only(tmp_path):
+    svc = _Svc(tmp_path)
+    sec = _security(svc)
+    assert _set(sec, "SecurityCtrlr", "BasicAuthPassword", "short")["attributeStatus"] == "Rejected"
+    assert _set(sec, "SecurityCtrlr", "BasicAuthPassword", "b" * 20)["attributeStatus"] == "Accepted"
+    assert svc.password == "b" * 20 and sec.password() == "b" * 20
+    assert stat.S_IMODE((tmp_path / "basic_auth_password").stat().st_mode) == 0o600
+    assert all("BasicAuthPassword" not in str(k) for k, _v in svc.dm.overrides())
