@@ -15,6 +15,7 @@ import time
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from evcharge.common import names
 from evcharge.common.bus import call, get_all
@@ -277,9 +278,9 @@ async def test_TC_A_11_CS_renew_charging_station_certificate(stack, servers, pki
     # The station reconnects with the new certificate.
     await csms.wait_until(lambda: len(csms.paths) >= 2 and csms.stations, timeout=15, what="a reconnect")
     new_leaf = x509.load_pem_x509_certificate(chain.encode())
-    await csms.wait_until(lambda: csms.peer_certs.get(STATION) == new_leaf.public_bytes(
-        __import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.DER),
-        timeout=15, what="the new client certificate")
+    new_der = new_leaf.public_bytes(serialization.Encoding.DER)
+    await csms.wait_until(lambda: csms.peer_certs.get(STATION) == new_der, timeout=15,
+                          what="the new client certificate")
     assert stat.S_IMODE((state / "certs" / "station" / "key.pem").stat().st_mode) == 0o600
     assert not pending.exists()
 

@@ -223,7 +223,7 @@ class Link(ChargePoint):
 
     @after(Action.certificate_signed)
     async def after_certificate_signed(self, **_: Any) -> None:
-        self.station.security.after_certificate_signed(self.station.security.signed_received.is_set())
+        self.station.security.after_certificate_signed()
 
     @on(Action.install_certificate)
     def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any) -> Any:

@@ -135,6 +135,7 @@ class Security:
         self.reported: set[str] = set()   # connection failure events already raised in this outage
         self.signing: asyncio.Task[Any] | None = None
         self.signed_received = asyncio.Event()
+        self.last_signed_ok = False
 
     # --- device model -------------------------------------------------------------------------
     def variables(self) -> list[Variable]:
@@ -385,6 +386,7 @@ class Security:
         return resp.status == "Accepted"
 
     def certificate_signed(self, chain_pem: str, use: str | None) -> tuple[str, str | None]:
+        self.last_signed_ok = False
         if (use or "ChargingStationCertificate") != "ChargingStationCertificate":
             return "Rejected", "only ChargingStationCertificate is handled here"
         roots = self.store.root_certs("CSMSRootCertificate", "ManufacturerRootCertificate")
@@ -395,12 +397,13 @@ class Security:
             self.event("InvalidChargingStationCertificate", str(e))
             return "Rejected", str(e)
         self.signed_received.set()
+        self.last_signed_ok = True
         self.event("ReconfigurationOfSecurityParameters", "new ChargingStationCertificate installed")
         return "Accepted", None
 
-    def after_certificate_signed(self, accepted: bool) -> None:
+    def after_certificate_signed(self) -> None:
         # A02.FR.09: the new certificate is used from the next connection; with profile 3 that is now.
-        if accepted and self.current_profile() == 3:
+        if self.last_signed_ok and self.current_profile() == 3:
             self._reconnect_soon()
 
     def install(self, use: str, pem: str) -> tuple[str, str | None]:
