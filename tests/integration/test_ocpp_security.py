@@ -390,9 +390,13 @@ async def test_TC_A_19_CS_upgrade_security_profile_accepted(stack, servers, pki,
     assert r["status"] == "Accepted"
     r = await plain.call("SetVariables", {"setVariableData": [cv("OCPPCommCtrlr", "NetworkConfigurationPriority",
                                                                  attributeValue="1,0")]})
-    assert r["setVariableResult"][0]["attributeStatus"] in ("Accepted", "RebootRequired"), r["setVariableResult"][0]
-    await secure.wait_for("BootNotification", timeout=20)
+    # A new security profile takes effect after a reset: RebootRequired, then step 5's Reset OnIdle.
+    assert r["setVariableResult"][0]["attributeStatus"] == "RebootRequired", r["setVariableResult"][0]
+    assert (await plain.call("Reset", {"type": "OnIdle"}))["status"] == "Accepted"
+    (boot,) = await secure.wait_for("BootNotification", timeout=60)
+    assert boot["reason"] == "RemoteReset"
     await secure.wait_for("StatusNotification", 2, timeout=20)
+    await secure.wait_for("SecurityEventNotification", where=lambda p: p["type"] == "ResetOrReboot", timeout=20)
     r = await secure.call("GetVariables", {"getVariableData": [cv("SecurityCtrlr", "SecurityProfile"),
                                                                cv("OCPPCommCtrlr", "NetworkConfigurationPriority")]})
     profile, priority = (x["attributeValue"] for x in r["getVariableResult"])

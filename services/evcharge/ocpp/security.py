@@ -4,11 +4,11 @@
   JSON lines, mode 0600, fsync per line; also the logger `evcharge.ocpp.security` with journal
   field EVCHARGE_SECURITY_EVENT); critical ones are queued as SecurityEventNotification in the
   durable message queue, so they survive a lost connection or a kill and leave in order.
-- Connection targets: network connection profiles (slots) in the order of
-  OCPPCommCtrlr.NetworkConfigurationPriority; the URL, security profile, basic-auth header and
-  TLS context of each attempt. After NetworkProfileConnectionAttempts failures the next slot is
-  tried. Once a slot with a higher security profile has connected, that profile is the floor:
-  slots below it leave the priority list and can never be set again (A05.FR.06, B09.FR.04).
+- Connections: the basic-auth header and TLS context of each attempt for the network profile
+  slot `netprofile` chose. Once a slot with a higher security profile has connected, that
+  profile is the floor (kept in `security.json`): slots below it leave
+  OCPPCommCtrlr.NetworkConfigurationPriority and can never be set or used again (A05, B09.FR.04);
+  a priority naming a profile-2/3 slot needs the certificates for it (A05.FR.02/03).
 - BasicAuthPassword (A01): checked, stored in `<state_dir>/basic_auth_password` (0600), then
   the station reconnects with it.
 - Certificates (A02/A03, M03-M05): see `certificates.CertificateStore`; here the OCPP answers.
@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import ssl
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,8 @@ from ..common.config import ConfigError
 from ..common.persist import read_json, write_json_atomic
 from .certificates import CertificateError, CertificateStore, write_private
 from .devicemodel import RW, WO, Variable
+from .netprofile import Target
+from .netprofile import target as network_target
 from .tls import client_context, failure_event
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ CRITICAL = {
     "MaintenanceLoginAccepted": True, "MaintenanceLoginFailed": True,
 }
 PASSWORD_RX = re.compile(r"^[A-Za-z0-9*\-_=:+|@.]{16,40}$")  # passwordString (Part 2, 2.1.x primitive types)
-MAX_SLOTS = 4            # configurationSlot 0..3; slot 0 is ocpp.yaml's csms_url / security_profile
 SECURITY_LOG_MAX = 1024 * 1024
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -67,40 +67,12 @@ def check_password(value: str) -> str | None:
     return None
 
 
-def check_profile_data(data: dict[str, Any], floor: int) -> str | None:
-    """Why a SetNetworkProfile connectionData cannot be stored (None: it can)."""
-    if data.get("ocppVersion") != "OCPP20":
-        return "only ocppVersion OCPP20 is supported"
-    if data.get("ocppTransport") != "JSON":
-        return "only ocppTransport JSON is supported"
-    profile = data.get("securityProfile")
-    if not isinstance(profile, int) or not 1 <= profile <= 3:
-        return "securityProfile must be 1, 2 or 3"
-    if profile < floor:
-        return f"security profile {profile} is lower than the one in use ({floor}): no downgrade"
-    url = str(data.get("ocppCsmsUrl", ""))
-    if not url.startswith(("ws://", "wss://")):
-        return "ocppCsmsUrl must start with ws:// or wss://"
-    if profile >= 2 and not url.startswith("wss://"):
-        return f"security profile {profile} needs a wss:// URL"
-    return None
-
-
 def parse_priority(value: str) -> list[int] | None:
     try:
         slots = [int(s) for s in value.split(",") if s.strip()]
     except ValueError:
         return None
     return slots if slots and len(set(slots)) == len(slots) else None
-
-
-@dataclass
-class Target:
-    slot: int
-    url: str
-    profile: int
-    headers: dict[str, str]
-    ssl: ssl.SSLContext | None
 
 
 class Security:
@@ -120,17 +92,10 @@ class Security:
         self.password_path = self.dir / "basic_auth_password"
         self.state_path = self.dir / "security.json"
         st = read_json(self.state_path) or {}
-        self.slots: dict[int, dict[str, Any]] = {int(k): v for k, v in st.get("slots", {}).items()}
-        self.slots[0] = {"ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppInterface": "Any",
-                         "ocppCsmsUrl": cfg.csms_url, "securityProfile": cfg.security_profile,
-                         "messageTimeout": int(cfg.message_timeout_s)}
         # The floor only rises: a configuration file edited to a lower profile does not lower it.
         self.floor = max(int(st.get("floor", 0)), cfg.security_profile)
-        self.priority: list[int] = [s for s in st.get("priority", [0]) if s in self.slots
-                                    and self.slots[s]["securityProfile"] >= self.floor] or [0]
-        self.index = 0            # position in priority of the slot being tried
-        self.failures = 0         # failed attempts on that slot
-        self.active_slot: int | None = None
+        self.failures = 0         # failed attempts since the last connection (certificate fallback)
+        self.connected_slot: int | None = None
         self.last_boot_id = st.get("boot_id")
         self.reported: set[str] = set()   # connection failure events already raised in this outage
         self.signing: asyncio.Task[Any] | None = None
@@ -146,47 +111,45 @@ class Security:
             Variable("SecurityCtrlr", "CertSigningRepeatTimes", "3", "integer", RW, min_limit=0, max_limit=100),
             Variable("SecurityCtrlr", "CertificateEntries", "0", "integer", "ReadOnly", persistent=False),
             Variable("SecurityCtrlr", "MaxCertificateChainSize", "5600", "integer", "ReadOnly"),
-            Variable("OCPPCommCtrlr", "ActiveNetworkProfile", "0", "integer", "ReadOnly", persistent=False),
         ]
 
     def attach(self) -> None:
         """Hook the device model (after the service built it)."""
         dm = self.svc.dm
-        for v in self.variables():
-            dm.add(v)
-        prio = dm.find_local("OCPPCommCtrlr", "NetworkConfigurationPriority")
-        prio.mutability = RW
-        prio.data_type = "SequenceList"
-        prio.values_list = tuple(str(i) for i in range(MAX_SLOTS))
-        prio.validator = self.check_priority
-        prio.persistent = False   # kept in security.json with the slots
-        prio.value = prio.default = ",".join(map(str, self.priority))
+        dm.add(self.variables())
+        self.prio = dm.find_local("OCPPCommCtrlr", "NetworkConfigurationPriority")
+        self.prio.validator = self.check_priority
         dm.on_change.append(self.on_variable_changed)
         self._publish_vars()
 
     def _publish_vars(self) -> None:
         dm = self.svc.dm
         dm.set_local("SecurityCtrlr", "SecurityProfile", str(self.current_profile()))
-        dm.set_local("OCPPCommCtrlr", "NetworkConfigurationPriority", ",".join(map(str, self.priority)))
         dm.set_local("SecurityCtrlr", "CertificateEntries", str(len(self.store.roots())))
-        if self.active_slot is not None:
-            dm.set_local("OCPPCommCtrlr", "ActiveNetworkProfile", str(self.active_slot))
+
+    def slot_profile(self, slot: int) -> int | None:
+        data = self.svc.network.slots.get(slot)
+        if data is None:
+            return self.svc.cfg.security_profile if slot == 0 else None
+        return int(data["securityProfile"])
 
     def check_priority(self, value: str) -> str | None:
         slots = parse_priority(value)
         if slots is None:
             return "expected a comma separated list of configuration slots"
         for s in slots:
-            data = self.slots.get(s)
-            if data is None:
+            profile = self.slot_profile(s)
+            if profile is None:
                 return f"configuration slot {s} is empty"
-            profile = data["securityProfile"]
             if profile < self.floor:
                 return f"slot {s} has security profile {profile}, lower than the one in use ({self.floor})"
             if profile >= 2 and not self.store.roots("CSMSRootCertificate"):
                 return f"slot {s} needs security profile {profile}: no CSMSRootCertificate installed"  # A05.FR.02
             if profile == 3 and not self.store.has_station_certificate():
                 return f"slot {s} needs security profile 3: no valid ChargingStationCertificate"  # A05.FR.03
+        # A05 (TC_A_19): a new security profile takes effect after a reset: say so. Other priority
+        # changes (B10) also apply from the next connection, answered Accepted as before.
+        self.prio.reboot_required = self.slot_profile(slots[0]) != self.current_profile()
         return None
 
     def on_variable_changed(self, v: Variable) -> None:
@@ -197,12 +160,7 @@ class Security:
             self.svc.password = self.password()
             self._reconnect_soon()   # A01.FR.11/12: the next connection uses the new password
         elif (v.component, v.name) == ("OCPPCommCtrlr", "NetworkConfigurationPriority"):
-            self.priority = parse_priority(v.value) or self.priority
-            self.index = self.failures = 0
-            self._save()
             self.event("ReconfigurationOfSecurityParameters", f"NetworkConfigurationPriority {v.value}")
-            if self.active_slot != self.priority[0]:
-                self._reconnect_soon()
 
     def _reconnect_soon(self) -> None:
         # After the SetVariablesResponse went out (the handler runs before the answer is sent).
@@ -210,9 +168,7 @@ class Security:
 
     # --- persistence --------------------------------------------------------------------------
     def _save(self) -> None:
-        write_json_atomic(self.state_path, {"slots": {str(k): v for k, v in self.slots.items() if k != 0},
-                                            "priority": self.priority, "floor": self.floor,
-                                            "boot_id": self.last_boot_id})
+        write_json_atomic(self.state_path, {"floor": self.floor, "boot_id": self.last_boot_id})
 
     def password(self) -> str | None:
         try:
@@ -256,7 +212,10 @@ class Security:
             log.error("cannot write the security log %s: %s", self.log_path, e)
 
     def startup(self) -> None:
-        """StartupOfTheDevice once per machine boot (a restart of this service is not one)."""
+        """StartupOfTheDevice once per machine boot (a restart of this service is not one);
+        ResetOrReboot after a Reset the CSMS asked for."""
+        if self.svc.boot_reason not in ("PowerUp", "ApplicationReset"):
+            self.event("ResetOrReboot", f"boot reason {self.svc.boot_reason}")
         try:
             boot_id = BOOT_ID.read_text().strip()
         except OSError:
@@ -268,35 +227,33 @@ class Security:
 
     # --- connection ---------------------------------------------------------------------------
     def current_profile(self) -> int:
-        slot = self.active_slot if self.active_slot is not None else self.priority[min(self.index,
-                                                                                      len(self.priority) - 1)]
-        return int(self.slots[slot]["securityProfile"])
+        return self.slot_profile(self.svc.active_slot) or self.svc.cfg.security_profile
 
     def url(self) -> str:
-        data = self.slots[self.priority[self.index % len(self.priority)]]
-        return f"{str(data['ocppCsmsUrl']).rstrip('/')}/{self.svc.cfg.station_id}"
+        cfg = self.svc.cfg
+        return network_target(self.svc.active_slot, self.svc.network, station_id=cfg.station_id,
+                              default_url=cfg.url, default_profile=cfg.security_profile,
+                              default_timeout_s=cfg.message_timeout_s).url
 
-    def target(self) -> Target:
-        slot = self.priority[self.index % len(self.priority)]
-        data = self.slots[slot]
-        profile = int(data["securityProfile"])
+    def transport(self, target: Target) -> tuple[dict[str, str], ssl.SSLContext | None]:
+        """Authorization header and TLS context for one connection attempt to `target`."""
+        profile = target.security_profile
         if profile < self.floor:   # only when ocpp.yaml was edited to a lower profile after an upgrade
-            raise PermissionError(f"network profile slot {slot} has security profile {profile}, below {self.floor} "
-                                  f"already in use: no downgrade (reset {self.state_path} to allow it)")
-        url = self.url()
+            raise PermissionError(f"network profile slot {target.slot} has security profile {profile}, below "
+                                  f"{self.floor} already in use: no downgrade (remove {self.state_path} to allow it)")
         headers: dict[str, str] = {}
         pw = self.svc.password
         if profile in (1, 2) and pw:
             cred = base64.b64encode(f"{self.svc.cfg.station_id}:{pw}".encode()).decode()
             headers["Authorization"] = f"Basic {cred}"
         ctx = None
-        if url.startswith("wss://"):
+        if target.url.startswith("wss://"):
             roots = self.store.roots_pem("CSMSRootCertificate")
             if profile == 3:
                 ctx = client_context(roots, cert_file=self.store.station_cert_path, key_file=self.store.station_key_path)
             else:
                 ctx = client_context(roots)
-        return Target(slot, url, profile, headers, ctx)
+        return headers, ctx
 
     def connect_failed(self, exc: BaseException) -> None:
         found = failure_event(exc)
@@ -305,45 +262,24 @@ class Security:
             self.event(found[0], found[1])
         self.failures += 1
         attempts = max(1, self.svc.dm.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"))
-        if self.failures >= attempts:
+        if self.failures >= attempts and self.store.restore_previous():
             self.failures = 0
-            if self.store.restore_previous():
-                log.warning("the new charging station certificate did not connect: back to the previous one")
-            elif len(self.priority) > 1:
-                self.index = (self.index + 1) % len(self.priority)
-                log.warning("network profile slot %d: giving up after %d attempts; trying slot %d",
-                            self.priority[self.index - 1], attempts, self.priority[self.index])
+            log.warning("the new charging station certificate did not connect: back to the previous one")
 
     def connected(self, target: Target) -> None:
         self.failures = 0
         self.reported.clear()
-        if self.active_slot is not None and self.active_slot != target.slot:
-            self.svc.boot.accepted_content = None   # another CSMS endpoint: boot there (B09/B10)
-        self.active_slot = target.slot
+        self.connected_slot = target.slot
         self.store.forget_previous()
-        if target.profile > self.floor:
-            old = self.floor
-            self.floor = target.profile
-            self.priority = [s for s in self.priority if self.slots[s]["securityProfile"] >= self.floor]
-            self.index = self.priority.index(target.slot)
+        if target.security_profile > self.floor:
+            old, self.floor = self.floor, target.security_profile
+            self._save()
+            order = parse_priority(self.prio.value) or [target.slot]
+            kept = [s for s in order if (self.slot_profile(s) or 0) >= self.floor] or [target.slot]
+            self.prio.value = ",".join(map(str, kept))   # A05.FR.06: lower slots are gone
+            self.svc._save_dm()
             self.event("ReconfigurationOfSecurityParameters", f"security profile {old} -> {self.floor}")
-        self._save()
         self._publish_vars()
-
-    # --- SetNetworkProfile --------------------------------------------------------------------
-    def set_network_profile(self, slot: int, data: dict[str, Any]) -> tuple[str, str | None]:
-        if not 0 <= slot < MAX_SLOTS:
-            return "Rejected", f"configurationSlot must be 0..{MAX_SLOTS - 1}"
-        if slot == self.active_slot:
-            return "Rejected", "the slot is in use"
-        why = check_profile_data(data, self.floor)
-        if why:
-            log.info("SetNetworkProfile slot %d rejected: %s", slot, why)
-            return "Rejected", why
-        self.slots[slot] = data
-        self._save()
-        self.event("ReconfigurationOfSecurityParameters", f"network profile slot {slot} set")
-        return "Accepted", None
 
     # --- certificates -------------------------------------------------------------------------
     def trigger_sign(self) -> str:
@@ -439,4 +375,4 @@ class Security:
 
 
 
-__all__ = ["CRITICAL", "Security", "Target", "check_password", "check_profile_data", "parse_priority"]
+__all__ = ["CRITICAL", "Security", "check_password", "parse_priority"]

@@ -155,6 +155,9 @@ class StationHandler(ChargePoint):
         b = self.csms.behaviour
         status = b.sign_certificate.pop(0) if len(b.sign_certificate) > 1 else b.sign_certificate[0]
         return call_result.SignCertificate(status=status)
+    @on(Action.log_status_notification)
+    def on_log_status(self, **_: Any) -> Any:
+        return call_result.LogStatusNotification()
 
 
 class Csms:

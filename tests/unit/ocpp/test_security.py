@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from evcharge.ocpp.certificates import CertificateError, CertificateStore, hash_data, same_hash, verify_chain
-from evcharge.ocpp.security import CRITICAL, check_password, check_profile_data, parse_priority
+from evcharge.ocpp.security import CRITICAL, check_password, parse_priority
 from evcharge.ocpp.tls import client_context, failure_event
 from evcharge.sim.pki import Authority
 
@@ -25,22 +25,6 @@ NOW = datetime.now(UTC)
 ])
 def test_basic_auth_password_rules(pw, ok):
     assert (check_password(pw) is None) == ok
-
-
-def _profile(profile: int, url: str = "wss://csms.example/ocpp", **kw) -> dict:
-    return {"ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": url, "messageTimeout": 30,
-            "securityProfile": profile, "ocppInterface": "Wired0", **kw}
-
-
-def test_network_profile_rules():
-    assert check_profile_data(_profile(2), floor=2) is None
-    assert check_profile_data(_profile(3), floor=2) is None
-    assert "no downgrade" in check_profile_data(_profile(1, "ws://x"), floor=2)
-    assert "wss://" in check_profile_data(_profile(2, "ws://x"), floor=1)
-    assert check_profile_data(_profile(1, "ws://x"), floor=1) is None
-    assert check_profile_data(_profile(2, ocppVersion="OCPP16"), floor=1)
-    assert check_profile_data(_profile(2, ocppTransport="SOAP"), floor=1)
-    assert check_profile_data(_profile(0, "ws://x"), floor=0)   # profile 0 is not an OCPP profile
 
 
 def test_priority_parsing():
@@ -164,7 +148,8 @@ class _Svc:
 
         from evcharge.ocpp.boot import BootMachine
         from evcharge.ocpp.config import OcppConfig
-        from evcharge.ocpp.devicemodel import standard_model
+        from evcharge.ocpp.devicemodel import Variable, standard_model
+        from evcharge.ocpp.netprofile import NetworkProfiles
         from evcharge.ocpp.queue import MessageQueue
 
         self.cfg = OcppConfig(csms_url=url, security_profile=profile)
@@ -174,16 +159,24 @@ class _Svc:
                                  attempt_interval_s=10, backoff_min_s=3, backoff_range_s=10, backoff_repeat=5,
                                  ping_s=60, sample_interval_s=60, security_profile=profile,
                                  identity=self.cfg.station_id, evse_ids=[1])
+        self.dm.add([Variable("OCPPCommCtrlr", "NetworkConfigurationPriority", "0", "SequenceList",
+                              values_list=("0", "1", "2", "3"))], replace=True)
+        self.network = NetworkProfiles()
+        self.active_slot = 0
+        self.boot_reason = "PowerUp"
         self._wake_sender = asyncio.Event()
         self.password = "a" * 16
         self.boot = BootMachine(heartbeat_s=300)
-        self.reconnects = 0
+        self.saved = 0
 
     def publish(self) -> None:
         pass
 
     def reconnect(self) -> None:
-        self.reconnects += 1
+        pass
+
+    def _save_dm(self) -> None:
+        self.saved += 1
 
 
 def _security(svc):
@@ -199,31 +192,51 @@ def _set(sec, component, name, value):
                                       "attributeValue": value}])[0]
 
 
+def _slot(profile: int, url: str) -> dict:
+    return {"ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": url, "messageTimeout": 30,
+            "securityProfile": profile, "ocppInterface": "Wired0"}
+
+
 async def test_profile_only_rises_and_survives_a_restart(tmp_path):
-    sec = _security(_Svc(tmp_path))
-    assert sec.set_network_profile(1, _profile(2, "wss://127.0.0.1:10/ocpp")) == ("Accepted", None)
+    from evcharge.ocpp.netprofile import Target
+
+    svc = _Svc(tmp_path)
+    sec = _security(svc)
+    svc.network.store(1, _slot(2, "wss://127.0.0.1:10/ocpp"))
     res = _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")
     assert res["attributeStatus"] == "Rejected" and "CSMSRootCertificate" in res["attributeStatusInfo"]["additionalInfo"]
     assert sec.install("CSMSRootCertificate", Authority.create("Root").cert_pem)[0] == "Accepted"
-    assert _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")["attributeStatus"] == "Accepted"
-    target = sec.target()
-    assert target.slot == 1 and target.profile == 2 and target.ssl is not None
-    assert target.headers["Authorization"].startswith("Basic ")
+    assert _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")["attributeStatus"] == "RebootRequired"
+    assert _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "0")["attributeStatus"] == "Accepted"
+    svc.network.store(3, _slot(3, "wss://127.0.0.1:10/ocpp"))
+    res = _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "3,0")
+    assert res["attributeStatus"] == "Rejected" and "ChargingStationCertificate" in res["attributeStatusInfo"][
+        "additionalInfo"]
+    _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")
+    target = Target(1, "wss://127.0.0.1:10/ocpp/evcharge-001", 2, 30.0)
+    headers, ctx = sec.transport(target)
+    assert ctx is not None and headers["Authorization"].startswith("Basic ")
+    svc.active_slot = 1
     sec.connected(target)
-    assert sec.priority == [1] and sec.floor == 2
-    assert sec.svc.dm.get("SecurityCtrlr", "SecurityProfile") == "2"
-    assert sec.set_network_profile(2, _profile(1, "ws://x/ocpp"))[0] == "Rejected"
+    assert sec.floor == 2 and svc.dm.get("OCPPCommCtrlr", "NetworkConfigurationPriority") == "1"
+    assert svc.dm.get("SecurityCtrlr", "SecurityProfile") == "2" and svc.saved == 1
+    res = _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")
+    assert res["attributeStatus"] == "Rejected" and "lower" in res["attributeStatusInfo"]["additionalInfo"]
 
     again = _security(_Svc(tmp_path))          # restart with the same (profile 1) ocpp.yaml
-    assert again.floor == 2 and again.priority == [1] and again.target().profile == 2
-
-
-async def test_configuration_below_the_floor_does_not_connect(tmp_path):
-    sec = _security(_Svc(tmp_path, profile=2, url="wss://127.0.0.1:9/ocpp"))
-    sec.connected(sec.target())
-    lowered = _security(_Svc(tmp_path, profile=1))   # somebody edited ocpp.yaml down to profile 1
+    assert again.floor == 2
     with pytest.raises(PermissionError, match="no downgrade"):
-        lowered.target()
+        again.transport(Target(0, "ws://127.0.0.1:9/ocpp/evcharge-001", 1, 30.0))
+
+
+async def test_reset_and_startup_events(tmp_path):
+    svc = _Svc(tmp_path)
+    svc.boot_reason = "RemoteReset"
+    sec = _security(svc)
+    sec.startup()
+    sec.startup()   # the same machine boot: no second StartupOfTheDevice
+    types = [m.payload["type"] for m in svc.queue.all()]
+    assert types == ["ResetOrReboot", "StartupOfTheDevice", "ResetOrReboot"]
 
 
 async def test_security_events_are_logged_and_critical_ones_queued(tmp_path):
@@ -239,18 +252,6 @@ async def test_security_events_are_logged_and_critical_ones_queued(tmp_path):
     lines = (tmp_path / "security.log").read_text().splitlines()
     assert [json.loads(x)["type"] for x in lines] == ["InvalidCsmsCertificate", "ReconfigurationOfSecurityParameters"]
     assert stat.S_IMODE((tmp_path / "security.log").stat().st_mode) == 0o600
-
-
-async def test_network_profile_fallback_after_attempts(tmp_path):
-    svc = _Svc(tmp_path)
-    sec = _security(svc)
-    sec.set_network_profile(1, _profile(1, "ws://127.0.0.1:11/ocpp"))
-    assert _set(sec, "OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")["attributeStatus"] == "Accepted"
-    attempts = svc.dm.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")
-    for _ in range(attempts):
-        assert sec.target().slot == 1
-        sec.connect_failed(ConnectionRefusedError())
-    assert sec.target().slot == 0, "the next slot in the priority list"
 
 
 async def test_password_change_is_stored_private_and_write_only(tmp_path):
