@@ -149,7 +149,8 @@ class Security:
                 return f"slot {s} needs security profile 3: no valid ChargingStationCertificate"  # A05.FR.03
         # A05 (TC_A_19): a new security profile takes effect after a reset: say so. Other priority
         # changes (B10) also apply from the next connection, answered Accepted as before.
-        self.prio.reboot_required = self.slot_profile(slots[0]) != self.current_profile()
+        # Profile 0 (tests, SIL) to 1 is not a security upgrade.
+        self.prio.reboot_required = (self.slot_profile(slots[0]) or 0) > max(self.current_profile(), 1)
         return None
 
     def on_variable_changed(self, v: Variable) -> None:
@@ -271,7 +272,8 @@ class Security:
         self.reported.clear()
         self.connected_slot = target.slot
         self.store.forget_previous()
-        if target.security_profile > self.floor:
+        # Security profile 0 (tests and SIL only, not an OCPP profile) leaves the floor off.
+        if self.floor >= 1 and target.security_profile > self.floor:
             old, self.floor = self.floor, target.security_profile
             self._save()
             order = parse_priority(self.prio.value) or [target.slot]
