@@ -31,6 +31,11 @@ from .session import BoardView, ConnectorSessions, TokenOutcome
 log = logging.getLogger("evcharge.evse")
 
 RETRY_S = 0.5
+SLAC_ACTIONS = {
+    "retry": "retrying: X1 for 4 s, then 5 % PWM again",
+    "basic": "falling back to basic charging: X1 for 3 s, then nominal PWM (IEC 61851-1)",
+    "stop": "stopping the session: contactor open, X1 until unplug",
+}
 
 
 @dataclass
@@ -112,6 +117,11 @@ class ConnectorRuntime:
                      s["energy_wh"], extra=f)
             append_line_durable(self.svc.history_file, json.dumps(s, sort_keys=True))
             self.iface.SessionEnded(s["id"], s["stop_reason"], float(s["energy_wh"]), s["token"])
+        elif data["event"] == "SlacFailed":
+            d = data["detail"]
+            log.warning("connector %d: SLAC failed (attempt %d): %s; %s", self.cid, d["attempt"], d["reason"],
+                        SLAC_ACTIONS[d["action"]], extra=f)
+            self.iface.SessionEvent(data["session_id"], data["event"], d)
         else:
             log.info("connector %d: %s %s", self.cid, data["event"], json.dumps(data["detail"], sort_keys=True),
                      extra=f)
@@ -179,7 +189,9 @@ class EvseService:
         self.connectors: dict[int, ConnectorRuntime] = {}
         for c in cfg.connectors:
             core = ConnectorSessions(connector_id=c.id, max_current_a=c.max_current_a,
-                                     connection_timeout_s=cfg.connection_timeout_s, hlc_enabled=c.hlc)
+                                     connection_timeout_s=cfg.connection_timeout_s, hlc_enabled=c.hlc,
+                                     slac_retries=c.slac_retries, slac_fallback=c.slac_fallback,
+                                     v2g_after_match_s=c.v2g_after_match_s)
             saved = read_json(state_dir / f"connector-{c.id}.json")
             if saved:
                 core.load_json(saved)
@@ -192,6 +204,7 @@ class EvseService:
         self.auth = Subscription(bus, names.AUTH)
         self.energy = Subscription(bus, names.ENERGY)
         self.meter = Subscription(bus, names.METER)
+        self.slac = Subscription(bus, names.SLAC)
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat_failing = False
 
@@ -220,8 +233,9 @@ class EvseService:
 
     # --- start-up ---------------------------------------------------------------------------
     async def start(self) -> None:
-        for sub in (self.board, self.auth, self.energy, self.meter):
+        for sub in (self.board, self.auth, self.energy, self.meter, self.slac):
             await sub.start()
+        await self.slac.signal(names.SLAC, "Result", self._on_slac_result, path=names.SLAC_PATH)
         await self.board.properties(names.BOARD_CONNECTOR_IFACE, self._on_board_props, path_namespace=names.BOARD_PATH)
         self.board.on_owner_changed.append(lambda _o, _n: self._spawn(self._board_changed()))
         await self.auth.signal(names.AUTH, "TokenPresented", self._on_token, path=names.AUTH_PATH)
@@ -343,6 +357,24 @@ class EvseService:
             if rt.core.session is None and rt.core.available and not rt.core.blocking_faults:
                 return rt
         return None
+
+    # --- SLAC (ISO 15118-3) ------------------------------------------------------------------
+    def _on_slac_result(self, msg: Message) -> None:
+        result, reason = msg.body
+        self._spawn(self._handle_slac_result(result, reason))
+
+    async def _handle_slac_result(self, result: str, reason: str) -> None:
+        try:
+            cid = await get_property(self.bus, names.SLAC, names.SLAC_PATH, names.SLAC, "ConnectorId")
+        except (DBusError, TimeoutError) as e:
+            log.warning("SLAC result %s ignored: cannot read its connector (%s)", result, e)
+            return
+        rt = self.connectors.get(cid)
+        if rt is None or not rt.core.hlc_enabled:
+            log.warning("SLAC result %s for connector %d ignored: no HLC connector", result, cid)
+            return
+        rt.core.slac_result(result, reason, time.monotonic())
+        rt.sync()
 
     # --- energy -----------------------------------------------------------------------------
     def _on_allocation(self, msg: Message) -> None:
