@@ -669,7 +669,8 @@ def test_only_the_service_user_may_own_its_name(stack, policy):
     for intruder in (NOBODY, OPERATOR, "evcharge-ocpp" if owner != "evcharge-ocpp" else "evcharge-evse"):
         res = stack.call(Ident.of(intruder), {"op": "own", "name": name})
         assert res.get("error") == ACCESS_DENIED, (intruder, name, res)
-    if name in (names.OCPP, names.METER, names.AUTH, names.V2G, names.SLAC, names.POWER_SUPPLY):  # not running here: the owner may take it
+    # not running here: the owner may take it
+    if name in (names.OCPP, names.METER, names.AUTH, names.V2G, names.SLAC, names.POWER_SUPPLY):
         res = stack.call(Ident.of(owner), {"op": "own", "name": name})
         assert res["ok"], (owner, name, res)
     else:  # running: the owner's user may own it, but the running service holds it
