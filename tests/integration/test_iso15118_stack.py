@@ -174,3 +174,33 @@ async def test_cable_check_failure_ends_safely(stack, tmp_path):
     assert c["State"] == "Finishing" and c["StopReason"] == "Other"
     assert "isolation Fault: 10000 ohm at 500 V" in stack.sup.log_path("power").read_text()
     assert "CableCheck failed: isolation fault" in stack.sup.log_path("iso15118").read_text()
+
+
+@pytest.mark.parametrize("dc,misbehave,v2g_cfg,reason", [
+    (False, "unexpected@ChargingStatusReq#10", {}, "FAILED_SequenceError: ServiceDiscoveryReq not expected"),
+    (False, "invalid_exi@ChargingStatusReq#10", {}, "schema-invalid EXI body"),
+    (True, "drop@CurrentDemandReq#10", {}, "TCP connection closed by the EV"),
+    (False, "stall@ChargingStatusReq#10", {"sequence_timeout_s": 1.0}, "sequence timeout"),
+], ids=["sequence-error", "invalid-exi", "tcp-drop", "ev-timeout"])
+async def test_protocol_failure_while_charging_ends_safely(stack, tmp_path, dc, misbehave, v2g_cfg, reason):
+    """The EV breaks the session while energy flows (contactor closed): the SECC ends it, the evse
+    service stops the session, the board opens the contactor and shows X1 until unplug."""
+    ev_args = await start_stack(stack, tmp_path, dc=dc, **v2g_cfg)
+    proc = await spawn_ev(stack, *ev_args, "--protocol", "iso2", *(["--dc"] if dc else []), "--loops", "40",
+                          "--cycle-s", "0.1", "--stay-plugged", "--stall-wait-s", "5", "--misbehave", misbehave)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["HlcProtocol"] == "iso2", what_name="HLC started")
+    await stack.tap("04A1B2C3")
+    await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=15, what_name="contactor closed")
+    res = await finish(proc)
+    assert not res["ok"], res
+    b = await stack.wait(lambda: stack.board(1), lambda b: not b["ContactorClosed"] and b["PwmMode"] == "high",
+                         timeout=15, what_name="safe state")
+    assert b["CpState"] in ("B", "C") and not b["Faults"]
+    c = await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Finishing", timeout=10, what_name="Finishing")
+    assert c["StopReason"] == "Other" and c["OfferedCurrentA"] == 0
+    assert reason in (await v2g(stack))["LastStopReason"]
+    assert reason in stack.sup.log_path("iso15118").read_text()
+    assert "HlcStopped" in stack.sup.log_path("evse").read_text()
+    if dc:
+        await stack.wait(lambda: power(stack), lambda p: not p["Enabled"] and p["PresentCurrentA"] == 0
+                         and p["PresentVoltageV"] == 0, what_name="supply off and discharged")

@@ -257,7 +257,11 @@ async def run(args: argparse.Namespace) -> Result:
     mis = Misbehave()
     if args.misbehave:
         kind, _, at = args.misbehave.partition("@")
-        mis = Misbehave(kind, at)
+        at, _, nth = at.partition("#")
+        if kind not in MISBEHAVIOURS or not at or (nth and not nth.isdigit()):
+            raise SystemExit(f"--misbehave: KIND@Request[#N] with KIND one of {', '.join(MISBEHAVIOURS)}, "
+                             f"got {args.misbehave!r}")
+        mis = Misbehave(kind, at, int(nth or 1))
     evcc = Evcc(params, mis)
     cp = bus = None
     if args.connector:
@@ -311,7 +315,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--loops", type=int, default=10, help="CurrentDemand / ChargingStatus requests")
     p.add_argument("--cycle-s", type=float, default=0.05, help="pause before each charge-loop request")
     p.add_argument("--timeout-scale", type=float, default=1.0, help="multiply the EV's response timeouts")
-    p.add_argument("--misbehave", help=f"KIND@Request, KIND one of {', '.join(MISBEHAVIOURS)}")
+    p.add_argument("--misbehave", help=f"KIND@Request[#N] (at the Nth such request), KIND one of {', '.join(MISBEHAVIOURS)}")
     p.add_argument("--stall-wait-s", type=float, default=90.0, help="with stall: how long to wait for the SECC")
     p.add_argument("--slac", action="store_true", help="match with SLAC on --interface first (raw socket, root)")
     p.add_argument("--slac-only", action="store_true", help="stop after SLAC")
