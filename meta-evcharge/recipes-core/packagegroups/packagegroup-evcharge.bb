@@ -42,8 +42,8 @@ RDEPENDS:${PN} = "\
 RDEPENDS:${PN}-sim = "\
     ${PN} \
     python3-evcharge-ocpp \
-    python3-evcharge-sim \
     python3-evcharge-power \
+    python3-evcharge-sim \
     python3-evcharge-v2g \
     python3-ocpp \
 "

@@ -11,7 +11,7 @@ SUMMARY:${PN}-exi = "evcharge EXI codec (C extension)"
 SUMMARY:${PN}-sim = "evcharge simulators and software-in-the-loop runner (evcharge-sil)"
 SUMMARY:${PN}-ocpp = "evcharge OCPP client library (service unit to come)"
 SUMMARY:${PN}-v2g = "evcharge ISO 15118 / DIN 70121 SECC library (service unit to come)"
-SUMMARY:${PN}-power = "evcharge DC power supply and isolation monitor service (simulated backend; unit to come)"
+SUMMARY:${PN}-power = "evcharge DC power supply + isolation monitor (unit to come)"
 DESCRIPTION = "The Python package evcharge from the services/ directory of the evcharge \
                repository: board HAL, EVSE session manager, meter, auth and energy \
                services, one systemd unit and one D-Bus name each, packaged one service \
