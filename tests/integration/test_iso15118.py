@@ -319,8 +319,9 @@ async def test_veth_slac_without_ev_answer_retries_then_falls_back_to_basic_char
         assert "SLAC failed (attempt 2): no CM_SLAC_PARM.REQ from the EV within 1 s; falling back to basic" in text
         slac_log = ns_supervisor.log_path("slac").read_text()
         assert slac_log.count("SLAC failed: no CM_SLAC_PARM.REQ from the EV within 1 s [connector=1]") == 2
-        b = await stack.board(1)
-        assert b["PwmMode"] == "high" and not b["ContactorClosed"] and not b["DigitalCommunication"]
+        b = await stack.wait(lambda: stack.board(1), lambda b: not b["DigitalCommunication"], timeout=10,
+                             what_name="digital communication off")
+        assert b["PwmMode"] == "high" and not b["ContactorClosed"]  # X1: no offer yet, and the 3 s gap
         await stack.tap("04A1B2C3")
         await stack.sim(1, "SetEvReady", "b", True)
         b = await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=15,
@@ -331,5 +332,38 @@ async def test_veth_slac_without_ev_answer_retries_then_falls_back_to_basic_char
         assert steps[-5:] == [5.0, 100.0, 5.0, 100.0, steps[-1]] and steps[-1] > 50, steps
         events = [s[2][1] for s in stack.signals_named("SessionEvent")]
         assert events.count("SlacFailed") == 2 and "SlacRetry" in events
+    finally:
+        await stop_proc(modem)
+
+
+async def test_veth_plug_in_to_unplug_with_slac_through_the_charger(netns_pair, ns_supervisor, stack, tmp_path):
+    """The whole HLC path over the PLC-like link: 5 % PWM, SLAC match reported to evse, SDP on
+    link-local multicast, ISO-2 AC session with EIM through evse/board (contactor, meter), unplug."""
+    await stack.start(services=("board", "meter", "auth", "evse"), evse_extra={"connectors": [
+        {"id": 1, "max_current_a": 32, "hlc": True}, {"id": 2, "max_current_a": 32}]})
+    modem = await start_modem(netns_pair)
+    try:
+        await start_slac(ns_supervisor, tmp_path, netns_pair, start="board")
+        v2g_cfg = tmp_path / "v2g-evse.yaml"
+        v2g_cfg.write_text(yaml.safe_dump({"controller": "evse", "interface": netns_pair["secc_if"],
+                                           "connector_id": 1}))
+        await ns_supervisor.start(ServiceSpec("iso15118", ["--config", str(v2g_cfg)]))
+        await stack.tap("04A1B2C3")  # held for the plug-in (EIM before the cable)
+        res = await run_ev("--interface", netns_pair["ev_if"], "--slac", "--protocol", "iso2", "--loops", "20",
+                           "--cycle-s", "0.1", "--connector", "1", netns=netns_pair["ev_ns"],
+                           env={"EVCHARGE_BUS_ADDRESS": stack.sup.bus_address}, timeout=120)
+        assert res["slac"] == "matched" and res["ok"], res
+        assert res["secc"].startswith("[fe80::")
+        events = [s[2][1] for s in stack.signals_named("SessionEvent")]
+        assert events.index("SlacMatched") < events.index("HlcStarted") < events.index("ChargingStarted"), events
+        assert "SlacFailed" not in events
+        ended = await stack.wait(lambda: asyncio.sleep(0, [s for s in stack.signals_named("SessionEnded")
+                                                           if s[0].startswith(names.EVSE_PATH)]),
+                                 lambda s: s, timeout=15, what_name="SessionEnded")
+        _sid, reason, energy_wh, token = ended[-1][2]
+        assert reason == "StoppedByEV" and token == "04A1B2C3" and energy_wh > 0
+        b = await stack.board(1)
+        assert b["CpState"] == "A" and not b["ContactorClosed"]
+        assert "SLAC matched EV" in ns_supervisor.log_path("slac").read_text()
     finally:
         await stop_proc(modem)

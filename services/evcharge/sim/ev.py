@@ -141,8 +141,12 @@ class CpDriver:
         await self._sim("Unplug")
 
 
-async def slac_match(interface: str, timeout_s: float = 20.0) -> str:
-    """EV-side SLAC on `interface` (raw socket, ethertype 0x88E1): "matched" or "failed: why"."""
+async def slac_match(interface: str, timeout_s: float = 20.0, attempts: int = 3) -> str:
+    """EV-side SLAC on `interface` (raw socket, ethertype 0x88E1): "matched" or "failed: why".
+
+    A failed matching is started over, up to `attempts` times in all (ISO 15118-3 lets the EV
+    restart matching): the EVSE may still be busy with its modem's CM_SET_KEY when the EV's
+    first CM_SLAC_PARM.REQ goes out."""
     from ..slac.rawsock import RawSocket
     from .slac_ev import SlacEv
 
@@ -160,12 +164,18 @@ async def slac_match(interface: str, timeout_s: float = 20.0) -> str:
     sock.start(lambda frame: send(ev.feed(frame, loop.time())))
     send(ev.start(loop.time()))
     deadline = loop.time() + timeout_s
+    tries = 1
     try:
         while not done.is_set() and loop.time() < deadline:
             try:
                 await asyncio.wait_for(done.wait(), 0.05)
             except TimeoutError:
                 send(ev.tick(loop.time()))
+            if ev.state == "Failed" and tries < attempts:
+                tries += 1
+                log.info("SLAC attempt %d failed (%s); starting over", tries - 1, ev.reason)
+                done.clear()
+                send(ev.start(loop.time()))
     finally:
         sock.close()
     log.info("SLAC: %s%s", ev.state, f" ({ev.reason})" if ev.reason else "")
