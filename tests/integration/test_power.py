@@ -71,3 +71,14 @@ async def test_isolation_check_reports_a_warning(power, client):
     assert "isolation Warning: 100000 ohm at 500 V" in power.log_path("power").read_text()
     await ps_call(client, "Reset", iface=names.POWER_SUPPLY_ISOLATION_IFACE)
     assert (await props(client, names.POWER_SUPPLY_ISOLATION_IFACE))["Status"] == "Idle"
+
+
+async def test_output_switches_off_when_the_secc_stops_sending_setpoints(supervisor, client, tmp_path):
+    cfg = tmp_path / "power.yaml"
+    cfg.write_text(yaml.safe_dump({"setpoint_timeout_s": 0.5}))
+    await supervisor.start(ServiceSpec("power", ["--config", str(cfg)]))
+    await ps_call(client, "SetOutput", "dd", 400.0, 20.0)
+    assert (await props(client))["Enabled"]
+    await wait_for(lambda: props(client), lambda p: not p["Enabled"] and p["PresentVoltageV"] == 0.0,
+                   "the output off by itself")
+    assert "no setpoint for 0.5 s: DC output off" in supervisor.log_path("power").read_text()

@@ -59,6 +59,7 @@ class DbusEvseController:
         self._ps_queue: list[tuple[str, str, str, list[Any]]] = []
         self._ps_wake = asyncio.Event()
         self._ps_worker: asyncio.Task[None] | None = None
+        self._ps_busy = False
         self._ps: dict[str, Any] = {"PresentVoltageV": 0.0, "PresentCurrentA": 0.0, "Status": "Idle",
                                     "MaxVoltageV": 500.0, "MaxCurrentA": 125.0, "MaxPowerW": 50000.0}
 
@@ -114,8 +115,6 @@ class DbusEvseController:
         else:
             self._ps_queue.append((iface, member, sig, list(args)))
         self._ps_wake.set()
-
-    _ps_busy = False
 
     async def _run_power(self) -> None:
         while True:

@@ -15,6 +15,10 @@ class PowerConfig:
     max_voltage_v: float = bounded(500.0, 50.0, 1500.0)
     max_current_a: float = bounded(125.0, 1.0, 1000.0)
     max_power_w: float = bounded(50000.0, 100.0, 1000000.0)
+    # The output switches itself off when no SetOutput came for this long while on (the SECC
+    # sends one per PreCharge / CurrentDemand, every 0.25 s at most): a SECC that crashed or hangs
+    # must not leave the output live. 0 disables the check.
+    setpoint_timeout_s: float = bounded(5.0, 0.0, 600.0)
     # Present values are published at most this often while they change.
     publish_interval_s: float = bounded(0.05, 0.01, 5.0)
     # IEC 61557-8 / IEC 61851-23: an insulation resistance below fault_ohm_per_v x test voltage is

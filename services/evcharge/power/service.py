@@ -46,6 +46,7 @@ class PowerService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._fields = fields(connector=cfg.connector_id)
+        self._set_at = 0.0
 
     def export(self) -> None:
         self.bus.export(names.POWER_SUPPLY_PATH, self.iface)
@@ -71,7 +72,8 @@ class PowerService:
     # --- requests ---------------------------------------------------------------------------
     def set_output(self, voltage_v: float, current_a: float) -> None:
         was = self.supply.enabled
-        self.supply.set(voltage_v, current_a, time.monotonic())
+        self._set_at = time.monotonic()
+        self.supply.set(voltage_v, current_a, self._set_at)
         if not was:
             log.info("DC output on: %g V, limit %g A", voltage_v, current_a, extra=self._fields)
         self._wake.set()
@@ -101,6 +103,11 @@ class PowerService:
     def _publish(self) -> bool:
         """Emit what changed; True while values still move (ramping, measuring)."""
         now = time.monotonic()
+        timeout = self.cfg.setpoint_timeout_s
+        if timeout and self.supply.enabled and now - self._set_at >= timeout:
+            log.warning("no setpoint for %g s: DC output off (the SECC stopped driving the supply)", timeout,
+                        extra=self._fields)
+            self.supply.off(now)
         before = self.imd.status
         status = self.imd.update(now)
         if status is not before and status is not IsolationStatus.ONGOING:
@@ -124,13 +131,14 @@ class PowerService:
         while True:
             moving = self._publish()
             self._wake.clear()
-            if moving:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.cfg.publish_interval_s)
-                except TimeoutError:
-                    pass
-            else:
-                await self._wake.wait()
+            delay = self.cfg.publish_interval_s if moving else None
+            if self.supply.enabled and self.cfg.setpoint_timeout_s:
+                until_timeout = self._set_at + self.cfg.setpoint_timeout_s - time.monotonic()
+                delay = max(0.0, min(delay if delay is not None else until_timeout, until_timeout))
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
 
 
 async def build(ctx: ServiceContext) -> PowerService:
