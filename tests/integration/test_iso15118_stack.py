@@ -25,8 +25,8 @@ from .test_iso15118 import free_udp_port
 EVSE_HLC = {"connectors": [{"id": 1, "max_current_a": 32, "hlc": True}, {"id": 2, "max_current_a": 32}]}
 
 
-async def start_stack(stack, tmp_path, power: dict | None = None, **v2g):
-    await stack.start(evse_extra=EVSE_HLC)
+async def start_stack(stack, tmp_path, power: dict | None = None, evse: dict | None = None, **v2g):
+    await stack.start(evse_extra=evse or EVSE_HLC)
     if v2g.get("dc"):
         pcfg = tmp_path / "power.yaml"
         pcfg.write_text(yaml.safe_dump({"connector_id": 1, **(power or {})}))
@@ -204,3 +204,36 @@ async def test_protocol_failure_while_charging_ends_safely(stack, tmp_path, dc, 
     if dc:
         await stack.wait(lambda: power(stack), lambda p: not p["Enabled"] and p["PresentCurrentA"] == 0
                          and p["PresentVoltageV"] == 0, what_name="supply off and discharged")
+
+
+async def test_protocol_failure_with_basic_fallback_goes_to_nominal_pwm(stack, tmp_path):
+    """hlc_error_fallback: basic: the TCP drop opens the contactor, X1 for 3 s, then the nominal
+    duty cycle of basic charging (the EV, back in B, may charge the IEC 61851-1 way)."""
+    duties: list[float] = []
+
+    def on_board(msg):
+        if msg.member == "PropertiesChanged" and msg.path == names.board_connector_path(1) \
+                and "PwmDutyPct" in msg.body[1]:
+            duties.append(msg.body[1]["PwmDutyPct"].value)
+
+    stack.bus.add_message_handler(on_board)
+    evse = {"connectors": [{"id": 1, "max_current_a": 32, "hlc": True, "hlc_error_fallback": "basic"},
+                           {"id": 2, "max_current_a": 32}]}
+    ev_args = await start_stack(stack, tmp_path, evse=evse)
+    proc = await spawn_ev(stack, *ev_args, "--loops", "40", "--cycle-s", "0.1", "--stay-plugged",
+                          "--misbehave", "drop@ChargingStatusReq#10")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["HlcProtocol"] == "iso2", what_name="HLC started")
+    await stack.tap("04A1B2C3")
+    await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=15, what_name="contactor closed")
+    res = await finish(proc)
+    assert not res["ok"], res
+    b = await stack.wait(lambda: stack.board(1), lambda b: b["PwmMode"] == "pwm" and b["PwmDutyPct"] > 50,
+                         timeout=15, what_name="nominal PWM")
+    assert abs(b["PwmDutyPct"] - 32 / 0.6) < 0.1 and not b["DigitalCommunication"]
+    assert not b["ContactorClosed"] and b["CpState"] == "B"  # the EV stays in B
+    steps = [d for i, d in enumerate(duties) if i == 0 or d != duties[i - 1]]
+    assert steps[-3:] == [5.0, 100.0, steps[-1]], steps  # 5 % -> X1 -> nominal, never straight
+    c = await stack.conn(1)
+    assert c["State"] != "Finishing" and c["HlcProtocol"] == "" and c["StopReason"] == ""
+    log = stack.sup.log_path("evse").read_text()
+    assert "V2G session failed (TCP connection closed by the EV); falling back to basic charging" in log

@@ -19,6 +19,10 @@ class EvseConnector:
     slac_fallback: str = "basic"
     # HLC: a SLAC match without a V2G SessionSetup within this many seconds counts as a failure.
     v2g_after_match_s: float = bounded(20.0, 1.0, 600.0)
+    # HLC: a V2G session ending in an error (sequence error, timeout, TCP drop, ...): "stop" the
+    # session (X1 until unplug) or "basic" charging (nominal PWM after 3 s of X1; only when the
+    # session is authorized, else it stops).
+    hlc_error_fallback: str = "stop"
 
     @property
     def meter(self) -> int:
@@ -37,6 +41,9 @@ class EvseConfig:
 
     def validate(self) -> None:
         for c in self.connectors:
+            if c.hlc_error_fallback not in ("basic", "stop"):
+                raise ValueError(f"connector {c.id}: hlc_error_fallback must be basic or stop, "
+                                 f"got {c.hlc_error_fallback!r}")
             if c.slac_fallback not in ("basic", "stop"):
                 raise ValueError(f"connector {c.id}: slac_fallback must be basic or stop, got {c.slac_fallback!r}")
         ids = [c.id for c in self.connectors]

@@ -202,7 +202,7 @@ class ConnectorInterface(ServiceInterface):
     def SessionEvent(self, session_id: str, event: str, detail: dict) -> "sss":
         """Something happened in a session: session id, event (Authorized, ChargingStarted, Paused,
         Resumed, Stopped, TokenRejected, TokenExpired, PlugInRefused; HLC: HlcStarted, HlcPowerDelivery,
-        HlcStopped, SlacMatched, SlacFailed {reason, attempt, action retry|basic|stop}, SlacRetry), JSON detail."""
+        HlcStopped, HlcFallback, SlacMatched, SlacFailed {reason, attempt, action retry|basic|stop}, SlacRetry), JSON detail."""
         return [session_id, event, json.dumps(detail, sort_keys=True)]
 
     @signal()

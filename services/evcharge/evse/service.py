@@ -117,6 +117,10 @@ class ConnectorRuntime:
                      s["energy_wh"], extra=f)
             append_line_durable(self.svc.history_file, json.dumps(s, sort_keys=True))
             self.iface.SessionEnded(s["id"], s["stop_reason"], float(s["energy_wh"]), s["token"])
+        elif data["event"] == "HlcFallback":
+            log.warning("connector %d: V2G session failed (%s); falling back to basic charging: X1 for 3 s, "
+                        "then nominal PWM (IEC 61851-1)", self.cid, data["detail"]["reason"], extra=f)
+            self.iface.SessionEvent(data["session_id"], data["event"], data["detail"])
         elif data["event"] == "SlacFailed":
             d = data["detail"]
             log.warning("connector %d: SLAC failed (attempt %d): %s; %s", self.cid, d["attempt"], d["reason"],
@@ -191,7 +195,8 @@ class EvseService:
             core = ConnectorSessions(connector_id=c.id, max_current_a=c.max_current_a,
                                      connection_timeout_s=cfg.connection_timeout_s, hlc_enabled=c.hlc,
                                      slac_retries=c.slac_retries, slac_fallback=c.slac_fallback,
-                                     v2g_after_match_s=c.v2g_after_match_s)
+                                     v2g_after_match_s=c.v2g_after_match_s,
+                                     hlc_error_fallback=c.hlc_error_fallback)
             saved = read_json(state_dir / f"connector-{c.id}.json")
             if saved:
                 core.load_json(saved)

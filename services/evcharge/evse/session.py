@@ -117,6 +117,9 @@ class ConnectorSessions:
     slac_retries: int = 1
     slac_fallback: str = "basic"
     v2g_after_match_s: float = 20.0  # a SLAC match without SessionSetup within this counts as a failure
+    # A V2G session that ends in an error (not SessionStop): "stop" the session (X1 until unplug)
+    # or go on as "basic" charging (nominal PWM after the board's 3 s of X1, IEC 61851-1).
+    hlc_error_fallback: str = "stop"
     available: bool = True
     session: Session | None = None
     board: BoardView = field(default_factory=BoardView)
@@ -275,8 +278,15 @@ class ConnectorSessions:
             return
         s.hlc_power = False
         self._event("HlcStopped", {"reason": reason})
-        if not s.stopped:
-            self._stop("StoppedByEV" if reason.startswith("SessionStop") else "Other", detail=reason)
+        if s.stopped:
+            return
+        if reason.startswith("SessionStop"):
+            self._stop("StoppedByEV", detail=reason)
+        elif self.hlc_error_fallback == "basic" and s.authorized and self.available_now and not self.blocking_faults:
+            s.hlc, s.hlc_basic = "", True
+            self._event("HlcFallback", {"reason": reason, "action": "basic"})
+        else:
+            self._stop("Other", detail=reason)
 
     def slac_result(self, result: str, reason: str, now: float) -> None:
         """The SLAC service's verdict for this connector (ISO 15118-3): matched -> wait for the V2G

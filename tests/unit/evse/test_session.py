@@ -308,3 +308,29 @@ def test_slac_result_ignored_without_hlc_or_once_v2g_runs():
     c.hlc_started("iso2", "EV")
     c.slac_result("failed", "x", T)
     assert c.digital_communication and not c.session.slac_failures
+
+
+def test_hlc_error_with_basic_fallback_continues_as_basic_charging():
+    c = ConnectorSessions(connector_id=1, max_current_a=32, hlc_enabled=True, hlc_error_fallback="basic")
+    c.update_board(plugged(), T)
+    c.hlc_started("iso2", "EV")
+    c.present_token("CAFE01", "ISO14443", T)
+    c.set_allocation(32)
+    c.hlc_power_delivery(True, 16.0)
+    c.drain_events()
+    c.hlc_stopped("TCP connection closed by the EV")
+    s = c.session
+    assert not s.stopped and s.hlc_basic and not s.hlc and not c.digital_communication
+    assert c.demand_a == 32 and c.offer_a == 32  # nominal PWM (the board shows it after 3 s of X1)
+    ev = [e[1]["event"] for e in c.drain_events()]
+    assert ev == ["HlcStopped", "HlcFallback"]
+    c.hlc_stopped("SessionStop(Terminate)")  # nothing left to stop on the HLC side
+    assert not c.session.stopped
+
+
+def test_hlc_error_with_basic_fallback_stops_an_unauthorized_session():
+    c = ConnectorSessions(connector_id=1, max_current_a=32, hlc_enabled=True, hlc_error_fallback="basic")
+    c.update_board(plugged(), T)
+    c.hlc_started("iso2", "EV")
+    c.hlc_stopped("sequence timeout: no request for 60 s")
+    assert c.session.stopped and c.session.stop_reason == "Other" and not c.digital_communication
