@@ -288,9 +288,9 @@ async def test_veth_slac_without_ev_answer_fails(netns_pair, ns_supervisor, clie
 
 async def test_veth_slac_without_ev_answer_retries_then_falls_back_to_basic_charging(
         netns_pair, ns_supervisor, stack, tmp_path):
-    """SLAC reported to evse: no EV answer -> X1, 5 % again (retry), no answer again -> basic
-    charging: X1 for 3 s, then nominal PWM once authorized; the contactor stays open throughout
-    the HLC attempt."""
+    """SLAC reported to evse: no EV answer -> state F for 4 s (E/F wake-up), 5 % again (retry), no
+    answer again -> basic charging: X1 for 3 s, then nominal PWM once authorized; the contactor
+    stays open throughout the HLC attempt."""
     await stack.start(services=("board", "auth", "evse"), evse_extra={"connectors": [
         {"id": 1, "max_current_a": 32, "hlc": True, "slac_retries": 1, "slac_fallback": "basic"},
         {"id": 2, "max_current_a": 32}]})
@@ -315,7 +315,8 @@ async def test_veth_slac_without_ev_answer_retries_then_falls_back_to_basic_char
         await stack.wait(lambda: asyncio.sleep(0, evse_log.read_text()), lambda t: "falling back" in t, timeout=30,
                          what_name="fallback after the retry")
         text = evse_log.read_text()
-        assert "SLAC failed (attempt 1): no CM_SLAC_PARM.REQ from the EV within 1 s; retrying" in text
+        assert "SLAC failed (attempt 1): no CM_SLAC_PARM.REQ from the EV within 1 s; retrying: state F" in text
+        assert "E/F wake-up: state F for 4 s" in stack.sup.log_path("board").read_text()
         assert "SLAC failed (attempt 2): no CM_SLAC_PARM.REQ from the EV within 1 s; falling back to basic" in text
         slac_log = ns_supervisor.log_path("slac").read_text()
         assert slac_log.count("SLAC failed: no CM_SLAC_PARM.REQ from the EV within 1 s [connector=1]") == 2
@@ -327,9 +328,9 @@ async def test_veth_slac_without_ev_answer_retries_then_falls_back_to_basic_char
         b = await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=15,
                              what_name="basic charging")
         assert b["PwmMode"] == "pwm" and abs(b["PwmDutyPct"] - 32 / 0.6) < 0.1
-        # PWM went 5 % -> X1 -> 5 % (retry) -> X1 -> nominal, never straight from 5 % to nominal
+        # PWM went 5 % -> F -> 5 % (retry) -> X1 -> nominal, never straight from 5 % to nominal
         steps = [d for i, d in enumerate(duties) if i == 0 or d != duties[i - 1]]
-        assert steps[-5:] == [5.0, 100.0, 5.0, 100.0, steps[-1]] and steps[-1] > 50, steps
+        assert steps[-5:] == [5.0, 0.0, 5.0, 100.0, steps[-1]] and steps[-1] > 50, steps
         events = [s[2][1] for s in stack.signals_named("SessionEvent")]
         assert events.count("SlacFailed") == 2 and "SlacRetry" in events
     finally:

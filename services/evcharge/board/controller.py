@@ -38,6 +38,9 @@ DUTY_INCREASE_INTERVAL_S = 5.0
 # Between 5 % (digital communication) and a nominal duty cycle the EV must see X1 for at least 3 s
 # (IEC 61851-1 A.6 / ISO 15118-3): it tells an HLC EV that the charger fell back to basic charging.
 X1_AFTER_DIGITAL_S = 3.0
+# E/F wake-up (ISO 15118-3 T_step_EF, at least 4 s): state F shown on request, e.g. to make the EV
+# restart SLAC after a failed matching.
+EF_PULSE_MAX_S = 10.0
 
 
 class Fault(str, enum.Enum):
@@ -123,6 +126,7 @@ class ConnectorController:
     _stale: bool = False  # set on leaving F: the last CP state predates it
     _duty_changed_at: float = float("-inf")
     _digital_ended_at: float | None = None  # 5 % PWM stopped showing here; nominal PWM waits X1_AFTER_DIGITAL_S
+    _ef_until: float | None = None  # an E/F wake-up pulse (state F) runs until then
     last_open_reason: OpenReason = OpenReason.NONE
     outputs: ConnectorOutputs = field(default_factory=ConnectorOutputs)
 
@@ -145,6 +149,20 @@ class ConnectorController:
     def set_digital_communication(self, enabled: bool, now: float) -> None:
         self.digital_communication = enabled
         self._step(now)
+
+    def pulse_state_f(self, duration_s: float, now: float) -> None:
+        """Show state F for `duration_s` (the E/F wake-up of ISO 15118-3), then carry on; refused
+        while the contactor is closed (a wake-up is never a way to break load)."""
+        if not (0.0 < duration_s <= EF_PULSE_MAX_S):
+            raise ValueError(f"an E/F pulse lasts more than 0 and at most {EF_PULSE_MAX_S:g} s")
+        if self._contactor:
+            raise PermissionError("no E/F pulse while the contactor is closed")
+        self._ef_until = now + duration_s
+        self._step(now)
+
+    @property
+    def ef_pulse_until(self) -> float | None:
+        return self._ef_until
 
     def heartbeat(self, now: float) -> None:
         self._heartbeat_at = now
@@ -237,10 +255,15 @@ class ConnectorController:
         faults = self._faults
 
         # PWM
+        if self._ef_until is not None and now >= self._ef_until:
+            self._ef_until = None
+            self._stale = True  # back from F: the CP level must be read afresh
         if faults & DRIVES_F:
             mode, duty = PwmMode.LOW, 0.0
             if self._f_since is None:
                 self._f_since = now
+        elif self._ef_until is not None and state.vehicle_connected:
+            mode, duty = PwmMode.LOW, 0.0  # E/F wake-up pulse
         elif state.vehicle_connected and self.digital_communication and not faults:
             # 5 % from plug-in on, offer or not: the EV needs it to start the HLC (SLAC, SDP).
             mode, duty = PwmMode.PWM, DIGITAL_COMMUNICATION_DUTY_PCT
@@ -253,6 +276,8 @@ class ConnectorController:
         showing_digital = mode is PwmMode.PWM and duty == DIGITAL_COMMUNICATION_DUTY_PCT
         if self._showing_digital() and not showing_digital:
             self._digital_ended_at = now
+        if not state.vehicle_connected:
+            self._ef_until = None
         if showing_digital or not state.vehicle_connected:
             self._digital_ended_at = None  # an unplug ends the EV's HLC attempt: no gap owed to the next one
 

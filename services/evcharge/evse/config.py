@@ -13,7 +13,7 @@ class EvseConnector:
     # An ISO 15118 / DIN 70121 SECC (org.evcharge.V2g1) serves this connector: 5 % PWM, power per HLC.
     hlc: bool = False
     # HLC: what a failed SLAC matching (org.evcharge.Slac1 Result) leads to: this many retries
-    # (X1 for 4 s, then 5 % again), then "basic" (nominal PWM after 3 s of X1, IEC 61851-1
+    # (state F for 4 s, the E/F wake-up, then 5 % again), then "basic" (nominal PWM after 3 s of X1, IEC 61851-1
     # charging) or "stop" (the session stops, X1 until unplug).
     slac_retries: int = bounded(1, 0, 10)
     slac_fallback: str = "basic"

@@ -26,13 +26,13 @@ from ..common.persist import append_line_durable, read_json, write_json_atomic
 from ..common.service import ServiceContext
 from .config import EvseConfig, EvseConnector
 from .interfaces import ConnectorInterface, EvseInterface
-from .session import BoardView, ConnectorSessions, TokenOutcome
+from .session import SLAC_RETRY_EF_S, BoardView, ConnectorSessions, TokenOutcome
 
 log = logging.getLogger("evcharge.evse")
 
 RETRY_S = 0.5
 SLAC_ACTIONS = {
-    "retry": "retrying: X1 for 4 s, then 5 % PWM again",
+    "retry": "retrying: state F for 4 s (E/F wake-up), then 5 % PWM again",
     "basic": "falling back to basic charging: X1 for 3 s, then nominal PWM (IEC 61851-1)",
     "stop": "stopping the session: contactor open, X1 until unplug",
 }
@@ -49,6 +49,7 @@ class ConnectorRuntime:
     sent_lock: bool | None = None
     sent_demand: float | None = None
     sent_digital: bool | None = None
+    sent_ef_pulses: int = 0
     board_seq: int = 0  # board change signals handled so far
     _last_props: dict[str, Any] = field(default_factory=dict)
 
@@ -167,6 +168,15 @@ class ConnectorRuntime:
             await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetDigitalCommunication", "b",
                        [digital])
             self.sent_digital = digital
+        if core.ef_pulses != self.sent_ef_pulses:
+            try:
+                await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "PulseStateF", "d",
+                           [SLAC_RETRY_EF_S])
+            except DBusError as e:
+                if e.type != "org.evcharge.Error.InvalidState":
+                    raise
+                log.warning("connector %d: E/F wake-up refused: %s", self.cid, e.text, extra=fields(connector=self.cid))
+            self.sent_ef_pulses = core.ef_pulses  # one-shot: a late or refused wake-up is not repeated
         # Lock before offering power; withdraw power before releasing the lock.
         if lock and lock != self.sent_lock:
             await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetLock", "b", [True])

@@ -28,8 +28,9 @@ FAULT_STOP_REASONS = {
 }
 # The evse service's own absence (HeartbeatLost) is not the session's fault: it resumes.
 TRANSIENT_FAULTS = frozenset({"HeartbeatLost"})
-# After a failed SLAC matching, X1 this long before 5 % again (a fresh start for the EV's SLAC).
-SLAC_RETRY_X1_S = 4.0
+# After a failed SLAC matching, state F this long (the E/F wake-up, ISO 15118-3 T_step_EF >= 4 s)
+# before 5 % again: the EV starts SLAC over.
+SLAC_RETRY_EF_S = 4.0
 
 
 class ConnectorState(str, enum.Enum):
@@ -74,7 +75,7 @@ class Session:
     slac: str = ""                   # HLC: last SLAC result, "matched" or "failed"
     slac_failures: int = 0           # HLC: failed matchings in this session
     hlc_basic: bool = False          # HLC gave up (SLAC failed): basic charging with nominal PWM
-    slac_retry_at: float | None = None   # HLC: 5 % PWM resumes (a new matching) at this monotonic time
+    slac_retry_at: float | None = None   # HLC: the E/F wake-up ends (a new matching) at this monotonic time
     slac_matched_at: float | None = None  # HLC: matched, waiting for the V2G session since then
 
     @property
@@ -111,8 +112,8 @@ class ConnectorSessions:
     max_current_a: float = 32.0
     connection_timeout_s: float = 60.0
     hlc_enabled: bool = False        # an ISO 15118 / DIN 70121 SECC serves this connector (5 % PWM)
-    # SLAC failed (or matched without a V2G session): retry this many times, each after X1 for
-    # SLAC_RETRY_X1_S, then fall back: "basic" (nominal PWM, IEC 61851-1 charging after the
+    # SLAC failed (or matched without a V2G session): retry this many times, each after an E/F
+    # wake-up of SLAC_RETRY_EF_S (the board shows F), then fall back: "basic" (nominal PWM, IEC 61851-1 charging after the
     # board's 3 s of X1) or "stop" (the session stops; PWM stays X1 until unplug).
     slac_retries: int = 1
     slac_fallback: str = "basic"
@@ -121,6 +122,7 @@ class ConnectorSessions:
     # or go on as "basic" charging (nominal PWM after the board's 3 s of X1, IEC 61851-1).
     hlc_error_fallback: str = "stop"
     available: bool = True
+    ef_pulses: int = 0               # E/F wake-ups asked for (the adapter sends each once to the board)
     session: Session | None = None
     board: BoardView = field(default_factory=BoardView)
     allocation_a: float = 0.0
@@ -156,7 +158,7 @@ class ConnectorSessions:
         s = self.session
         if s is None:
             return self.hlc_enabled
-        return self.hlc_enabled and not s.stopped and not s.hlc_basic and s.slac_retry_at is None
+        return self.hlc_enabled and not s.stopped and not s.hlc_basic
 
     @property
     def available_now(self) -> bool:
@@ -290,7 +292,7 @@ class ConnectorSessions:
 
     def slac_result(self, result: str, reason: str, now: float) -> None:
         """The SLAC service's verdict for this connector (ISO 15118-3): matched -> wait for the V2G
-        session; failed -> retry after X1, then fall back to basic charging or stop."""
+        session; failed -> retry after an E/F wake-up, then fall back to basic charging or stop."""
         s = self.session
         if s is None or s.stopped or not self.hlc_enabled or s.hlc_basic or s.hlc:
             return  # nothing to match for, or the V2G session already runs (SLAC is history)
@@ -307,7 +309,8 @@ class ConnectorSessions:
         s.slac, s.slac_matched_at = "failed", None
         s.slac_failures += 1
         if s.slac_failures <= self.slac_retries:
-            s.slac_retry_at = now + SLAC_RETRY_X1_S
+            s.slac_retry_at = now + SLAC_RETRY_EF_S
+            self.ef_pulses += 1
             action = "retry"
         elif self.slac_fallback == "basic":
             s.hlc_basic = True
@@ -334,7 +337,7 @@ class ConnectorSessions:
         s = self.session
         if s is not None and not s.stopped:
             if s.slac_retry_at is not None and now >= s.slac_retry_at:
-                s.slac_retry_at = None  # back to 5 %: the SLAC service matches again
+                s.slac_retry_at = None  # the board is back at 5 %: the SLAC service matches again
                 self._event("SlacRetry", {"attempt": s.slac_failures + 1})
             if s.slac_matched_at is not None and not s.hlc and now - s.slac_matched_at >= self.v2g_after_match_s:
                 self._slac_failed(f"no V2G session {self.v2g_after_match_s:g} s after the SLAC match", now)

@@ -396,3 +396,28 @@ def test_no_x1_gap_without_prior_5_percent_or_after_unplug():
     loop.ctl.set_lock(True, loop.t)
     loop.ctl.set_offer(16.0, loop.t)
     assert loop.ctl.outputs.pwm_mode is PwmMode.PWM  # a new plug-in owes no gap
+
+
+def test_ef_pulse_shows_f_then_5_percent_again():
+    from evcharge.board.controller import EF_PULSE_MAX_S
+
+    loop = digital().plug()
+    assert loop.ctl.outputs.duty_pct == 5.0
+    start = loop.t
+    loop.ctl.pulse_state_f(4.0, start)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.LOW and loop.ctl.ef_pulse_until == pytest.approx(start + 4.0)
+    loop.run(3.9)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.LOW and not loop.ctl.faults
+    assert loop.state is CpState.B  # kept while we drive -12 V
+    loop.run(0.2)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.PWM and loop.ctl.outputs.duty_pct == 5.0
+    assert loop.ctl.ef_pulse_until is None
+    with pytest.raises(ValueError):
+        loop.ctl.pulse_state_f(EF_PULSE_MAX_S + 1, loop.t)
+
+
+def test_ef_pulse_refused_while_the_contactor_is_closed():
+    loop = charging()
+    with pytest.raises(PermissionError):
+        loop.ctl.pulse_state_f(4.0, loop.t)
+    assert loop.ctl.outputs.contactor and loop.ctl.outputs.pwm_mode is PwmMode.PWM
