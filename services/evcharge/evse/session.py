@@ -153,8 +153,8 @@ class ConnectorSessions:
 
     @property
     def digital_communication(self) -> bool:
-        """5 % PWM: HLC configured, and no session stopped by an HLC error or otherwise (then PWM falls
-        back to X1 until unplug, the safe state the EV understands)."""
+        """5 % PWM: HLC configured, the session neither stopped (then X1 until unplug, the safe state
+        the EV understands) nor fallen back to basic charging (then nominal PWM after the board's X1)."""
         s = self.session
         if s is None:
             return self.hlc_enabled
