@@ -177,10 +177,10 @@ async def test_cable_check_failure_ends_safely(stack, tmp_path):
 
 
 @pytest.mark.parametrize("dc,misbehave,v2g_cfg,reason", [
-    (False, "unexpected@ChargingStatusReq#10", {}, "FAILED_SequenceError: ServiceDiscoveryReq not expected"),
-    (False, "invalid_exi@ChargingStatusReq#10", {}, "schema-invalid EXI body"),
-    (True, "drop@CurrentDemandReq#10", {}, "TCP connection closed by the EV"),
-    (False, "stall@ChargingStatusReq#10", {"sequence_timeout_s": 1.0}, "sequence timeout"),
+    (False, "unexpected@ChargingStatusReq#20", {}, "FAILED_SequenceError: ServiceDiscoveryReq not expected"),
+    (False, "invalid_exi@ChargingStatusReq#20", {}, "schema-invalid EXI body"),
+    (True, "drop@CurrentDemandReq#20", {}, "TCP connection closed by the EV"),
+    (False, "stall@ChargingStatusReq#20", {"sequence_timeout_s": 1.0}, "sequence timeout"),
 ], ids=["sequence-error", "invalid-exi", "tcp-drop", "ev-timeout"])
 async def test_protocol_failure_while_charging_ends_safely(stack, tmp_path, dc, misbehave, v2g_cfg, reason):
     """The EV breaks the session while energy flows (contactor closed): the SECC ends it, the evse
@@ -221,7 +221,7 @@ async def test_protocol_failure_with_basic_fallback_goes_to_nominal_pwm(stack, t
                            {"id": 2, "max_current_a": 32}]}
     ev_args = await start_stack(stack, tmp_path, evse=evse)
     proc = await spawn_ev(stack, *ev_args, "--loops", "40", "--cycle-s", "0.1", "--stay-plugged",
-                          "--misbehave", "drop@ChargingStatusReq#10")
+                          "--misbehave", "drop@ChargingStatusReq#20")
     await stack.wait(lambda: stack.conn(1), lambda c: c["HlcProtocol"] == "iso2", what_name="HLC started")
     await stack.tap("04A1B2C3")
     await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=15, what_name="contactor closed")
