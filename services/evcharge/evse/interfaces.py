@@ -207,7 +207,8 @@ class ConnectorInterface(ServiceInterface):
     @signal()
     def SessionEvent(self, session_id: str, event: str, detail: dict) -> "sss":
         """Something happened in a session: session id, event (Authorized, ChargingStarted, Paused,
-        Resumed, Stopped, TokenRejected, TokenExpired, PlugInRefused), JSON detail."""
+        Resumed, Stopped, TokenRejected, TokenExpired, PlugInRefused; HLC: HlcStarted, HlcPowerDelivery,
+        HlcStopped, HlcFallback, SlacMatched, SlacFailed {reason, attempt, action retry|basic|stop}, SlacRetry), JSON detail."""
         return [session_id, event, json.dumps(detail, sort_keys=True)]
 
     @signal()

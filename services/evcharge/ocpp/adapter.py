@@ -250,3 +250,33 @@ class Link(ChargePoint):
     @after(Action.get_log)
     async def after_get_log(self, **_: Any) -> None:
         self.station.logs.start_pending()
+    # --- security (block A): certificates; decisions in ocpp/security.py ----------------------
+    @on(Action.certificate_signed)
+    def on_certificate_signed(self, certificate_chain: str, certificate_type: str | None = None, **_: Any) -> Any:
+        status, why = self.station.security.certificate_signed(certificate_chain, certificate_type)
+        return call_result.CertificateSigned(status=status, status_info=_info(why))
+
+    @after(Action.certificate_signed)
+    async def after_certificate_signed(self, **_: Any) -> None:
+        self.station.security.after_certificate_signed()
+
+    @on(Action.install_certificate)
+    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any) -> Any:
+        status, why = self.station.security.install(certificate_type, certificate)
+        return call_result.InstallCertificate(status=status, status_info=_info(why))
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(self, certificate_type: list | None = None, **_: Any) -> Any:
+        chain = self.station.security.installed_ids(certificate_type)
+        return call_result.GetInstalledCertificateIds(status="Accepted" if chain else "NotFound",
+                                                      certificate_hash_data_chain=chain or None)
+
+    @on(Action.delete_certificate)
+    def on_delete_certificate(self, certificate_hash_data: dict, **_: Any) -> Any:
+        status, why = self.station.security.delete(to_camel(certificate_hash_data))
+        return call_result.DeleteCertificate(status=status, status_info=_info(why))
+
+
+def _info(why: str | None) -> dict | None:
+    """statusInfo for a refusal: reasonCode plus the human reason (additionalInfo is string[512])."""
+    return {"reason_code": "InvalidValue", "additional_info": why[:512]} if why else None

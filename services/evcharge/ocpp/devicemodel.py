@@ -35,6 +35,8 @@ class Variable:
     persistent: bool = True
     constant: bool = False
     reboot_required: bool = False
+    # Extra check of a value the CSMS sets (None: fits, else why not), e.g. security rules.
+    validator: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
     default: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -48,6 +50,8 @@ class Variable:
         """None if `value` fits, else why not."""
         if len(value) > MAX_VALUE_LEN:
             return "too long"
+        if self.validator is not None and (why := self.validator(value)) is not None:
+            return why
         t = self.data_type
         if t == "boolean":
             return None if value in ("true", "false") else "expected true or false"
@@ -114,6 +118,9 @@ class DeviceModel:
 
     def variables(self) -> list[Variable]:
         return list(self._vars.values())
+
+    def find_local(self, component: str, name: str, instance: str | None = None) -> Variable:
+        return self._vars[(component, None, None, name, instance)]
 
     # --- persistence ---------------------------------------------------------------------------
     def overrides(self) -> list[list]:

@@ -6,10 +6,8 @@ answers to the CSMS. The decisions live in the pure cores (`boot`, `transactions
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
-import ssl
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +39,7 @@ from .netprofile import check_profile as check_network_profile
 from .netprofile import target as network_target
 from .queue import MessageQueue, RetryPolicy
 from .reset import Resetter
+from .security import Security
 from .smartcharging import ProfileStore, check_profile, parse_time
 from .transactions import TxBuilder, sampled_values
 
@@ -84,6 +83,9 @@ class OcppService:
         self.network_selector = Selector()
         self.active_slot = 0
         self.dm.add(self._operations_variables(), replace=True)
+        self.security = Security(self)   # certificates, security events, no-downgrade floor (block A)
+        self.security.attach()
+        self.password = self.security.password() or self.password
         self.dm.load(read_json(self.dm_file))
         self.dm.on_change.append(self._on_variable_changed)
         self.tx = TxBuilder(self.evses)
@@ -133,15 +135,6 @@ class OcppService:
                               f"the password must be 16..40 characters (OCPP BasicAuthPassword), got {len(pw)}")
         return pw
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        if not self.cfg.csms_url.startswith("wss://"):
-            return None
-        ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cfg.security_profile == 3:
-            ctx.load_cert_chain(self.cfg.client_cert_file, self.cfg.client_key_file)
-        return ctx
-
     def meter_ids(self) -> list[int]:
         return sorted(set(self.meters.values()))
 
@@ -161,6 +154,7 @@ class OcppService:
         self.spawn(self.push_local_list_enabled())
         await self.resync()
         await self.bridge.read_meters()
+        self.security.startup()
         for coro in (self._connection_loop(), self._sender_loop(), self._timer_loop()):
             self.spawn(coro)
         log.info("OCPP %s station %s -> %s (security profile %d), %d queued message(s)", SUBPROTOCOL,
@@ -178,31 +172,31 @@ class OcppService:
 
     # --- the connection -------------------------------------------------------------------------
     async def _connection_loop(self) -> None:
-        headers = {}
-        if self.password is not None:
-            cred = base64.b64encode(f"{self.cfg.station_id}:{self.password}".encode()).decode()
-            headers["Authorization"] = f"Basic {cred}"
         ping = self.dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval") or None
         while True:
             target = self._network_target()
             opened = False
             try:
+                # Per attempt: the slot, the password and the certificates may have changed.
+                headers, tls = self.security.transport(target)
                 async with connect(target.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
-                                   ssl=self._target_ssl_context(target), ping_interval=ping, ping_timeout=ping,
+                                   ssl=tls, ping_interval=ping, ping_timeout=ping,
                                    open_timeout=target.message_timeout_s, max_size=4 * 1024 * 1024,
                                    close_timeout=2) as ws:
                     opened = True
                     self.network_selector.succeeded()
                     if ws.subprotocol != SUBPROTOCOL:
                         raise ConnectionError(f"the CSMS did not accept subprotocol {SUBPROTOCOL}")
+                    self.security.connected(target)
                     await self._serve(ws)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure means: back off, reconnect
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.info("CSMS connection: %s", self.last_error)
-                if not opened:
+                if not opened:   # a failed attempt (TLS, auth, refused), not a dropped connection
                     self._network_attempt_failed()
+                    self.security.connect_failed(e)
             finally:
                 self.link = self.ws = None
                 self.boot.disconnected()
@@ -371,7 +365,9 @@ class OcppService:
                 self.queue.remove(head.id)
                 continue
             except websockets.ConnectionClosed:
-                break  # not an attempt: it waits for the next connection
+                # Not an attempt: it waits for the next connection, whose boot wakes the sender.
+                # (Returning, not re-waking: `online` stays true until the connection loop notices.)
+                return
             except (TimeoutError, OCPPError) as e:
                 if self.link is not link:
                     break  # the connection went away while we waited
@@ -630,9 +626,14 @@ class OcppService:
             if evse and evse.get("id") and not self._connectors_for(evse):
                 return "Rejected"
             return "Accepted"
+        if requested == "SignChargingStationCertificate":
+            return self.security.trigger_sign()
         return "NotImplemented"
 
     async def run_trigger(self, requested: str, evse: dict[str, Any] | None) -> None:
+        if requested == "SignChargingStationCertificate":
+            await self.security.sign()
+            return
         if requested == "BootNotification":
             if self.boot.state != bootmod.ACCEPTED:
                 await self._send_boot()
@@ -708,7 +709,7 @@ class OcppService:
 
     def transaction_status(self, transaction_id: str | None) -> tuple[bool, bool | None]:
         if transaction_id is None:
-            return len(self.queue) > 0, None
+            return self.queue.count_action("TransactionEvent") > 0, None  # not security events
         ongoing = self.tx.connector_of(transaction_id) is not None
         return self.queue.has_transaction(transaction_id), ongoing
 
@@ -768,6 +769,13 @@ class OcppService:
         self.queue.put_state("authcache", {})
         return "Accepted"
 
+    async def call_csms(self, action: str, payload: dict[str, Any]) -> Any:
+        """Send one CALL now (not queued); raises when offline, on timeout or CALLERROR."""
+        link = self.link
+        if link is None or not self.online:
+            raise ConnectionError("not connected to the CSMS")
+        self.boot.message_sent(time.monotonic())
+        return await link.call(make_call(action, payload), suppress=False)
     # --- reset (B11/B12; decisions in reset.py) -------------------------------------------------
     def end_for_reset(self, cid: int) -> None:
         self.next_sample.pop(cid, None)
@@ -801,7 +809,7 @@ class OcppService:
 
     def set_network_profile(self, slot: int, data: dict[str, Any]) -> tuple[str, str | None]:
         why = check_network_profile(slot, data, active_slot=self.active_slot,
-                                    current_security_profile=self.cfg.security_profile)
+                                    current_security_profile=self.security.floor)
         if why:
             log.info("SetNetworkProfile slot %d rejected: %s", slot, why)
             return "Rejected", "InvalidNetworkConf"
@@ -827,17 +835,6 @@ class OcppService:
         return network_target(slot, self.network, station_id=self.cfg.station_id, default_url=self.cfg.url,
                               default_profile=self.cfg.security_profile,
                               default_timeout_s=self.cfg.message_timeout_s)
-
-    def _target_ssl_context(self, target: Target) -> ssl.SSLContext | None:
-        if target.url == self.cfg.url:
-            return self._ssl_context()
-        if not target.url.startswith("wss://"):
-            return None
-        ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if target.security_profile == 3:
-            ctx.load_cert_chain(self.cfg.client_cert_file, self.cfg.client_key_file)
-        return ctx
 
     def _network_attempt_failed(self) -> None:
         order = self._network_order()
