@@ -169,3 +169,10 @@ async def test_reconnect_without_new_boot_notification(start_ocpp16, csms16):
     await csms16.wait_for("StatusNotification", n + 3)
     assert csms16.actions().count("BootNotification") == 1
     assert (await ocpp_props(stack))["BootStatus"] == "Accepted"
+
+
+async def test_dbus_properties(start_ocpp16, csms16):
+    stack = await start_ocpp16()
+    props = await ocpp_props(stack)
+    assert props["CsmsUrl"] == f"{csms16.url}/evcharge-001" and props["StationId"] == "evcharge-001"
+    assert props["SecurityProfile"] == 0 and props["QueueLength"] == 0 and props["LastError"] == ""

@@ -103,7 +103,8 @@ class Csms16(Csms):
 
     async def start(self) -> None:
         self._server = await serve(self._handle, self.host, self.port, subprotocols=[SUBPROTOCOL],
-                                   process_request=self._check_auth, ping_interval=None, max_size=8 * 1024 * 1024)
+                                   process_request=self._check_auth, ping_interval=None, max_size=8 * 1024 * 1024,
+                                   ssl=getattr(self, "ssl", None))
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("Central System (1.6) listening on %s", self.url)
 

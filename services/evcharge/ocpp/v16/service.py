@@ -73,6 +73,20 @@ class ConfigurationView:
         return self.conf.get_int(name)
 
 
+class SecurityView:
+    """What `OcppInterface` reads from the 2.0.1 security state: 1.6 uses `ocpp.yaml` as it is
+    (no network-profile slots, no profile upgrades over OCPP yet)."""
+
+    def __init__(self, cfg: OcppConfig) -> None:
+        self.cfg = cfg
+
+    def url(self) -> str:
+        return self.cfg.url
+
+    def current_profile(self) -> int:
+        return self.cfg.security_profile
+
+
 class Ocpp16Service:
     def __init__(self, bus: MessageBus, cfg: OcppConfig, state_dir: Path) -> None:
         self.bus = bus
@@ -100,6 +114,7 @@ class Ocpp16Service:
         self.conf.load(read_json(self.conf_file))
         self.conf.on_change.append(self._on_key_changed)
         self.dm = ConfigurationView(self.conf)
+        self.security = SecurityView(cfg)
         self.tx = TxBuilder16(self.connectors)
         self.tx.load_json(self.queue.get_state("tx16"))
         self.cache = AuthCache()
