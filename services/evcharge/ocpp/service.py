@@ -29,7 +29,7 @@ from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision
 from .boot import Backoff, BootMachine
 from .bridge import Bridge
-from .config import OcppConfig
+from .config import OcppConfig, Protocol
 from .devicemodel import Variable, pages, standard_model
 from .interfaces import OcppInterface
 from .logupload import LogUploader
@@ -899,6 +899,9 @@ class OcppService:
 
 async def build(ctx: ServiceContext) -> OcppService:
     cfg = ctx.load_config(OcppConfig)
+    if cfg.protocol is Protocol.OCPP16:
+        from .v16.service import build16
+        return await build16(ctx, cfg)
     svc = OcppService(ctx.bus, cfg, ctx.state_dir)
     ctx.bus.export(names.OCPP_PATH, svc.iface)
     return svc
