@@ -35,7 +35,7 @@ from .config import OcppConfig
 from .devicemodel import Variable, pages, standard_model
 from .interfaces import OcppInterface
 from .queue import MessageQueue, RetryPolicy
-from .smartcharging import ProfileStore, check_profile, parse_time
+from .smartcharging import MAX_ENTRIES, ProfileStore, check_profile, parse_time
 from .transactions import TxBuilder, sampled_values
 
 log = logging.getLogger("evcharge.ocpp")
@@ -82,6 +82,7 @@ class OcppService:
         self.profiles.load_json(self.queue.get_state("profiles"))
         self.sent_limits: dict[int, float | None] = {}   # energy connector (0: site) -> limit pushed
         self._next_limit_check = 0.0
+        self._profile_reports: dict[int, dict[int, list[dict[str, Any]]]] = {}  # GetChargingProfiles requestId -> found
         self.boot = BootMachine(heartbeat_s=float(self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval")))
         self.backoff = Backoff(r.backoff_wait_minimum_s, r.backoff_random_range_s, r.backoff_repeat_times)
         self.bridge = Bridge(bus, self)
@@ -688,8 +689,11 @@ class OcppService:
         if evse_id != 0 and evse_id not in {e for e, _c in self.evses.values()}:
             return "Rejected", "UnknownEvse"
         active = {self.evses[cid][0]: tx.transaction_id for cid, tx in self.tx.active.items()}
-        reason = check_profile(evse_id, profile, active)
+        reason = check_profile(evse_id, profile, active, self.profiles.items())
+        if reason is None and profile["id"] not in self.profiles.profiles and len(self.profiles.profiles) >= MAX_ENTRIES:
+            reason = "TooManyElements"
         if reason:
+            log.info("charging profile %s refused: %s", profile.get("id"), reason)
             return "Rejected", reason
         self.profiles.set(evse_id, profile)
         self.queue.put_state("profiles", self.profiles.to_json())
@@ -704,18 +708,28 @@ class OcppService:
         self.queue.put_state("profiles", self.profiles.to_json())
         return "Accepted" if cleared else "Unknown"
 
+    def _tx_start(self, cid: int) -> float | None:
+        """Where a Relative profile's periods count from: the transaction's start."""
+        started = self.connector_props.get(cid, {}).get("SessionStartedAt") or None
+        try:
+            return parse_time(started) if started and self.tx.transaction_id(cid) else None
+        except ValueError:
+            return None
+
     async def apply_limits(self) -> None:
-        """Push the profiles' limits now to the energy service (only what changed)."""
+        """Push the profiles' limits now to the energy service (only what changed), and set the
+        timer for the next period boundary (at most 1 s away, so clock steps are caught too)."""
         now = time.time()
         wanted: dict[int, float | None] = {0: self.profiles.station_limit(now)}
+        tx_starts: dict[str | None, float | None] = {}
         for cid, (evse_id, _c) in self.evses.items():
             tx_id = self.tx.transaction_id(cid)
-            started = self.connector_props.get(cid, {}).get("SessionStartedAt") or None
-            try:
-                tx_start = parse_time(started) if started and tx_id else None
-            except ValueError:
-                tx_start = None
+            tx_start = self._tx_start(cid)
+            tx_starts[tx_id] = tx_start
             wanted[cid] = self.profiles.evse_limit(evse_id, now, tx_id, tx_start)
+        change = self.profiles.next_change(now, 1.0, tx_starts)
+        if change is not None:
+            self._next_limit_check = min(self._next_limit_check, time.monotonic() + max(0.0, change - now))
         for cid, limit in wanted.items():
             if cid in self.sent_limits and self.sent_limits[cid] == limit:
                 continue
@@ -733,6 +747,42 @@ class OcppService:
                          "cleared" if limit is None else f"{limit:.1f} A")
             except (DBusError, TimeoutError) as e:
                 log.warning("energy refused the OCPP limit for %d: %s", cid, e)
+
+    def get_charging_profiles(self, request_id: int, evse_id: int | None, criteria: dict[str, Any]) -> str:
+        """K09: Accepted when some profile matches (the report follows), else NoProfiles."""
+        found = self.profiles.select(evse_id, criteria.get("chargingProfilePurpose"), criteria.get("stackLevel"),
+                                     criteria.get("chargingProfileId"), criteria.get("chargingLimitSource"))
+        self._profile_reports[request_id] = found
+        return "Accepted" if found else "NoProfiles"
+
+    async def send_charging_profiles(self, request_id: int) -> None:
+        found = self._profile_reports.pop(request_id, {})
+        link = self.link
+        for n, (evse_id, profiles) in enumerate(sorted(found.items())):
+            if link is None:
+                return
+            try:  # one ReportChargingProfiles per EVSE (K09.FR.?), tbc on all but the last
+                await link.call(make_call("ReportChargingProfiles", {
+                    "requestId": request_id, "chargingLimitSource": "CSO", "evseId": evse_id,
+                    "chargingProfile": profiles, "tbc": n < len(found) - 1}), suppress=False)
+            except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+                log.warning("ReportChargingProfiles failed: %s", e)
+                return
+
+    def composite_schedule(self, duration: int, evse_id: int, unit: str | None) -> tuple[str, dict[str, Any] | None]:
+        """K08: the composite of every profile for the EVSE (0: the station) from now, in `unit`."""
+        if evse_id != 0 and evse_id not in {e for e, _c in self.evses.values()}:
+            return "Rejected", None
+        cids = [cid for cid, (e, _c) in self.evses.items() if e == evse_id]
+        cid = cids[0] if cids else None
+        tx_id = self.tx.transaction_id(cid) if cid is not None else None
+        tx_start = self._tx_start(cid) if cid is not None else None
+        phases = self.dm.get_int("ChargingStation", "SupplyPhases") or 3
+        default_a = self.cfg.site_limit_a if evse_id == 0 else self.cfg.evse_max_current_a
+        schedule = self.profiles.composite_schedule(evse_id, float(int(time.time())), duration, unit or "A",
+                                                    default_a=default_a, tx_id=tx_id, tx_start=tx_start,
+                                                    phases=phases)
+        return "Accepted", schedule
 
     def clear_cache(self) -> str:
         self.cache.clear()
