@@ -33,6 +33,7 @@ from .boot import Backoff, BootMachine
 from .bridge import Bridge
 from .config import OcppConfig
 from .devicemodel import Variable, pages, standard_model
+from .faults import FaultReporter, event_data
 from .interfaces import OcppInterface
 from .queue import MessageQueue, RetryPolicy
 from .smartcharging import MAX_ENTRIES, ProfileStore, check_profile, parse_time
@@ -104,6 +105,9 @@ class OcppService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}
         self._event_id = int(time.time()) % 1_000_000_000  # NotifyEvent eventId: increasing across restarts
+        self.faults = FaultReporter()                      # ChargeX problems (faults.py)
+        self.faults.load_json(self.queue.get_state("faults"))
+        self._faults_lock = asyncio.Lock()
 
     # --- configuration helpers ---------------------------------------------------------------
     def _read_password(self) -> str | None:
@@ -254,6 +258,7 @@ class OcppService:
         self.sent_status.clear()
         for cid in self.evses:
             await self._send_status(cid)
+            await self.send_faults(cid)
         self._wake_sender.set()
         self.publish()
 
@@ -411,11 +416,38 @@ class OcppService:
         except websockets.ConnectionClosed:
             self.sent_status.pop(cid, None)
 
+    async def send_faults(self, cid: int) -> None:
+        """NotifyEvent for faults raised or cleared since the CSMS was last told (faults.py)."""
+        async with self._faults_lock:
+            link = self.link
+            raised, cleared = self.faults.pending(cid)
+            if not (raised or cleared) or link is None or not self.online or cid not in self.evses:
+                return
+            evse_id, conn_id = self.evses[cid]
+            ts = utc_now()
+            data = []
+            for fault, gone in [(f, False) for f in raised] + [(f, True) for f in cleared]:
+                self._event_id += 1
+                data.append(event_data(self._event_id, ts, fault, evse_id, conn_id, cleared=gone))
+            try:
+                await link.call(make_call("NotifyEvent", {"generatedAt": ts, "seqNo": 0, "eventData": data}),
+                                suppress=False)
+            except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+                log.info("NotifyEvent (faults) failed: %s", e)
+                return
+            self.faults.sent(cid, raised, cleared)
+            self.queue.put_state("faults", self.faults.to_json())
+            log.info("connector %d: faults reported: raised %s, cleared %s", cid, raised, cleared,
+                     extra=fields(connector=cid))
+
     # --- inputs from the evcharge services (bridge) -----------------------------------------
     def on_connector_props(self, cid: int, changed: dict[str, Any]) -> None:
         if cid not in self.evses:
             return
         self.connector_props.setdefault(cid, {}).update(changed)
+        if "Faults" in changed:
+            self.faults.set_faults(cid, changed["Faults"])
+            self.spawn(self.send_faults(cid))
         if "State" in changed:
             state = changed["State"]
             self.connector_state[cid] = state
@@ -445,12 +477,18 @@ class OcppService:
                 token_type = known[1]
             self._emit(cid, self.tx.authorized(cid, token, token_type, utc_now(), offline=not self.online))
         elif event == "Stopped":
+            if detail.get("reason") in ("OvercurrentFault", "GroundFault"):  # ChargeX CX004 / CX002
+                self.faults.raise_fault(cid, detail["reason"])
+                self.spawn(self.send_faults(cid))
             self._emit(cid, self.tx.stopped(cid, detail.get("reason", "Other"), utc_now(), offline=not self.online))
 
     def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
         if cid not in self.evses or self.tx.transaction_id(cid) != session_id:
             return
         self.next_sample.pop(cid, None)
+        for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
+            self.faults.clear_fault(cid, fault)
+        self.spawn(self.send_faults(cid))
         self.profiles.drop_transaction(session_id)
         self.queue.put_state("profiles", self.profiles.to_json())
         self._emit(cid, self.tx.ended(cid, reason, utc_now(), offline=not self.online,
@@ -474,6 +512,7 @@ class OcppService:
                 continue
             self.connector_props[cid] = props
             self.connector_state[cid] = props.get("State", "Unavailable")
+            self.faults.set_faults(cid, props.get("Faults") or [])
             session = props.get("SessionId", "")
             known = self.tx.transaction_id(cid)
             if known and known != session:
