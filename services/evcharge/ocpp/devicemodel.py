@@ -220,6 +220,7 @@ def pages(items: list[Any], per_page: int) -> list[list[Any]]:
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")
 TRIGGER_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer", "ParkingBayOccupancy",
                   "DataSigned")
+TX_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer")  # the ones txpoints.py supports
 
 
 def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_threshold_s: int,
@@ -256,8 +257,9 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("TxCtrlr", "EVConnectionTimeOut", "60", i, RO, unit="s"),
         Variable("TxCtrlr", "StopTxOnEVSideDisconnect", "true", b, RO),
         Variable("TxCtrlr", "StopTxOnInvalidId", "true", b, RO),
-        Variable("TxCtrlr", "TxStartPoint", "EVConnected", "MemberList", RO, values_list=TRIGGER_POINTS),
-        Variable("TxCtrlr", "TxStopPoint", "EVConnected", "MemberList", RO, values_list=TRIGGER_POINTS),
+        # ParkingBayOccupancy (no bay sensor) and DataSigned (no signed meter) are refused (txpoints.py).
+        Variable("TxCtrlr", "TxStartPoint", "EVConnected", "MemberList", values_list=TX_POINTS),
+        Variable("TxCtrlr", "TxStopPoint", "EVConnected", "MemberList", values_list=TX_POINTS),
         Variable("SampledDataCtrlr", "TxStartedMeasurands", MEASURANDS[0], "MemberList", values_list=MEASURANDS),
         Variable("SampledDataCtrlr", "TxUpdatedMeasurands", ",".join(MEASURANDS), "MemberList",
                  values_list=MEASURANDS),

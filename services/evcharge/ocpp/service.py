@@ -38,6 +38,7 @@ from .interfaces import OcppInterface
 from .queue import MessageQueue, RetryPolicy
 from .smartcharging import MAX_ENTRIES, ProfileStore, check_profile, parse_time
 from .transactions import TxBuilder, sampled_values
+from .txpoints import Conditions, TxFlow, parse_points
 
 log = logging.getLogger("evcharge.ocpp")
 
@@ -77,6 +78,8 @@ class OcppService:
         self.dm.on_change.append(self._on_variable_changed)
         self.tx = TxBuilder(self.evses)
         self.tx.load_json(self.queue.get_state("tx"))
+        self.flow = TxFlow(self.tx, lambda: parse_points(self.dm.get("TxCtrlr", "TxStartPoint")),
+                           lambda: parse_points(self.dm.get("TxCtrlr", "TxStopPoint")), self._meter)
         self.cache = AuthCache()
         self.cache.load_json(self.queue.get_state("authcache"))
         self.profiles = ProfileStore()
@@ -453,19 +456,18 @@ class OcppService:
             self.connector_state[cid] = state
             self._update_availability_vars()
             self.spawn(self._send_status(cid))
-            charging = CHARGING_STATE.get(state)
-            if charging is None and state in ("Preparing", "Finishing") and cid in self.tx.active \
-                    and self.tx.active[cid].charging_state != "Idle":
-                charging = "EVConnected"
-            if charging and cid in self.tx.active:
-                self._emit(cid, self.tx.charging_state(cid, charging, utc_now(), offline=not self.online))
+            self._emit_all(cid, self.flow.state(cid, state, utc_now(), offline=not self.online))
+
+    def _emit_all(self, cid: int, payloads: list[dict[str, Any]]) -> None:
+        for payload in payloads:
+            if payload["eventType"] == "Started":
+                self.next_sample.pop(cid, None)
+            self._emit(cid, payload)
 
     def on_session_started(self, cid: int, session_id: str, started_at: str) -> None:
         if cid not in self.evses:
             return
-        self.next_sample.pop(cid, None)
-        self._emit(cid, self.tx.started(cid, session_id, started_at, offline=not self.online,
-                                        meter=self._meter(cid, "Transaction.Begin", "TxStartedMeasurands")))
+        self._emit_all(cid, self.flow.session_started(cid, session_id, started_at, offline=not self.online))
 
     def on_session_event(self, cid: int, session_id: str, event: str, detail: dict[str, Any]) -> None:
         if cid not in self.evses:
@@ -475,15 +477,16 @@ class OcppService:
             known = self.token_types.pop(cid, None)
             if known and known[0].casefold() == token.casefold():
                 token_type = known[1]
-            self._emit(cid, self.tx.authorized(cid, token, token_type, utc_now(), offline=not self.online))
+            self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
         elif event == "Stopped":
             if detail.get("reason") in ("OvercurrentFault", "GroundFault"):  # ChargeX CX004 / CX002
                 self.faults.raise_fault(cid, detail["reason"])
                 self.spawn(self.send_faults(cid))
-            self._emit(cid, self.tx.stopped(cid, detail.get("reason", "Other"), utc_now(), offline=not self.online))
+            self._emit_all(cid, self.flow.stopped(cid, detail.get("reason", "Other"), utc_now(),
+                                                  offline=not self.online))
 
     def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
-        if cid not in self.evses or self.tx.transaction_id(cid) != session_id:
+        if cid not in self.evses:
             return
         self.next_sample.pop(cid, None)
         for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
@@ -491,8 +494,7 @@ class OcppService:
         self.spawn(self.send_faults(cid))
         self.profiles.drop_transaction(session_id)
         self.queue.put_state("profiles", self.profiles.to_json())
-        self._emit(cid, self.tx.ended(cid, reason, utc_now(), offline=not self.online,
-                                      meter=self._meter(cid, "Transaction.End", "TxEndedMeasurands")))
+        self._emit_all(cid, self.flow.session_ended(cid, session_id, reason, utc_now(), offline=not self.online))
 
     def on_meter(self, meter_id: int, energy_wh: float | None, power_w: float | None) -> None:
         old_e, old_p = self.meter_values.get(meter_id, (None, None))
@@ -523,12 +525,22 @@ class OcppService:
                 self._emit(cid, self.tx.ended(cid, reason, (ended or {}).get("ended_at") or utc_now(),
                                               offline=not self.online))
                 known = None
-            if session and not known:
-                self._emit(cid, self.tx.started(cid, session, props.get("SessionStartedAt") or utc_now(),
-                                                offline=not self.online))
-                if props.get("SessionToken"):
-                    self._emit(cid, self.tx.authorized(cid, props["SessionToken"], "Central", utc_now(),
-                                                       offline=not self.online))
+            token = props.get("SessionToken") or ""
+            if session and (known or self.tx.finished.get(cid) == session):
+                # Still running (or its transaction already ended): only the conditions to remember.
+                self.flow.conds[cid] = Conditions(session=session, token=(token, "Central") if token else None,
+                                                  authorized=bool(token) and not props.get("StopReason"),
+                                                  state=self.connector_state[cid])
+            elif session:
+                off = not self.online
+                self.flow.conds[cid] = Conditions(state=self.connector_state[cid])
+                self._emit_all(cid, self.flow.session_started(cid, session, props.get("SessionStartedAt")
+                                                              or utc_now(), offline=off))
+                if token:
+                    self._emit_all(cid, self.flow.authorized(cid, token, "Central", utc_now(), offline=off))
+                self._emit_all(cid, self.flow.state(cid, self.connector_state[cid], utc_now(), offline=off))
+            else:
+                self.flow.conds[cid] = Conditions(state=self.connector_state[cid])
         self._update_availability_vars()
         for cid in self.evses:
             self.spawn(self._send_status(cid))
