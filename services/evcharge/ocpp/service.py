@@ -528,9 +528,11 @@ class OcppService:
             token = props.get("SessionToken") or ""
             if session and (known or self.tx.finished.get(cid) == session):
                 # Still running (or its transaction already ended): only the conditions to remember.
-                self.flow.conds[cid] = Conditions(session=session, token=(token, "Central") if token else None,
+                self.flow.restore(cid, Conditions(session=session, token=(token, "Central") if token else None,
                                                   authorized=bool(token) and not props.get("StopReason"),
-                                                  state=self.connector_state[cid])
+                                                  state=self.connector_state[cid],
+                                                  power_path=bool(token) and not props.get("StopReason")
+                                                  and (props.get("SessionEnergyWh") or 0) > 0))
             elif session:
                 off = not self.online
                 self.flow.conds[cid] = Conditions(state=self.connector_state[cid])

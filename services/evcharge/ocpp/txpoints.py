@@ -8,15 +8,22 @@ name, fed by evse events:
 |---|---|
 | EVConnected | the evse session runs (plug-in .. unplug) |
 | Authorized | the session is authorized and not stopped (Stop / StopAuthorized / Deauthorized) |
-| PowerPathClosed | authorized and the connector is Charging or SuspendedEV (contactor closed) |
+| PowerPathClosed | authorized, from the first Charging of the session until it is stopped |
 | EnergyTransfer | the connector is Charging |
 
-A transaction starts when the first start point becomes true (E01.FR.01..06) and ends when any
-stop point becomes false (E06.FR.01..07). ParkingBayOccupancy (no bay sensor) and DataSigned (no
-signed meter) are not supported: the device model refuses them. One transaction per evse
-session: its transactionId stays the evse session id, and once a stop point ended it early the
-session starts no second one. Every method returns the TransactionEvent payloads to queue, in
-order; the builder (transactions.py) numbers them.
+PowerPathClosed is not "the contactor is closed right now": an AC EV that pauses (SuspendedEV,
+state B) opens the contactor, but the session keeps its power path in OCPP's sense (TC_E_37
+starts from a suspended transfer). evse's SuspendedEV also covers "authorized, EV not ready
+yet", before any energy flowed, which is not PowerPathClosed (TC_E_01).
+
+A transaction starts when the first start point becomes true (E01.FR.01..06) and ends when a
+stop point that was true during the transaction becomes false (E06.FR.01..07): with TxStopPoint
+PowerPathClosed a transaction started at plug-in does not end before the power path ever closed.
+ParkingBayOccupancy (no bay sensor) and DataSigned (no signed meter) are not supported: the
+device model refuses them. One transaction per evse session: its transactionId stays the evse
+session id, and once a stop point ended it early the session starts no second one. Every method
+returns the TransactionEvent payloads to queue, in order; the builder (transactions.py) numbers
+them.
 """
 
 from __future__ import annotations
@@ -28,7 +35,6 @@ from typing import Any
 from .transactions import STOP_TRIGGERS, TxBuilder
 
 SUPPORTED_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer")
-POWER_STATES = frozenset({"Charging", "SuspendedEV"})
 ENERGY_STATES = frozenset({"Charging"})
 # evse connector State -> OCPP chargingState while a transaction runs
 CHARGING_STATE = {"Charging": "Charging", "SuspendedEV": "SuspendedEV", "SuspendedEVSE": "SuspendedEVSE"}
@@ -43,6 +49,8 @@ class Conditions:
     authorized: bool = False
     state: str = "Available"
     stop_reason: str | None = None         # the evse stop reason in this session
+    power_path: bool = False               # Charging was reached and the session was not stopped since
+    reached: frozenset[str] = frozenset()  # points true at some time during the running transaction
 
 
 def parse_points(value: str, default: str = "EVConnected") -> set[str]:
@@ -69,7 +77,7 @@ class TxFlow:
         if point == "Authorized":
             return c.session is not None and c.authorized
         if point == "PowerPathClosed":
-            return c.session is not None and c.authorized and c.state in POWER_STATES
+            return c.session is not None and c.authorized and c.power_path
         if point == "EnergyTransfer":
             return c.session is not None and c.state in ENERGY_STATES
         return False
@@ -83,6 +91,7 @@ class TxFlow:
             return []
         if not any(self.met(c, p) for p in self.start_points()):
             return []
+        c.reached = frozenset()
         msg = self.tx.started(cid, c.session, ts, offline=offline, trigger=trigger,
                               token=c.token if c.authorized else None, charging_state=self._charging_state(c),
                               meter=self.meter(cid, "Transaction.Begin", "TxStartedMeasurands"))
@@ -92,7 +101,7 @@ class TxFlow:
         c = self._c(cid)
         if cid not in self.tx.active or c.session is None:
             return []
-        if all(self.met(c, p) for p in self.stop_points()):
+        if not any(p in c.reached and not self.met(c, p) for p in self.stop_points()):
             return []
         # The cable is gone (TC_E_37): Idle; otherwise the EV is still there (TC_E_22).
         charging_state = "Idle" if reason == "EVDisconnected" else "EVConnected"
@@ -100,37 +109,50 @@ class TxFlow:
                             session_id=c.session, meter=self.meter(cid, "Transaction.End", "TxEndedMeasurands"))
         return [msg] if msg else []
 
+    def _note(self, cid: int, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        c = self._c(cid)
+        if cid in self.tx.active:
+            c.reached = c.reached | {p for p in SUPPORTED_POINTS if self.met(c, p)}
+        return out
+
+    def restore(self, cid: int, conds: Conditions) -> None:
+        """Conditions read back from evse after a restart (for a running transaction: reached as now)."""
+        self.conds[cid] = conds
+        self._note(cid, [])
+
     # --- evse events ---------------------------------------------------------------------------
     def session_started(self, cid: int, session: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:
         c = self._c(cid)
-        c.session, c.token, c.authorized, c.stop_reason = session, None, False, None
-        return self._maybe_start(cid, ts, "CablePluggedIn", offline)
+        c.session, c.token, c.authorized, c.stop_reason, c.power_path = session, None, False, None, False
+        return self._note(cid, self._maybe_start(cid, ts, "CablePluggedIn", offline))
 
     def authorized(self, cid: int, token: str, token_type: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:
         c = self._c(cid)
         c.token, c.authorized = (token, token_type), True
         if cid in self.tx.active:
             msg = self.tx.authorized(cid, token, token_type, ts, offline=offline)
-            return [msg] if msg else []
-        return self._maybe_start(cid, ts, "Authorized", offline)
+            return self._note(cid, [msg] if msg else [])
+        return self._note(cid, self._maybe_start(cid, ts, "Authorized", offline))
 
     def stopped(self, cid: int, reason: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:
         c = self._c(cid)
-        c.authorized, c.stop_reason = False, reason
+        c.authorized, c.stop_reason, c.power_path = False, reason, False
         ended = self._maybe_stop(cid, ts, offline, STOP_TRIGGERS.get(reason, "AbnormalCondition"), reason)
         if ended:
             return ended
         msg = self.tx.stopped(cid, reason, ts, offline=offline)
-        return [msg] if msg else []
+        return self._note(cid, [msg] if msg else [])
 
     def state(self, cid: int, state: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:
         c = self._c(cid)
         c.state = state
+        if state in ENERGY_STATES and c.authorized:
+            c.power_path = True
         if c.session is None:
             return []
         out = self._maybe_start(cid, ts, "ChargingStateChanged", offline)
         if out:
-            return out
+            return self._note(cid, out)
         if state == "Available":   # unplugged; evse's SessionEnded follows
             reason, trigger = "EVDisconnected", "EVCommunicationLost"
         elif c.stop_reason:   # the power path opened because the session was stopped
@@ -139,7 +161,7 @@ class TxFlow:
             reason, trigger = "StoppedByEV", "ChargingStateChanged"
         out = self._maybe_stop(cid, ts, offline, trigger, reason)
         if out:
-            return out
+            return self._note(cid, out)
         charging = CHARGING_STATE.get(state)
         tx = self.tx.active.get(cid)
         if charging is None and state in ("Preparing", "Finishing") and tx is not None \
@@ -147,8 +169,8 @@ class TxFlow:
             charging = "EVConnected"
         if charging and tx is not None:
             msg = self.tx.charging_state(cid, charging, ts, offline=offline)
-            return [msg] if msg else []
-        return []
+            return self._note(cid, [msg] if msg else [])
+        return self._note(cid, [])
 
     def session_ended(self, cid: int, session: str, reason: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:
         c = self._c(cid)

@@ -69,7 +69,11 @@ def test_stop_power_path_closed_unplug_is_ev_disconnected_idle():
     f, _ = flow(stop="PowerPathClosed")
     f.session_started(1, "s1", "t", offline=False)
     f.authorized(1, "CARD", "ISO14443", "t", offline=False)
-    f.state(1, "SuspendedEV", "t", offline=False)
+    # authorized, EV not ready yet: no power path, nothing to end
+    assert kinds(f.state(1, "SuspendedEV", "t", offline=False)) == [("Updated", "ChargingStateChanged")]
+    f.state(1, "Charging", "t", offline=False)
+    # the EV pauses: the transaction's power path stays
+    assert kinds(f.state(1, "SuspendedEV", "t", offline=False)) == [("Updated", "ChargingStateChanged")]
     (m,) = f.session_ended(1, "s1", "EVDisconnected", "t", offline=False)
     assert (m["triggerReason"], m["transactionInfo"]["chargingState"], m["transactionInfo"]["stoppedReason"]) == \
         ("EVCommunicationLost", "Idle", "EVDisconnected")
