@@ -35,6 +35,7 @@ from .config import OcppConfig
 from .devicemodel import Variable, pages, standard_model
 from .faults import FaultReporter, event_data
 from .interfaces import OcppInterface
+from .metering import EndedSamples, Ticker
 from .queue import MessageQueue, RetryPolicy
 from .smartcharging import MAX_ENTRIES, ProfileStore, check_profile, parse_time
 from .transactions import TxBuilder, sampled_values
@@ -79,7 +80,11 @@ class OcppService:
         self.tx = TxBuilder(self.evses)
         self.tx.load_json(self.queue.get_state("tx"))
         self.flow = TxFlow(self.tx, lambda: parse_points(self.dm.get("TxCtrlr", "TxStartPoint")),
-                           lambda: parse_points(self.dm.get("TxCtrlr", "TxStopPoint")), self._meter)
+                           lambda: parse_points(self.dm.get("TxCtrlr", "TxStopPoint")), self._tx_meter)
+        self.aligned_tick = Ticker(aligned=True)             # AlignedDataCtrlr.Interval (metering.py)
+        self.aligned_ended_tick = Ticker(aligned=True)       # AlignedDataCtrlr.TxEndedInterval
+        self.sampled_ended_ticks: dict[int, Ticker] = {}     # SampledDataCtrlr.TxEndedInterval per connector
+        self.ended_samples = EndedSamples()
         self.cache = AuthCache()
         self.cache.load_json(self.queue.get_state("authcache"))
         self.profiles = ProfileStore()
@@ -276,6 +281,10 @@ class OcppService:
                     await self.apply_limits()
                 except Exception:
                     log.exception("applying charging limits failed")
+            try:
+                self._meter_ticks(time.time())
+            except Exception:
+                log.exception("meter values step failed")
             if self.link is None:
                 continue
             try:
@@ -500,6 +509,57 @@ class OcppService:
         old_e, old_p = self.meter_values.get(meter_id, (None, None))
         self.meter_values[meter_id] = (energy_wh if energy_wh is not None else old_e,
                                        power_w if power_w is not None else old_p)
+
+    # --- clock-aligned and Ended meter values (metering.py) -------------------------------------
+    def _values(self, cid: int, context: str, component: str, variable: str,
+                at: float | None = None) -> list[dict[str, Any]]:
+        energy, power = self.meter_values.get(self.meters.get(cid, cid), (None, None))
+        measurands = [m.strip() for m in self.dm.get(component, variable).split(",") if m.strip()]
+        ts = utc_now() if at is None else \
+            datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return sampled_values(ts, context, energy_wh=energy, power_w=power, measurands=measurands)
+
+    def _tx_meter(self, cid: int, context: str, measurands_var: str) -> list[dict[str, Any]]:
+        """Begin/End values of a transaction; End carries the samples kept for it."""
+        values = self._meter(cid, context, measurands_var)
+        if context == "Transaction.Begin":
+            self.ended_samples.drop(cid)
+            self.sampled_ended_ticks.pop(cid, None)
+            return values
+        self.sampled_ended_ticks.pop(cid, None)
+        return self.ended_samples.take(cid) + values
+
+    def _meter_ticks(self, now: float) -> None:
+        at = self.aligned_tick.check(now, self.dm.get_int("AlignedDataCtrlr", "Interval"))
+        if at is not None:   # every EVSE's values carry the boundary as timestamp (TC_J_01)
+            for cid in sorted(self.evses):
+                values = self._values(cid, "Sample.Clock", "AlignedDataCtrlr", "Measurands", at)
+                if cid in self.tx.active:
+                    self._emit(cid, self.tx.meter(cid, values, values[0]["timestamp"] if values else utc_now(),
+                                                  trigger="MeterValueClock", offline=not self.online))
+                elif values and self.online:
+                    self.spawn(self._send_meter_values(cid, values))
+        at = self.aligned_ended_tick.check(now, self.dm.get_int("AlignedDataCtrlr", "TxEndedInterval"))
+        if at is not None:
+            for cid in list(self.tx.active):
+                self.ended_samples.add(cid, self._values(cid, "Sample.Clock", "AlignedDataCtrlr",
+                                                         "TxEndedMeasurands", at))
+        interval = self.dm.get_int("SampledDataCtrlr", "TxEndedInterval")
+        for cid in list(self.tx.active):
+            at = self.sampled_ended_ticks.setdefault(cid, Ticker(aligned=False)).check(now, interval)
+            if at is not None:
+                self.ended_samples.add(cid, self._values(cid, "Sample.Periodic", "SampledDataCtrlr",
+                                                         "TxEndedMeasurands", at))
+
+    async def _send_meter_values(self, cid: int, values: list[dict[str, Any]]) -> None:
+        link = self.link
+        if link is None:
+            return
+        try:
+            await link.call(make_call("MeterValues", {"evseId": self.evses[cid][0], "meterValue": values}),
+                            suppress=False)
+        except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+            log.info("MeterValues failed: %s", e)
 
     def _meter(self, cid: int, context: str, measurands_var: str) -> list[dict[str, Any]]:
         energy, power = self.meter_values.get(self.meters.get(cid, cid), (None, None))
