@@ -95,6 +95,9 @@ async def test_TC_K_05_CS_clear_charging_profile_by_id_and_criteria(start_ocpp, 
         assert (await set_profile(csms, evse, prof(pid, "TxDefaultProfile", [(0, lim)])))["status"] == "Accepted"
     assert (await set_profile(csms, 0, prof(3, "ChargingStationMaxProfile", [(0, 30)])))["status"] == "Accepted"
     await stack.wait(lambda: ext_limits(stack), lambda v: len(v) == 3)
+    r = await csms.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": n}} for n in ("Entries", "RateUnit")]})
+    assert [x["attributeValue"] for x in r["getVariableResult"]] == ["3", "A,W"]
     assert (await csms.call("ClearChargingProfile", {"chargingProfileId": 1}))["status"] == "Accepted"
     assert (await csms.call("ClearChargingProfile", {"chargingProfileId": 1}))["status"] == "Unknown"
     await stack.wait(lambda: ext_limits(stack), lambda v: v == [(0, "ocpp", 30.0), (2, "ocpp", 12.0)])

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .smartcharging import MAX_ENTRIES, MAX_PERIODS, MAX_STACK_LEVEL
+
 ACTUAL = "Actual"
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
 RW, RO, WO = "ReadWrite", "ReadOnly", "WriteOnly"
@@ -281,6 +283,13 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("SecurityCtrlr", "SecurityProfile", str(security_profile), i, RO),
         Variable("SecurityCtrlr", "Identity", identity, "string", RO),
         Variable("SecurityCtrlr", "OrganizationName", "", "string"),
+        # Smart charging (smartcharging.py): the limits it enforces, for the CSMS to read.
+        Variable("SmartChargingCtrlr", "Enabled", "true", b, RO),
+        Variable("SmartChargingCtrlr", "Available", "true", b, RO),
+        Variable("SmartChargingCtrlr", "ProfileStackLevel", str(MAX_STACK_LEVEL), i, RO),
+        Variable("SmartChargingCtrlr", "RateUnit", "A,W", "MemberList", RO, values_list=("A", "W")),
+        Variable("SmartChargingCtrlr", "PeriodsPerSchedule", str(MAX_PERIODS), i, RO),
+        Variable("SmartChargingCtrlr", "Entries", "0", i, RO, persistent=False, max_limit=MAX_ENTRIES),
         Variable("ChargingStation", "AvailabilityState", "Available", "OptionList", RO, persistent=False,
                  values_list=("Available", "Occupied", "Reserved", "Unavailable", "Faulted")),
         Variable("ChargingStation", "Available", "true", b, RO),

@@ -89,6 +89,7 @@ class OcppService:
         self.cache.load_json(self.queue.get_state("authcache"))
         self.profiles = ProfileStore()
         self.profiles.load_json(self.queue.get_state("profiles"))
+        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)))
         self.sent_limits: dict[int, float | None] = {}   # energy connector (0: site) -> limit pushed
         self._next_limit_check = 0.0
         self._profile_reports: dict[int, dict[int, list[dict[str, Any]]]] = {}  # GetChargingProfiles requestId -> found
@@ -502,7 +503,7 @@ class OcppService:
             self.faults.clear_fault(cid, fault)
         self.spawn(self.send_faults(cid))
         self.profiles.drop_transaction(session_id)
-        self.queue.put_state("profiles", self.profiles.to_json())
+        self._save_profiles()
         self._emit_all(cid, self.flow.session_ended(cid, session_id, reason, utc_now(), offline=not self.online))
 
     def on_meter(self, meter_id: int, energy_wh: float | None, power_w: float | None) -> None:
@@ -809,7 +810,7 @@ class OcppService:
             log.info("charging profile %s refused: %s", profile.get("id"), reason)
             return "Rejected", reason
         self.profiles.set(evse_id, profile)
-        self.queue.put_state("profiles", self.profiles.to_json())
+        self._save_profiles()
         log.info("charging profile %s (%s, stack %s) for evse %d", profile["id"], profile["chargingProfilePurpose"],
                  profile["stackLevel"], evse_id)
         return "Accepted", None
@@ -818,8 +819,12 @@ class OcppService:
         c = criteria or {}
         cleared = self.profiles.clear(profile_id, c.get("evseId"), c.get("chargingProfilePurpose"),
                                       c.get("stackLevel"))
-        self.queue.put_state("profiles", self.profiles.to_json())
+        self._save_profiles()
         return "Accepted" if cleared else "Unknown"
+
+    def _save_profiles(self) -> None:
+        self.queue.put_state("profiles", self.profiles.to_json())
+        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)))
 
     def _tx_start(self, cid: int) -> float | None:
         """Where a Relative profile's periods count from: the transaction's start."""
