@@ -96,3 +96,27 @@ async def test_TC_J_10_CS_sampled_in_ended(start_ocpp, csms):
     await stack.sim(1, "Unplug")
     ends = await csms.wait_for("TransactionEvent", 2, where=lambda p: p["eventType"] == "Ended")
     assert all(ts(mv["timestamp"]) >= ts(second["timestamp"]) - 0.001 for mv in ends[1]["meterValue"])
+
+
+async def test_TC_J_07_CS_sampled_in_started(start_ocpp, csms):
+    stack = await start_ocpp()
+    await set_vars(csms, ("SampledDataCtrlr", "TxStartedMeasurands",
+                          "Energy.Active.Import.Register,Power.Active.Import"))
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started")
+    assert ev["evse"] == {"id": 1, "connectorId": 1}
+    svs = ev["meterValue"][0]["sampledValue"]
+    assert {sv["context"] for sv in svs} == {"Transaction.Begin"}
+    assert {sv["measurand"] for sv in svs} == {"Energy.Active.Import.Register", "Power.Active.Import"}
+
+
+async def test_TC_J_09_CS_sampled_in_updated(start_ocpp, csms):
+    stack = await start_ocpp(meter_sample_interval_s=1)
+    await set_vars(csms, ("SampledDataCtrlr", "TxUpdatedMeasurands", "Energy.Active.Import.Register"))
+    await charging(stack)
+    evs = await csms.wait_for("TransactionEvent", 2, where=lambda p: p["triggerReason"] == "MeterValuePeriodic",
+                              timeout=30)
+    for ev in evs:
+        assert ev["eventType"] == "Updated"
+        (sv,) = ev["meterValue"][0]["sampledValue"]
+        assert sv["context"] == "Sample.Periodic" and sv["measurand"] == "Energy.Active.Import.Register"
