@@ -1,8 +1,10 @@
 """TransactionEvent messages from evse session events (pure).
 
-One OCPP transaction is one evse session: TxStartPoint and TxStopPoint are `EVConnected`, so
-the transaction starts at plug-in (`SessionStarted`) and ends at unplug (`SessionEnded`); the
-transactionId is the evse session id, so the two services name a session alike in the journal.
+An OCPP transaction is (part of) one evse session: with the default TxStartPoint and
+TxStopPoint `EVConnected` it starts at plug-in (`SessionStarted`) and ends at unplug
+(`SessionEnded`); other trigger points move its start and end inside the session (txpoints.py
+decides, this module builds the messages). The transactionId is the evse session id, so the two
+services name a session alike in the journal.
 Every message of a transaction carries seqNo 0, 1, 2... with no gap: the builder hands out the
 number, and the adapter stores the message together with `to_json()` in one commit.
 """
