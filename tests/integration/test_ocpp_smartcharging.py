@@ -114,12 +114,14 @@ async def test_K01_limit_follows_schedule_periods_over_time(start_ocpp, csms):
     """The energy limit changes at the period boundary without any new message from the CSMS."""
     stack = await start_ocpp()
     start = datetime.now(UTC).replace(microsecond=0)
-    r = await set_profile(csms, 1, prof(1, "TxDefaultProfile", [(0, 10), (8, 16), (10, 6)], start=start))
+    # Generous first period: under load the 10 A must still be seen before the 15 s boundary.
+    r = await set_profile(csms, 1, prof(1, "TxDefaultProfile", [(0, 10), (15, 16), (18, 6)], start=start))
     assert r["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 10.0)], timeout=8, what_name="10 A")
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 16.0)], timeout=30, what_name="16 A")
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 6.0)], timeout=30, what_name="6 A")
-    assert datetime.now(UTC) >= start + timedelta(seconds=10)
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 10.0)], timeout=14, what_name="10 A")
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 16.0)], timeout=40, what_name="16 A")
+    assert datetime.now(UTC) >= start + timedelta(seconds=15)
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 6.0)], timeout=40, what_name="6 A")
+    assert datetime.now(UTC) >= start + timedelta(seconds=18)
 
 
 async def test_K08_get_composite_schedule(start_ocpp, csms):
