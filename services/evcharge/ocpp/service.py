@@ -282,8 +282,9 @@ class OcppService:
                     await self.apply_limits()
                 except Exception:
                     log.exception("applying charging limits failed")
-            try:
+            try:  # offline too: transaction meter values are queued (E11, TC_E_40)
                 self._meter_ticks(time.time())
+                self._sample_meters(now)
             except Exception:
                 log.exception("meter values step failed")
             if self.link is None:
@@ -294,7 +295,6 @@ class OcppService:
                     await self._send_boot()
                 elif self.boot.heartbeat_due(now):
                     await self._heartbeat()
-                self._sample_meters(now)
             except websockets.ConnectionClosed:
                 continue
             except Exception:  # a bug here must not stop heartbeats for good
