@@ -167,3 +167,26 @@ async def test_unsupported_tx_points_are_refused(start_ocpp, csms):
          "attributeValue": "ParkingBayOccupancy"}]})
     res = r["setVariableResult"][0]
     assert res["attributeStatus"] == "Rejected" and res["attributeStatusInfo"]["reasonCode"] == "InvalidValue"
+
+
+async def test_TC_E_20_CS_stop_ev_connected_ev_side_disconnect_from_suspended(start_ocpp, csms):
+    stack = await start_ocpp()
+    await charging(stack, csms)
+    await stack.sim(1, "SetEvReady", "b", False)     # EnergyTransferSuspended
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["chargingState"] == "SuspendedEV",
+                        timeout=20)
+    await stack.sim(1, "Unplug")
+    end = await one(csms, is_ended)
+    info = end["transactionInfo"]
+    assert end["triggerReason"] == "EVCommunicationLost"
+    assert info["chargingState"] == "Idle" and info["stoppedReason"] == "EVDisconnected"
+
+
+async def test_TC_E_38_CS_ev_not_ready(start_ocpp, csms):
+    """Authorized, the EV connected but not ready: ChargingStateChanged to SuspendedEV."""
+    stack = await start_ocpp()
+    await stack.tap(CARD)
+    await stack.sim(1, "PlugIn", "d", 220.0)       # the EV stays in state B
+    ev = await one(csms, lambda p: p["triggerReason"] == "ChargingStateChanged"
+                   and p["transactionInfo"]["chargingState"] == "SuspendedEV")
+    assert ev["eventType"] == "Updated"
