@@ -46,10 +46,6 @@ NOT_APPLICABLE = {
     "TC_E_27": "fixed cable variant",
     "TC_F_02": "AuthorizeRemoteStart is ReadOnly false",
     "TC_K_38": "only for stations without smart charging; this one has it (K01-K10)",
-    "TC_F_05": "UnlockConnector needs a detachable cable / evse method",
-    "TC_F_06": "UnlockConnector needs a detachable cable / evse method",
-    "TC_F_07": "UnlockConnector needs a detachable cable / evse method",
-    "TC_F_10": "UnlockConnector needs a detachable cable / evse method",
 }
 # Cases a test covers only in part (what is not checked).
 PARTIAL = {

@@ -89,6 +89,12 @@ class ConnectorInterface(ServiceInterface):
         self._rt.set_available(operative)
 
     @method()
+    async def Unlock(self) -> "s":
+        """Release the cable lock now (OCPP UnlockConnector): Unlocked, UnlockFailed (the board refused or still
+        holds it, e.g. energised or welded contactor) or OngoingAuthorizedTransaction (nothing is done)."""
+        return await self._rt.unlock()
+
+    @method()
     def HlcStarted(self, protocol: "s", evcc_id: "s") -> None:
         """The V2G service set up an ISO 15118-2 ("iso2") or DIN 70121 ("din") session with the plugged EV."""
         require_choice("protocol", protocol, HLC_PROTOCOLS)

@@ -76,6 +76,25 @@ class ConnectorRuntime:
         self.sync()
         return result
 
+    async def unlock(self) -> str:
+        """A remote unlock request: only without an authorized, running session (OCPP F05.FR.02)."""
+        s = self.core.session
+        if s is not None and s.authorized and not s.stopped:
+            return "OngoingAuthorizedTransaction"
+        if not self.svc.board_online:
+            log.warning("connector %d: unlock requested while the board is offline", self.cid)
+            return "UnlockFailed"
+        path = names.board_connector_path(self.cid)
+        try:
+            await call(self.svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetLock", "b", [False])
+            self.sent_lock = False
+            locked = await get_property(self.svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "Locked")
+        except (DBusError, TimeoutError) as e:
+            log.warning("connector %d: unlock failed: %s", self.cid, e)
+            return "UnlockFailed"
+        log.info("connector %d: remote unlock: %s", self.cid, "still locked" if locked else "unlocked")
+        return "UnlockFailed" if locked else "Unlocked"
+
     def set_available(self, available: bool) -> None:
         self.core.set_available(available, time.monotonic())
         log.info("connector %d: %s", self.cid, "Operative" if available else "Inoperative",

@@ -89,6 +89,14 @@ class DeviceModel:
         # Called with the variable after a CSMS changed it (the adapter applies side effects).
         self.on_change: list[Callable[[Variable], None]] = []
 
+    def add(self, variables: Iterable[Variable], *, replace: bool = False) -> None:
+        """More variables (a feature module's controller); replace=True redefines existing ones."""
+        for v in variables:
+            if v.key in self._vars and not replace:
+                raise ValueError(f"duplicate variable {v.key}")
+            self._vars[v.key] = v
+            self._components.add((v.component, v.component_instance, v.evse_id))
+
     # --- local access ---------------------------------------------------------------------
     def get(self, component: str, name: str, instance: str | None = None) -> str:
         return self._vars[(component, None, None, name, instance)].value

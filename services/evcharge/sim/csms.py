@@ -148,6 +148,10 @@ class StationHandler(ChargePoint):
     def on_meter_values(self, **_: Any) -> Any:
         return call_result.MeterValues()
 
+    @on(Action.log_status_notification)
+    def on_log_status(self, **_: Any) -> Any:
+        return call_result.LogStatusNotification()
+
 
 class Csms:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None) -> None:
