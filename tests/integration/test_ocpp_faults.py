@@ -33,7 +33,7 @@ async def test_fault_raised_while_offline_is_reported_after_reconnect(start_ocpp
     stack = await start_ocpp()
     await csms.stop()
     await stack.sim(2, "SetRcdTripped", "b", True)
-    await stack.wait(lambda: stack.conn(2), lambda c: "RcdTrip" in c["Faults"], what_name="evse sees the fault")
+    await stack.wait(lambda: stack.conn(2), lambda c: "RcdTrip" in c["Faults"], what_name="evse sees the fault", timeout=20)
     await csms.start()
     await csms.wait_until(lambda: [d for d in problems(csms) if d["techCode"] == "CX002"
                                    and d["component"]["evse"]["id"] == 2], timeout=30, what="CX002 after reconnect")

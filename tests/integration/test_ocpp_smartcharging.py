@@ -41,7 +41,7 @@ async def set_profile(csms, evse_id, profile) -> dict:
 async def test_TC_K_01_CS_tx_default_profile_specific_evse(start_ocpp, csms):
     stack = await start_ocpp()
     assert (await set_profile(csms, 1, prof(1, "TxDefaultProfile", [(0, 10)])))["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 10.0)], what_name="evse 1 at 10 A")
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 10.0)], what_name="evse 1 at 10 A", timeout=20)
     await stack.sim(1, "PlugIn", "d", 220.0)
     await stack.tap(CARD)
     await stack.sim(1, "SetEvReady", "b", True)
@@ -59,10 +59,10 @@ async def test_TC_K_02_CS_tx_profile_without_transaction_is_rejected(start_ocpp,
     tx_id = ev["transactionInfo"]["transactionId"]
     r = await set_profile(csms, 1, prof(5, "TxProfile", [(0, 8)], transactionId=tx_id))
     assert r["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: (1, "ocpp", 8.0) in v, what_name="TxProfile 8 A")
+    await stack.wait(lambda: ext_limits(stack), lambda v: (1, "ocpp", 8.0) in v, what_name="TxProfile 8 A", timeout=20)
     # The TxProfile ends with its transaction: back to the TxDefaultProfile.
     await stack.sim(1, "Unplug")
-    await stack.wait(lambda: ext_limits(stack), lambda v: (1, "ocpp", 16.0) in v, what_name="back to 16 A")
+    await stack.wait(lambda: ext_limits(stack), lambda v: (1, "ocpp", 16.0) in v, what_name="back to 16 A", timeout=20)
 
 
 async def test_TC_K_03_CS_charging_station_max_profile_in_watts(start_ocpp, csms):
@@ -72,7 +72,7 @@ async def test_TC_K_03_CS_charging_station_max_profile_in_watts(start_ocpp, csms
     # 13800 W on 3 phases at 230 V = 20 A per phase.
     r = await set_profile(csms, 0, prof(2, "ChargingStationMaxProfile", [(0, 13800, {"numberPhases": 3})], unit="W"))
     assert r["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(0, "ocpp", 20.0)], what_name="site at 20 A")
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(0, "ocpp", 20.0)], what_name="site at 20 A", timeout=20)
     got = await get_all(stack.bus, names.ENERGY, names.ENERGY_PATH, names.ENERGY)
     assert got["EffectiveSiteLimitA"] == 20.0
 
@@ -80,13 +80,13 @@ async def test_TC_K_03_CS_charging_station_max_profile_in_watts(start_ocpp, csms
 async def test_TC_K_04_CS_replace_profile_with_same_id_and_duplicate_is_rejected(start_ocpp, csms):
     stack = await start_ocpp()
     assert (await set_profile(csms, 1, prof(1, "TxDefaultProfile", [(0, 10)])))["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 10.0)])
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 10.0)], timeout=20)
     assert (await set_profile(csms, 1, prof(1, "TxDefaultProfile", [(0, 14)])))["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 14.0)], what_name="replaced by id")
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 14.0)], what_name="replaced by id", timeout=20)
     r = await set_profile(csms, 1, prof(2, "TxDefaultProfile", [(0, 6)]))
     assert r["status"] == "Rejected" and r["statusInfo"]["reasonCode"] == "DuplicateProfile"
     assert (await set_profile(csms, 1, prof(2, "TxDefaultProfile", [(0, 6)], level=1)))["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 6.0)], what_name="higher stack level wins")
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(1, "ocpp", 6.0)], what_name="higher stack level wins", timeout=20)
 
 
 async def test_TC_K_05_CS_clear_charging_profile_by_id_and_criteria(start_ocpp, csms):
@@ -94,20 +94,20 @@ async def test_TC_K_05_CS_clear_charging_profile_by_id_and_criteria(start_ocpp, 
     for evse, pid, lim in ((1, 1, 10), (2, 2, 12)):
         assert (await set_profile(csms, evse, prof(pid, "TxDefaultProfile", [(0, lim)])))["status"] == "Accepted"
     assert (await set_profile(csms, 0, prof(3, "ChargingStationMaxProfile", [(0, 30)])))["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: len(v) == 3)
+    await stack.wait(lambda: ext_limits(stack), lambda v: len(v) == 3, timeout=20)
     r = await csms.call("GetVariables", {"getVariableData": [
         {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": n}} for n in ("Entries", "RateUnit")]})
     assert [x["attributeValue"] for x in r["getVariableResult"]] == ["3", "A,W"]
     assert (await csms.call("ClearChargingProfile", {"chargingProfileId": 1}))["status"] == "Accepted"
     assert (await csms.call("ClearChargingProfile", {"chargingProfileId": 1}))["status"] == "Unknown"
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(0, "ocpp", 30.0), (2, "ocpp", 12.0)])
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(0, "ocpp", 30.0), (2, "ocpp", 12.0)], timeout=20)
     r = await csms.call("ClearChargingProfile", {"chargingProfileCriteria": {"chargingProfilePurpose":
                                                                              "ChargingStationMaxProfile"}})
     assert r["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(2, "ocpp", 12.0)])
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [(2, "ocpp", 12.0)], timeout=20)
     r = await csms.call("ClearChargingProfile", {"chargingProfileCriteria": {"evseId": 2, "stackLevel": 0}})
     assert r["status"] == "Accepted"
-    await stack.wait(lambda: ext_limits(stack), lambda v: v == [], what_name="no OCPP limit left")
+    await stack.wait(lambda: ext_limits(stack), lambda v: v == [], what_name="no OCPP limit left", timeout=20)
 
 
 async def test_K01_limit_follows_schedule_periods_over_time(start_ocpp, csms):

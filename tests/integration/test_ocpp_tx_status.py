@@ -42,7 +42,7 @@ async def test_TC_E_31_CS_ended_with_message_in_queue(start_ocpp, csms):
     await stack.sim(1, "PlugIn", "d", 220.0)
     (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started")
     tx_id = ev["transactionInfo"]["transactionId"]
-    await stack.wait(lambda: queue_length(stack), lambda n: n == 0)
+    await stack.wait(lambda: queue_length(stack), lambda n: n == 0, timeout=20)
     csms.behaviour.ignore["TransactionEvent"] = 1
     await stack.sim(1, "Unplug")
     await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended")
@@ -70,7 +70,7 @@ async def test_TC_E_40_CS_connection_loss_during_transaction_queues_meter_values
     await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "MeterValuePeriodic", timeout=20)
     await csms.stop()
     await stack.wait(lambda: get_all(stack.bus, names.OCPP, names.OCPP_PATH, names.OCPP),
-                     lambda p: not p["Connected"], what_name="offline")
+                     lambda p: not p["Connected"], what_name="offline", timeout=20)
     # (one message may have been in flight when the connection went: at least 2 more are offline ones)
     await stack.wait(lambda: queue_length(stack), lambda n: n >= 3, timeout=30, what_name="samples queued offline")
     await csms.start()

@@ -45,7 +45,7 @@ async def test_TC_E_01_CS_start_on_power_path_closed(start_ocpp, csms):
     await set_points(csms, start="PowerPathClosed")
     await stack.sim(1, "PlugIn", "d", 220.0)
     await stack.tap(CARD)
-    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD, what_name="authorized")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD, what_name="authorized", timeout=20)
     assert tx_events(csms) == []           # plugged in and authorized, power path still open
     await stack.sim(1, "SetEvReady", "b", True)
     ev = await one(csms, is_started)
@@ -97,7 +97,7 @@ async def test_TC_E_07_CS_stop_power_path_closed_local_stop(start_ocpp, csms):
     end = await one(csms, is_ended)
     assert end["triggerReason"] == "StopAuthorized" and end["transactionInfo"]["stoppedReason"] == "Local"
     await stack.sim(1, "Unplug")
-    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available", what_name="unplugged")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available", what_name="unplugged", timeout=20)
     assert [e["eventType"] for e in tx_events(csms)].count("Ended") == 1
 
 
@@ -145,7 +145,7 @@ async def test_TC_E_22_CS_stop_energy_transfer_suspended_ev(start_ocpp, csms):
     await stack.sim(1, "SetEvReady", "b", True)
     await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Charging", timeout=20)
     await stack.sim(1, "Unplug")
-    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available", timeout=20)
     assert [e["eventType"] for e in tx_events(csms)].count("Started") == 1
 
 

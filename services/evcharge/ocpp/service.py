@@ -56,7 +56,6 @@ LOCAL_LIST_MAX = 1000  # auth.locallist.MAX_ENTRIES
 CONNECTOR_STATUS = {"Available": "Available", "Preparing": "Occupied", "Charging": "Occupied",
                     "SuspendedEV": "Occupied", "SuspendedEVSE": "Occupied", "Finishing": "Occupied",
                     "Faulted": "Faulted", "Unavailable": "Unavailable"}
-CHARGING_STATE = {"Charging": "Charging", "SuspendedEV": "SuspendedEV", "SuspendedEVSE": "SuspendedEVSE"}
 
 
 def utc_now() -> str:
@@ -105,6 +104,7 @@ class OcppService:
         self.sent_limits: dict[int, float | None] = {}   # energy connector (0: site) -> limit pushed
         self._next_limit_check = 0.0
         self._profile_reports: dict[int, dict[int, list[dict[str, Any]]]] = {}  # GetChargingProfiles requestId -> found
+        self._limits_lock = asyncio.Lock()
         self.boot = BootMachine(heartbeat_s=float(self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval")))
         self.backoff = Backoff(r.backoff_wait_minimum_s, r.backoff_random_range_s, r.backoff_repeat_times)
         self.bridge = Bridge(bus, self)
@@ -867,7 +867,13 @@ class OcppService:
 
     async def apply_limits(self) -> None:
         """Push the profiles' limits now to the energy service (only what changed), and set the
-        timer for the next period boundary (at most 1 s away, so clock steps are caught too)."""
+        timer for the next period boundary (at most 1 s away, so clock steps are caught too).
+        Serialized: the timer and a SetChargingProfile's @after may both call it, and a run that
+        computed its limits before the new profile must not overwrite what the other pushed."""
+        async with self._limits_lock:
+            await self._apply_limits()
+
+    async def _apply_limits(self) -> None:
         now = time.time()
         wanted: dict[int, float | None] = {0: self.profiles.station_limit(now)}
         tx_starts: dict[str | None, float | None] = {}
