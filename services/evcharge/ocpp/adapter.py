@@ -206,6 +206,23 @@ class Link(ChargePoint):
     async def after_clear_charging_profile(self, **_: Any) -> None:
         await self.station.apply_limits()
 
+    @on(Action.get_charging_profiles)
+    def on_get_charging_profiles(self, request_id: int, charging_profile: dict, evse_id: int | None = None,
+                                 **_: Any) -> Any:
+        return call_result.GetChargingProfiles(
+            status=self.station.get_charging_profiles(request_id, evse_id, to_camel(charging_profile)))
+
+    @after(Action.get_charging_profiles)
+    async def after_get_charging_profiles(self, request_id: int, **_: Any) -> None:
+        await self.station.send_charging_profiles(request_id)
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, duration: int, evse_id: int, charging_rate_unit: str | None = None,
+                                  **_: Any) -> Any:
+        status, schedule = self.station.composite_schedule(duration, evse_id, charging_rate_unit)
+        return call_result.GetCompositeSchedule(status=status, schedule=schedule,
+                                                status_info=None if schedule else {"reason_code": "UnknownEvse"})
+
     @on(Action.clear_cache)
     def on_clear_cache(self, **_: Any) -> Any:
         return call_result.ClearCache(status=self.station.clear_cache())

@@ -142,6 +142,10 @@ class StationHandler(ChargePoint):
     def on_notify_event(self, **_: Any) -> Any:
         return call_result.NotifyEvent()
 
+    @on(Action.report_charging_profiles)
+    def on_report_charging_profiles(self, **_: Any) -> Any:
+        return call_result.ReportChargingProfiles()
+
     @on(Action.security_event_notification)
     def on_security_event(self, **_: Any) -> Any:
         return call_result.SecurityEventNotification()
