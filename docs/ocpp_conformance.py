@@ -24,13 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "docs" / "ocpp-core-cases.tsv"
 OUT = REPO / "docs" / "ocpp-conformance.md"
 ID_RX = re.compile(r"TC_([A-P])_(\d+)")
-# Blocks other work streams are implementing right now (security, provisioning, authorization,
-# remote control, diagnostics); a case of theirs without a test yet is "in progress".
-IN_PROGRESS_BLOCKS = {"A", "B", "C", "F", "N"}
 
 # Cases whose condition this station does not meet (Part 5 "C" rows), with the reason.
 NOT_APPLICABLE = {
-    "TC_A_20": "conditional: removing the last CSMSRootCertificate",
     "TC_B_25": "reset per EVSE (C-13) is not supported",
     "TC_B_26": "reset per EVSE (C-13) is not supported",
     "TC_B_27": "reset per EVSE (C-13) is not supported",
@@ -105,8 +101,6 @@ def render(cases_tsv: str, covered: dict[str, list[str]]) -> str:
             applies, status = "no", f"n/a: {NOT_APPLICABLE[tc]}"
         elif tests:
             applies, status = "yes", "partial: " + PARTIAL[tc] if tc in PARTIAL else "tested"
-        elif tc[3] in IN_PROGRESS_BLOCKS:
-            applies, status = "yes", "in progress (other work stream)"
         else:
             applies, status = "yes", "missing"
         counts[status.split(":")[0].split(" (")[0]] += 1
