@@ -31,11 +31,15 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from . import validation
+
 if TYPE_CHECKING:
     from .service import OcppService
 
 # Field notes: validation runs in a thread pool by default, costing a thread hop per message.
 ocpp_messages.ASYNC_VALIDATION = False
+# A compiled validator in front of the library's jsonschema ones, if fastjsonschema is installed.
+validation.install()
 
 log = logging.getLogger("evcharge.ocpp.link")
 
