@@ -201,3 +201,8 @@ def cpu_s(pid: int | str = "self") -> float:
     """utime + stime of a process (all its threads), seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def runq_wait_s(pid: int | str = "self") -> float:
+    """Time the process's main thread spent runnable but waiting for a CPU (/proc/PID/schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9

@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import logging
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,7 +42,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 import _common  # noqa: E402,F401  (puts services/ on the path)
-from _station import MODES, RttProbe, SimCharger, cpu_s, make_station, rss_kb, set_validation, wait_online  # noqa: E402
+from _station import (  # noqa: E402
+    MODES,
+    RttProbe,
+    SimCharger,
+    cpu_s,
+    make_station,
+    rss_kb,
+    runq_wait_s,
+    set_validation,
+    wait_online,
+)
 
 
 def pin(core: int) -> None:
@@ -81,7 +93,7 @@ def start_csms(validation: str, heartbeat_s: int, core: int) -> tuple[subprocess
 
 # --- the station process --------------------------------------------------------------------------
 async def stations_main(n: int, url: str, csms_pid: int, window: float, validation: str, ramp_per_s: float,
-                        profile: str | None, fsync: bool) -> dict:
+                        profile: str | None, fsync: bool, gc_freeze: bool) -> dict:
     set_validation(validation)
     probe = RttProbe()
     probe.install()
@@ -106,23 +118,50 @@ async def stations_main(n: int, url: str, csms_pid: int, window: float, validati
             for c in chargers:
                 c.meter_tick(1.0)
 
+    gc_pauses: list[tuple[int, float]] = []
+    gc_t0 = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_t0[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], time.perf_counter() - gc_t0[0]))
+
+    gc.callbacks.append(on_gc)
+    if gc_freeze:  # everything built during the ramp is long-lived: keep the collector from walking it
+        gc.freeze()
+    lag: list[float] = []
+
+    async def lag_probe() -> None:  # how late the event loop runs a 50 ms timer: time others wait for the loop
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.05)
+            lag.append(time.monotonic() - t - 0.05)
+
     meter_task = asyncio.create_task(meters())
+    lag_task = asyncio.create_task(lag_probe())
     await asyncio.sleep(12)  # every station has sent its first periodic sample
     ramp_s = time.monotonic() - t_start
     probe.reset()
+    lag.clear()
+    gc_pauses.clear()
     la0 = os.getloadavg()
     prof = cProfile.Profile() if profile else None
     c0, cc0, t0 = cpu_s(), cpu_s(csms_pid), time.monotonic()
+    w0, cw0 = runq_wait_s(), runq_wait_s(csms_pid)
     if prof:
         prof.enable()
     await asyncio.sleep(window)
     if prof:
         prof.disable()
     c1, cc1, t1 = cpu_s(), cpu_s(csms_pid), time.monotonic()
+    w1, cw1 = runq_wait_s(), runq_wait_s(csms_pid)
     la1 = os.getloadavg()
     samples = list(probe.samples)
     errors = probe.errors
     meter_task.cancel()
+    lag_task.cancel()
+    lag_ms = sorted(x * 1000 for x in lag)
     if prof:
         prof.dump_stats(profile)
     wall = t1 - t0
@@ -138,11 +177,16 @@ async def stations_main(n: int, url: str, csms_pid: int, window: float, validati
         "cpu_station_us_per_msg": 1e6 * (c1 - c0) / max(1, len(ms)),
         "cpu_csms_us_per_msg": 1e6 * (cc1 - cc0) / max(1, len(ms)),
         "p50_ms": statistics.median(ms) if ms else float("nan"), "p99_ms": q[98], "max_ms": ms[-1] if ms else 0,
+        "loop_lag_p50_ms": statistics.median(lag_ms), "loop_lag_p99_ms": lag_ms[int(0.99 * (len(lag_ms) - 1))],
+        "runq_station_pct": 100 * (w1 - w0) / wall, "runq_csms_pct": 100 * (cw1 - cw0) / wall,
+        "gc2_count": sum(1 for g, _ in gc_pauses if g == 2),
+        "gc_max_ms": 1000 * max((d for _, d in gc_pauses), default=0.0),
         "rss_station_mb": rss_kb() / 1024, "rss_csms_mb": rss_kb(csms_pid) / 1024,
         "loadavg": [round(x, 2) for x in (la0[0], la1[0])],
     }
     for s in svcs:
         await s.stop()
+    shutil.rmtree(root, ignore_errors=True)
     return result
 
 
@@ -151,7 +195,7 @@ def run_one(n: int, args: argparse.Namespace) -> dict:
     try:
         cmd = [sys.executable, __file__, "--run", str(n), "--url", url, "--csms-pid", str(csms.pid),
                "--window", str(args.window), "--validation", args.validation, "--core", "0",
-               "--log-level", args.log_level, "--fsync", args.fsync]
+               "--log-level", args.log_level, "--fsync", args.fsync] + (["--gc-freeze"] if args.gc_freeze else [])
         if args.profile:
             cmd += ["--profile", f"{args.profile}.{n}"]
         out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=600 + n)
@@ -168,6 +212,9 @@ def print_row(r: dict) -> None:
           f"CPU station={r['cpu_station_pct']:5.1f}% ({r['cpu_station_us_per_msg']:.0f} us/msg) "
           f"CSMS={r['cpu_csms_pct']:5.1f}% ({r['cpu_csms_us_per_msg']:.0f} us/msg)  "
           f"RTT p50={r['p50_ms']:.2f} p99={r['p99_ms']:.2f} max={r['max_ms']:.1f} ms  "
+          f"loop lag p50={r['loop_lag_p50_ms']:.1f} p99={r['loop_lag_p99_ms']:.1f} ms  "
+          f"gc: {r['gc2_count']} full, max {r['gc_max_ms']:.0f} ms  "
+          f"waiting for a CPU: station {r['runq_station_pct']:.1f}% CSMS {r['runq_csms_pct']:.1f}%  "
           f"RSS station={r['rss_station_mb']:.0f} MB CSMS={r['rss_csms_mb']:.0f} MB  "
           f"errors={r['errors']} queued={r['queued_at_end']} offline={r['offline_at_end']}  "
           f"load {r['loadavg'][0]:.1f}->{r['loadavg'][1]:.1f}", flush=True)
@@ -182,6 +229,7 @@ def main() -> None:
     ap.add_argument("--log-level", default="INFO", help="of the station process (the service's default: INFO)")
     ap.add_argument("--fsync", choices=("on", "off"), default="on",
                     help="off: queue commits without fsync (one disk serves the whole fleet here)")
+    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the ramp (see README)")
     ap.add_argument("--ramp", type=float, default=200.0, help="stations started per second")
     # internal: the two child processes
     ap.add_argument("--csms", action="store_true", help=argparse.SUPPRESS)
@@ -192,7 +240,8 @@ def main() -> None:
     ap.add_argument("--core", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.run:  # the service ships logging at INFO (to the journal); here to a file
-        logging.basicConfig(level=args.log_level, filename=os.path.join(tempfile.gettempdir(), "evcharge-fleet.log"),
+        logging.basicConfig(level=args.log_level, filemode="w",
+                            filename=os.path.join(tempfile.gettempdir(), "evcharge-fleet-stations.log"),
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
     else:
         logging.basicConfig(level=logging.WARNING)
@@ -204,7 +253,8 @@ def main() -> None:
         return
     if args.run:
         r = asyncio.run(stations_main(args.run, args.url, args.csms_pid, args.window, args.validation,
-                                      args.ramp, args.profile, args.fsync == "on"))
+                                      args.ramp, args.profile, args.fsync == "on",
+                                      args.gc_freeze))
         print(json.dumps(r), flush=True)
         return
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, station process pinned to core 0, CSMS to "
