@@ -39,6 +39,10 @@ INTERFACES = [
     ("org.evcharge.Update1", "/org/evcharge/Update1", "evcharge.update.interfaces", "UpdateInterface"),
     ("org.evcharge.V2g1", "/org/evcharge/V2g1", "evcharge.iso15118.interfaces", "V2gInterface"),
     ("org.evcharge.Slac1", "/org/evcharge/Slac1", "evcharge.slac.interfaces", "SlacInterface"),
+    ("org.evcharge.PowerSupply1", "/org/evcharge/PowerSupply1", "evcharge.power.interfaces",
+     "PowerSupplyInterface"),
+    ("org.evcharge.PowerSupply1.Isolation", "/org/evcharge/PowerSupply1", "evcharge.power.interfaces",
+     "IsolationInterface"),
 ]
 
 

@@ -186,3 +186,28 @@ def start_ocpp(stack, csms):
         return stack
 
     return start
+
+
+@pytest.fixture
+async def csms16():
+    """A test OCPP 1.6J Central System (evcharge.sim.csms16) on 127.0.0.1 and a free port."""
+    from evcharge.sim.csms16 import Csms16
+
+    server = Csms16()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def start_ocpp16(stack, csms16):
+    """start_ocpp16(**ocpp_config) -> the stack with ocpp speaking 1.6J to `csms16`, booted and reporting."""
+
+    async def start(*, wait_boot: bool = True, **ocpp_extra):
+        await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"),
+                          ocpp_extra={"csms_url": csms16.url, "protocol": "ocpp1.6", **ocpp_extra})
+        if wait_boot:
+            await csms16.wait_for("StatusNotification", 3)  # connector 0, 1 and 2
+        return stack
+
+    return start

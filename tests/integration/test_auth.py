@@ -124,7 +124,8 @@ async def test_reader_that_stops_answering_goes_offline_and_back(client, supervi
 async def test_validate_and_arguments(client, supervisor, signals, tmp_path, write_yaml):
     await start_auth(supervisor, tmp_path, write_yaml, {"allow_list": ALLOW})
     props = await get_all(client, names.AUTH, names.AUTH_PATH, IFACE)
-    assert props == {"FreeVend": False, "LocalListSize": 4, "Readers": []}
+    assert props == {"FreeVend": False, "LocalListSize": 4, "Readers": [], "LocalListVersion": 0,
+                     "LocalListEnabled": True, "CsmsListSize": 0}
     assert (await validate(client, "04A1B2C3"))[0] == "Accepted"
     assert (await validate(client, "deadbeef"))[0] == "Blocked"
     assert (await validate(client, "EVC-1", "eMAID"))[0] == "Expired"

@@ -273,14 +273,98 @@ async def test_veth_slac_without_ev_answer_fails(netns_pair, ns_supervisor, clie
     modem = await start_modem(netns_pair)
     try:
         await start_slac(ns_supervisor, tmp_path, netns_pair, slac_init_s=1.0)
-        props = await slac_props(client)
-        assert props["State"] == "WaitSlacParm"  # the modem confirmed SET_KEY (result 1, the QCA way)
-        for _ in range(100):
+        # The modem confirms SET_KEY (result 1, the QCA way): the service then waits for the EV
+        # (the failure reason below is only reachable from WaitSlacParm).
+        for _ in range(400):
             props = await slac_props(client)
             if props["State"] == "Failed":
                 break
             await asyncio.sleep(0.05)
         assert props["State"] == "Failed" and "no CM_SLAC_PARM.REQ from the EV" in props["Reason"]
         assert "SLAC failed: no CM_SLAC_PARM.REQ" in ns_supervisor.log_path("slac").read_text()
+    finally:
+        await stop_proc(modem)
+
+
+async def test_veth_slac_without_ev_answer_retries_then_falls_back_to_basic_charging(
+        netns_pair, ns_supervisor, stack, tmp_path):
+    """SLAC reported to evse: no EV answer -> state F for 4 s (E/F wake-up), 5 % again (retry), no
+    answer again -> basic charging: X1 for 3 s, then nominal PWM once authorized; the contactor
+    stays open throughout the HLC attempt."""
+    await stack.start(services=("board", "auth", "evse"), evse_extra={"connectors": [
+        {"id": 1, "max_current_a": 32, "hlc": True, "slac_retries": 1, "slac_fallback": "basic"},
+        {"id": 2, "max_current_a": 32}]})
+    duties: list[float] = []
+
+    def on_board(msg):
+        if msg.member == "PropertiesChanged" and msg.path == names.board_connector_path(1) \
+                and "PwmDutyPct" in msg.body[1]:
+            duties.append(msg.body[1]["PwmDutyPct"].value)
+
+    stack.bus.add_message_handler(on_board)
+    modem = await start_modem(netns_pair)
+    try:
+        await start_slac(ns_supervisor, tmp_path, netns_pair, start="board", slac_init_s=1.0)
+        await stack.sim(1, "SetEvReady", "b", False)  # an HLC EV waits in B (and here never speaks SLAC)
+        await stack.sim(1, "PlugIn", "d", 220.0)
+        await stack.wait(lambda: stack.board(1), lambda b: b["CpState"] == "B" and b["PwmDutyPct"] == 5.0,
+                         what_name="5 % PWM in B")
+        await stack.wait(lambda: slac_props(stack.bus), lambda p: p["State"] == "Failed", timeout=20,
+                         what_name="first SLAC failure")
+        evse_log = stack.sup.log_path("evse")
+        await stack.wait(lambda: asyncio.sleep(0, evse_log.read_text()), lambda t: "falling back" in t, timeout=30,
+                         what_name="fallback after the retry")
+        text = evse_log.read_text()
+        assert "SLAC failed (attempt 1): no CM_SLAC_PARM.REQ from the EV within 1 s; retrying: state F" in text
+        assert "E/F wake-up: state F for 4 s" in stack.sup.log_path("board").read_text()
+        assert "SLAC failed (attempt 2): no CM_SLAC_PARM.REQ from the EV within 1 s; falling back to basic" in text
+        slac_log = ns_supervisor.log_path("slac").read_text()
+        assert slac_log.count("SLAC failed: no CM_SLAC_PARM.REQ from the EV within 1 s [connector=1]") == 2
+        b = await stack.wait(lambda: stack.board(1), lambda b: not b["DigitalCommunication"], timeout=10,
+                             what_name="digital communication off")
+        assert b["PwmMode"] == "high" and not b["ContactorClosed"]  # X1: no offer yet, and the 3 s gap
+        await stack.tap("04A1B2C3")
+        await stack.sim(1, "SetEvReady", "b", True)
+        b = await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=15,
+                             what_name="basic charging")
+        assert b["PwmMode"] == "pwm" and abs(b["PwmDutyPct"] - 32 / 0.6) < 0.1
+        # PWM went 5 % -> F -> 5 % (retry) -> X1 -> nominal, never straight from 5 % to nominal
+        steps = [d for i, d in enumerate(duties) if i == 0 or d != duties[i - 1]]
+        assert steps[-5:] == [5.0, 0.0, 5.0, 100.0, steps[-1]] and steps[-1] > 50, steps
+        events = [s[2][1] for s in stack.signals_named("SessionEvent")]
+        assert events.count("SlacFailed") == 2 and "SlacRetry" in events
+    finally:
+        await stop_proc(modem)
+
+
+async def test_veth_plug_in_to_unplug_with_slac_through_the_charger(netns_pair, ns_supervisor, stack, tmp_path):
+    """The whole HLC path over the PLC-like link: 5 % PWM, SLAC match reported to evse, SDP on
+    link-local multicast, ISO-2 AC session with EIM through evse/board (contactor, meter), unplug."""
+    await stack.start(services=("board", "meter", "auth", "evse"), evse_extra={"connectors": [
+        {"id": 1, "max_current_a": 32, "hlc": True}, {"id": 2, "max_current_a": 32}]})
+    modem = await start_modem(netns_pair)
+    try:
+        await start_slac(ns_supervisor, tmp_path, netns_pair, start="board")
+        v2g_cfg = tmp_path / "v2g-evse.yaml"
+        v2g_cfg.write_text(yaml.safe_dump({"controller": "evse", "interface": netns_pair["secc_if"],
+                                           "connector_id": 1}))
+        await ns_supervisor.start(ServiceSpec("iso15118", ["--config", str(v2g_cfg)]))
+        await stack.tap("04A1B2C3")  # held for the plug-in (EIM before the cable)
+        res = await run_ev("--interface", netns_pair["ev_if"], "--slac", "--protocol", "iso2", "--loops", "20",
+                           "--cycle-s", "0.1", "--connector", "1", netns=netns_pair["ev_ns"],
+                           env={"EVCHARGE_BUS_ADDRESS": stack.sup.bus_address}, timeout=120)
+        assert res["slac"] == "matched" and res["ok"], res
+        assert res["secc"].startswith("[fe80::")
+        events = [s[2][1] for s in stack.signals_named("SessionEvent")]
+        assert events.index("SlacMatched") < events.index("HlcStarted") < events.index("ChargingStarted"), events
+        assert "SlacFailed" not in events
+        ended = await stack.wait(lambda: asyncio.sleep(0, [s for s in stack.signals_named("SessionEnded")
+                                                           if s[0].startswith(names.EVSE_PATH)]),
+                                 lambda s: s, timeout=15, what_name="SessionEnded")
+        _sid, reason, energy_wh, token = ended[-1][2]
+        assert reason == "StoppedByEV" and token == "04A1B2C3" and energy_wh > 0
+        b = await stack.board(1)
+        assert b["CpState"] == "A" and not b["ContactorClosed"]
+        assert "SLAC matched EV" in ns_supervisor.log_path("slac").read_text()
     finally:
         await stop_proc(modem)

@@ -236,7 +236,8 @@ async def test_trigger_message_status_and_heartbeat(start_ocpp, csms):
 async def test_unsupported_action_is_not_supported(start_ocpp, csms):
     await start_ocpp()
     with pytest.raises(OCPPError) as e:
-        await csms.call("UnlockConnector", {"evseId": 1, "connectorId": 1})
+        await csms.call("SetDisplayMessage", {"message": {"id": 1, "priority": "NormalCycle",
+                                                          "message": {"format": "ASCII", "content": "hello"}}})
     assert e.value.code == "NotSupported"
 
 

@@ -61,6 +61,7 @@ BUS_SERVICES = {  # policy file -> (bus name, owning user)
     "org.evcharge.Ocpp1.conf": (names.OCPP, "evcharge-ocpp"),
     "org.evcharge.V2g1.conf": (names.V2G, "evcharge-v2g"),
     "org.evcharge.Slac1.conf": (names.SLAC, "evcharge-slac"),
+    "org.evcharge.PowerSupply1.conf": (names.POWER_SUPPLY, "evcharge-power"),
 }
 
 
@@ -458,7 +459,7 @@ def _exported_methods() -> dict[str, set[str]]:
     from evcharge.evse import interfaces as evse_ifaces
     modules = [board_ifaces, evse_ifaces, energy_ifaces]
     for extra in ("evcharge.meter.service", "evcharge.auth.service", "evcharge.update.interfaces",
-                  "evcharge.ocpp.interfaces"):
+                  "evcharge.ocpp.interfaces", "evcharge.power.interfaces"):
         try:
             modules.append(__import__(extra, fromlist=["x"]))
         except ImportError:
@@ -587,8 +588,10 @@ def test_shipped_configs_are_the_code_defaults():
     from evcharge.energy.config import EnergyConfig
     from evcharge.evse.config import EvseConfig
     from evcharge.ocpp.config import OcppConfig
+    from evcharge.power.config import PowerConfig
 
-    for cls, name in ((BoardConfig, "board"), (EvseConfig, "evse"), (EnergyConfig, "energy"), (OcppConfig, "ocpp")):
+    for cls, name in ((BoardConfig, "board"), (EvseConfig, "evse"), (EnergyConfig, "energy"), (OcppConfig, "ocpp"),
+                      (PowerConfig, "power")):
         assert load_config(cls, CONFIG_DIR / f"{name}.yaml", required=True) == cls(), name
 
 
@@ -666,7 +669,8 @@ def test_only_the_service_user_may_own_its_name(stack, policy):
     for intruder in (NOBODY, OPERATOR, "evcharge-ocpp" if owner != "evcharge-ocpp" else "evcharge-evse"):
         res = stack.call(Ident.of(intruder), {"op": "own", "name": name})
         assert res.get("error") == ACCESS_DENIED, (intruder, name, res)
-    if name in (names.OCPP, names.METER, names.AUTH, names.V2G, names.SLAC):  # not running here: the owner may take it
+    # not running here: the owner may take it
+    if name in (names.OCPP, names.METER, names.AUTH, names.V2G, names.SLAC, names.POWER_SUPPLY):
         res = stack.call(Ident.of(owner), {"op": "own", "name": name})
         assert res["ok"], (owner, name, res)
     else:  # running: the owner's user may own it, but the running service holds it

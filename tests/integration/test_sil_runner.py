@@ -243,3 +243,45 @@ def test_ctrl_c_on_a_terminal_stops_services_in_order(env, tmp_path):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, text[-2000:]
     assert "stopping evse, auth, meter, energy, board, then the bus" in text
     assert "restarting" not in text  # no service saw the SIGINT and died on its own
+
+
+@pytest.mark.parametrize("dc", [True, False], ids=["din-dc", "iso2-ac"])
+def test_hlc_session_against_the_sil(env, tmp_path, dc):
+    """`evcharge-sil --hlc 1 [--dc]` adds the SECC (and the DC power supply) and marks connector 1
+    for HLC; `evchargectl ev hlc 1` then runs a whole session against it."""
+    import socket
+
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.bind(("::1", 0))
+        port = str(s.getsockname()[1])
+    runner = Runner(env, "--workdir", str(tmp_path / "work"), "--hlc", "1", *(["--dc"] if dc else []),
+                    "--sdp-port", port)
+    try:
+        runner.wait_for(r"evcharge SIL is running", timeout=60)
+        started = set(re.findall(r"started (\w+) \(pid \d+\)", runner.output))
+        assert {"board", "evse", "iso15118"} <= started and ("power" in started) == dc
+        assert "slac" not in started  # no --plc-interface: SDP on loopback, nothing to match
+        assert f"evchargectl ev hlc 1 --protocol {'din' if dc else 'iso2'}" in runner.output
+        assert runner.ctl("auth", "tap", "04A1B2C3").returncode == 0  # held until the plug-in
+        proto = ["--protocol", "din"] if dc else ["--protocol", "iso2"]
+        r = subprocess.run([sys.executable, "-m", "evcharge.cli", "ev", "hlc", "1", *proto, "--loops", "5",
+                            "--sdp-port", port, "--json"], check=False, capture_output=True, text=True, env=runner.env,
+                           timeout=120)
+        assert r.returncode == 0, (r.stdout, r.stderr, runner.output[-3000:])
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        sent = [name for name, _n in res["requests"]]
+        assert sent[-1] == "SessionStopReq" and ("CurrentDemandReq" if dc else "ChargingStatusReq") in sent
+        if dc:
+            assert "CableCheckReq" in sent and "PreChargeReq" in sent
+            assert "DC output on" in (tmp_path / "work" / "power.log").read_text()
+        sessions = poll(lambda: json.loads(runner.ctl("session", "list", "--json").stdout)["sessions"],
+                        lambda s: s and s[0].get("ended_at"), what="session ended")
+        assert sessions[0]["stop_reason"] == "StoppedByEV" and sessions[0]["token"] == "04A1B2C3"
+        assert f'"protocol": "{"din" if dc else "iso2"}"' in (tmp_path / "work" / "evse.log").read_text()
+        assert f"V2G session {res['session_id']} ended: SessionStop" in (tmp_path / "work" / "iso15118.log").read_text()
+        runner.proc.send_signal(signal.SIGTERM)
+        assert runner.proc.wait(30) == 0, runner.output
+        runner._reader.join(5)
+        assert re.search(r"stopping iso15118, .*evse, .*board, then the bus", runner.output)
+    finally:
+        runner.kill()

@@ -36,12 +36,13 @@ RDEPENDS:${PN} = "\
     rauc-service \
 "
 
-# python3-evcharge-ocpp / -v2g (and with them python3-ocpp): no unit runs them yet; the
+# python3-evcharge-ocpp / -v2g / -power (and with them python3-ocpp): no unit runs them yet; the
 # development image carries them so that work runs against the target's Python, jsonschema
 # and EXI codec from day one. They move to ${PN} with their units.
 RDEPENDS:${PN}-sim = "\
     ${PN} \
     python3-evcharge-ocpp \
+    python3-evcharge-power \
     python3-evcharge-sim \
     python3-evcharge-v2g \
     python3-ocpp \

@@ -11,6 +11,7 @@ SUMMARY:${PN}-exi = "evcharge EXI codec (C extension)"
 SUMMARY:${PN}-sim = "evcharge simulators and software-in-the-loop runner (evcharge-sil)"
 SUMMARY:${PN}-ocpp = "evcharge OCPP client library (service unit to come)"
 SUMMARY:${PN}-v2g = "evcharge ISO 15118 / DIN 70121 SECC library (service unit to come)"
+SUMMARY:${PN}-power = "evcharge DC power supply + isolation monitor (unit to come)"
 DESCRIPTION = "The Python package evcharge from the services/ directory of the evcharge \
                repository: board HAL, EVSE session manager, meter, auth and energy \
                services, one systemd unit and one D-Bus name each, packaged one service \
@@ -67,7 +68,7 @@ do_install:append() {
 # Order matters: a file belongs to the first package whose FILES matches it, so the
 # service packages take their subpackages before -common takes the rest of evcharge/.
 PACKAGES =+ "${PN}-board ${PN}-evse ${PN}-meter ${PN}-auth ${PN}-energy \
-             ${PN}-ocpp ${PN}-v2g ${PN}-cli ${PN}-exi ${PN}-sim ${PN}-common"
+             ${PN}-ocpp ${PN}-v2g ${PN}-power ${PN}-cli ${PN}-exi ${PN}-sim ${PN}-common"
 ALLOW_EMPTY:${PN} = "1"
 
 FILES:${PN}-board += "\
@@ -105,6 +106,9 @@ FILES:${PN}-energy += "\
 # pattern above when they arrive.
 FILES:${PN}-ocpp += "${PYTHON_SITEPACKAGES_DIR}/evcharge/ocpp"
 FILES:${PN}-v2g += "${PYTHON_SITEPACKAGES_DIR}/evcharge/iso15118"
+# power (org.evcharge.PowerSupply1, DC charging): only a simulated backend so far, so its unit
+# (services/systemd/evcharge-power.service) ships with v2g's when DC hardware support arrives.
+FILES:${PN}-power += "${PYTHON_SITEPACKAGES_DIR}/evcharge/power"
 FILES:${PN}-cli += "\
     ${PYTHON_SITEPACKAGES_DIR}/evcharge/cli \
     ${bindir}/evchargectl \
@@ -156,8 +160,9 @@ RDEPENDS:${PN}-evse = "${PN}-common"
 RDEPENDS:${PN}-meter = "${PN}-common python3-pymodbus python3-pyserial"
 RDEPENDS:${PN}-auth = "${PN}-common"
 RDEPENDS:${PN}-energy = "${PN}-common"
-RDEPENDS:${PN}-ocpp = "${PN}-common python3-ocpp python3-sqlite3 python3-websockets"
+RDEPENDS:${PN}-ocpp = "${PN}-common python3-cryptography python3-ocpp python3-sqlite3 python3-websockets"
 RDEPENDS:${PN}-v2g = "${PN}-common ${PN}-exi"
+RDEPENDS:${PN}-power = "${PN}-common"
 RDEPENDS:${PN}-cli = "${PN}-common"
 RDEPENDS:${PN}-exi = "${PN}-common"
 RDEPENDS:${PN}-sim = "${PN}-cli ${PN}-common ${PN}-exi"
@@ -167,7 +172,7 @@ RDEPENDS:${PN}-sim = "${PN}-cli ${PN}-common ${PN}-exi"
 # they stay the same across A/B slots and releases.
 USERADD_PACKAGES = "${PN}-common ${PN}-board ${PN}-evse ${PN}-meter ${PN}-auth ${PN}-energy"
 GROUPADD_PARAM:${PN}-common = "--system evcharge"
-# Users of services not packaged yet (ocpp, update, v2g, slac): the D-Bus policies already
+# Users of services not packaged yet (ocpp, update, v2g, slac, power): the D-Bus policies already
 # name them and services/sysusers.d/evcharge.conf lists them, so they are created now and the
 # image agrees with both (no "unknown user" from dbus-daemon, nothing left for
 # systemd-sysusers to add on a read-only root). Move each to its package with its unit.
@@ -175,7 +180,8 @@ USERADD_PARAM:${PN}-common = "\
     --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-ocpp; \
     --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-update; \
     --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-v2g; \
-    --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-slac \
+    --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-slac; \
+    --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-power \
 "
 # evcharge-hw owns exactly the board's serial port, GPIO lines, PWM and IIO channels
 # (udev rules in evcharge-board-profile); the board user is its only member.

@@ -1,17 +1,21 @@
 """D-Bus adapter of the auth service: `org.evcharge.Auth1` (+ `.Sim` with a simulated reader)."""
 
+import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method, signal
 
 from evcharge.common import names
 from evcharge.common.errors import InvalidArgument, require_range
+from evcharge.common.persist import read_json, write_json_atomic
 from evcharge.common.service import ServiceContext
 
 from .allowlist import AllowList
 from .config import AuthConfig, ReaderKind
+from .locallist import LocalList
 from .rfid import Pn532Reader
 from .tokens import AuthStatus, TokenType, check_token, check_uid
 
@@ -27,9 +31,15 @@ def masked(token: str) -> str:
 
 
 class AuthInterface(ServiceInterface):
-    def __init__(self, allow_list: AllowList, free_vend: bool, reader_names: list[str]) -> None:
+    def __init__(self, allow_list: AllowList, free_vend: bool, reader_names: list[str],
+                 local_list_file: Path | None = None) -> None:
         super().__init__(names.AUTH)
         self._list = allow_list
+        # The CSMS's list (OCPP SendLocalList, via the ocpp service): decides the tokens it names.
+        self._csms = LocalList()
+        self._csms_file = local_list_file
+        if local_list_file is not None:
+            self._csms.load_json(read_json(local_list_file))
         self._free_vend = free_vend
         self._readers: dict[str, bool] = dict.fromkeys(reader_names, False)
 
@@ -61,7 +71,12 @@ class AuthInterface(ServiceInterface):
         token, kind = self._check(token, token_type)
         if self._free_vend:
             return [AuthStatus.ACCEPTED.value, "free vend"]
-        decision = self._list.decide(token, kind, datetime.now(UTC))
+        now = datetime.now(UTC)
+        csms = self._csms.decide(token, kind.value, now)
+        if csms is not None:
+            log.info("token %s (%s): %s (CSMS list)", masked(token), kind.value, csms[0])
+            return list(csms)
+        decision = self._list.decide(token, kind, now)
         log.info("token %s (%s): %s", masked(token), kind.value, decision.status.value)
         return [decision.status.value, decision.info]
 
@@ -70,6 +85,60 @@ class AuthInterface(ServiceInterface):
         token, kind = self._check(token, token_type)
         require_range("connector_id", connector_id, 0, MAX_CONNECTOR_ID)
         self.present(token, kind, SOURCE_REMOTE, connector_id)
+
+    def _save_csms_list(self) -> None:
+        if self._csms_file is not None:
+            write_json_atomic(self._csms_file, self._csms.to_json())
+
+    @method()
+    def UpdateLocalList(self, version: "u", full: "b", entries: "s") -> "(ss)":
+        """The CSMS's local authorization list (OCPP SendLocalList): version, Full (true) or Differential,
+        entries as a JSON array of OCPP AuthorizationData. Returns (Accepted | Failed | VersionMismatch, why);
+        stored durably before Accepted is returned."""
+        try:
+            items = json.loads(entries) if entries else []
+        except ValueError as e:
+            raise InvalidArgument(f"entries must be a JSON array: {e}") from None
+        if not isinstance(items, list):
+            raise InvalidArgument("entries must be a JSON array of AuthorizationData objects")
+        before = self._csms.to_json()
+        status, why = self._csms.update(version, full, items)
+        if status == "Accepted":
+            try:
+                self._save_csms_list()
+            except OSError as e:
+                self._csms.load_json(before)
+                log.error("cannot store the local list: %s", e)
+                return ["Failed", f"cannot store the list: {e.strerror or e}"]
+            log.info("CSMS local list version %d (%s): %d token(s)", version, "full" if full else "differential",
+                     len(self._csms))
+            self.emit_properties_changed({"LocalListVersion": self._csms.version})
+        else:
+            log.info("CSMS local list update %d refused: %s (%s)", version, status, why)
+        return [status, why]
+
+    @method()
+    def SetLocalListEnabled(self, enabled: "b") -> None:
+        """OCPP LocalAuthListCtrlr.Enabled: whether the CSMS's list is used (it is kept either way)."""
+        if self._csms.enabled != enabled:
+            self._csms.enabled = enabled
+            self._save_csms_list()
+            self.emit_properties_changed({"LocalListEnabled": enabled})
+
+    @dbus_property(access=PropertyAccess.READ)
+    def LocalListVersion(self) -> "u":
+        """Version of the CSMS's local list (0: none)."""
+        return self._csms.version
+
+    @dbus_property(access=PropertyAccess.READ)
+    def LocalListEnabled(self) -> "b":
+        """The CSMS's local list is used (OCPP LocalAuthListCtrlr.Enabled)."""
+        return self._csms.enabled
+
+    @dbus_property(access=PropertyAccess.READ)
+    def CsmsListSize(self) -> "u":
+        """Tokens in the CSMS's local list."""
+        return len(self._csms)
 
     @signal()
     def TokenPresented(self, token: str, token_type: str, source: str, connector_id: int) -> "sssu":
@@ -120,7 +189,8 @@ class AuthService:
 
 async def build(ctx: ServiceContext) -> AuthService:
     cfg = ctx.load_config(AuthConfig)
-    auth = AuthInterface(cfg.build_allow_list(), cfg.free_vend, [r.name for r in cfg.readers])
+    auth = AuthInterface(cfg.build_allow_list(), cfg.free_vend, [r.name for r in cfg.readers],
+                         ctx.state_dir / "locallist.json")
     ctx.bus.export(names.AUTH_PATH, auth)
     readers: list[Pn532Reader] = []
     for entry in cfg.readers:

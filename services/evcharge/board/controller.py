@@ -10,6 +10,7 @@ Rules (IEC 61851-1 as in notes/field-notes.md):
 - The contactor opens at once on C->B, unplug, E, F, invalid CP, any fault and heartbeat loss.
   When only the offer is withdrawn (stop/pause) PWM goes to X1 and the EV is given 6 s to leave C
   before the contactor opens under load.
+- Leaving 5 % PWM (digital communication) for a nominal duty cycle shows X1 for 3 s first.
 - Feedback contacts must follow the command within the profile's timeout: staying closed after
   an open command is a welded contactor; staying open after close is a failure to close.
 """
@@ -34,6 +35,12 @@ UNLOCK_AFTER_F_S = 5.0
 # The duty cycle may rise at most once per 5 s (IEC 61851-1 practice). A lower limit applies at
 # once: it protects the grid connection, and the EV has its own 5 s to follow it.
 DUTY_INCREASE_INTERVAL_S = 5.0
+# Between 5 % (digital communication) and a nominal duty cycle the EV must see X1 for at least 3 s
+# (IEC 61851-1 A.6 / ISO 15118-3): it tells an HLC EV that the charger fell back to basic charging.
+X1_AFTER_DIGITAL_S = 3.0
+# E/F wake-up (ISO 15118-3 T_step_EF, at least 4 s): state F shown on request, e.g. to make the EV
+# restart SLAC after a failed matching.
+EF_PULSE_MAX_S = 10.0
 
 
 class Fault(str, enum.Enum):
@@ -118,6 +125,8 @@ class ConnectorController:
     _link_ok: bool = True
     _stale: bool = False  # set on leaving F: the last CP state predates it
     _duty_changed_at: float = float("-inf")
+    _digital_ended_at: float | None = None  # 5 % PWM stopped showing here; nominal PWM waits X1_AFTER_DIGITAL_S
+    _ef_until: float | None = None  # an E/F wake-up pulse (state F) runs until then
     last_open_reason: OpenReason = OpenReason.NONE
     outputs: ConnectorOutputs = field(default_factory=ConnectorOutputs)
 
@@ -140,6 +149,20 @@ class ConnectorController:
     def set_digital_communication(self, enabled: bool, now: float) -> None:
         self.digital_communication = enabled
         self._step(now)
+
+    def pulse_state_f(self, duration_s: float, now: float) -> None:
+        """Show state F for `duration_s` (the E/F wake-up of ISO 15118-3), then carry on; refused
+        while the contactor is closed (a wake-up is never a way to break load)."""
+        if not (0.0 < duration_s <= EF_PULSE_MAX_S):
+            raise ValueError(f"an E/F pulse lasts more than 0 and at most {EF_PULSE_MAX_S:g} s")
+        if self._contactor:
+            raise PermissionError("no E/F pulse while the contactor is closed")
+        self._ef_until = now + duration_s
+        self._step(now)
+
+    @property
+    def ef_pulse_until(self) -> float | None:
+        return self._ef_until
 
     def heartbeat(self, now: float) -> None:
         self._heartbeat_at = now
@@ -232,19 +255,31 @@ class ConnectorController:
         faults = self._faults
 
         # PWM
+        if self._ef_until is not None and now >= self._ef_until:
+            self._ef_until = None
+            self._stale = True  # back from F: the CP level must be read afresh
         if faults & DRIVES_F:
             mode, duty = PwmMode.LOW, 0.0
             if self._f_since is None:
                 self._f_since = now
+        elif self._ef_until is not None and state.vehicle_connected:
+            mode, duty = PwmMode.LOW, 0.0  # E/F wake-up pulse
         elif state.vehicle_connected and self.digital_communication and not faults:
             # 5 % from plug-in on, offer or not: the EV needs it to start the HLC (SLAC, SDP).
             mode, duty = PwmMode.PWM, DIGITAL_COMMUNICATION_DUTY_PCT
-        elif state.vehicle_connected and self.advertised_a > 0 and not faults:
+        elif state.vehicle_connected and self.advertised_a > 0 and not faults and not self._in_x1_gap(now):
             mode, duty = PwmMode.PWM, self._rate_limited_duty(duty_for_current(self.advertised_a), now)
         else:
             mode, duty = PwmMode.HIGH, 100.0
         if not faults & DRIVES_F:
             self._f_since = None
+        showing_digital = mode is PwmMode.PWM and duty == DIGITAL_COMMUNICATION_DUTY_PCT
+        if self._showing_digital() and not showing_digital:
+            self._digital_ended_at = now
+        if not state.vehicle_connected:
+            self._ef_until = None
+        if showing_digital or not state.vehicle_connected:
+            self._digital_ended_at = None  # an unplug ends the EV's HLC attempt: no gap owed to the next one
 
         # Contactor
         want = (state is CpState.C and mode is PwmMode.PWM and self.advertised_a > 0 and not faults
@@ -268,6 +303,21 @@ class ConnectorController:
                 and Fault.WELDED not in faults and not self._contactor:
             lock = False
         self.outputs = ConnectorOutputs(pwm_mode=mode, duty_pct=round(duty, 3), contactor=self._contactor, lock=lock)
+
+    def _showing_digital(self) -> bool:
+        return self.outputs.pwm_mode is PwmMode.PWM and self.outputs.duty_pct == DIGITAL_COMMUNICATION_DUTY_PCT
+
+    def _in_x1_gap(self, now: float) -> bool:
+        if self._showing_digital():
+            return True  # leaving 5 % for a nominal duty: X1 first
+        return self._digital_ended_at is not None and now - self._digital_ended_at < X1_AFTER_DIGITAL_S
+
+    @property
+    def x1_gap_until(self) -> float | None:
+        """When the X1 owed after 5 % PWM ends (None: none owed); nominal PWM may start then."""
+        if self._digital_ended_at is None:
+            return None
+        return self._digital_ended_at + X1_AFTER_DIGITAL_S
 
     def _rate_limited_duty(self, wanted: float, now: float) -> float:
         current = self.outputs.duty_pct if self.outputs.pwm_mode is PwmMode.PWM else None

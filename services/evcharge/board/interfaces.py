@@ -11,6 +11,7 @@ from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, m
 
 from ..common import names
 from ..common.errors import InvalidArgument, InvalidState
+from .controller import EF_PULSE_MAX_S
 from .signalling import MAX_CURRENT_A, MIN_CURRENT_A
 
 if TYPE_CHECKING:
@@ -78,6 +79,18 @@ class ConnectorInterface(ServiceInterface):
         """ISO 15118 / DIN 70121 on this connector: PWM shows 5 % while an EV is connected (the current is
         negotiated digitally); the contactor still needs state C, an offer, the lock and no fault."""
         self._rt.set_digital_communication(enabled)
+
+    @method()
+    def PulseStateF(self, duration_s: "d") -> None:
+        """E/F wake-up (ISO 15118-3): show state F for duration_s (0 < s <= 10; the standard's T_step_EF is
+        at least 4 s) while an EV is connected, then carry on (5 % again with digital communication), so
+        the EV restarts SLAC. Refused while the contactor is closed (InvalidState)."""
+        if math.isnan(duration_s) or not (0.0 < duration_s <= EF_PULSE_MAX_S):
+            raise InvalidArgument(f"duration_s must be more than 0 and at most {EF_PULSE_MAX_S:g} s, got {duration_s!r}")
+        try:
+            self._rt.pulse_state_f(duration_s)
+        except PermissionError as e:
+            raise InvalidState(str(e)) from None
 
     @method()
     def ResetFault(self) -> "as":

@@ -72,6 +72,12 @@ class ConnectorRuntime:
         self.controller.set_lock(locked, time.monotonic())
         self.publish()
 
+    def pulse_state_f(self, duration_s: float) -> None:
+        self.controller.pulse_state_f(duration_s, time.monotonic())
+        log.info("connector %d: E/F wake-up: state F for %g s", self.profile.id, duration_s,
+                 extra=fields(connector=self.profile.id))
+        self.publish()
+
     def reset_faults(self):
         cleared = self.controller.reset_faults(time.monotonic())
         if cleared:

@@ -12,6 +12,7 @@ V2G = "org.evcharge.V2g1"
 SLAC = "org.evcharge.Slac1"
 OCPP = "org.evcharge.Ocpp1"
 UPDATE = "org.evcharge.Update1"
+POWER_SUPPLY = "org.evcharge.PowerSupply1"
 
 BOARD_PATH = "/org/evcharge/Board1"
 EVSE_PATH = "/org/evcharge/Evse1"
@@ -22,12 +23,14 @@ V2G_PATH = "/org/evcharge/V2g1"
 SLAC_PATH = "/org/evcharge/Slac1"
 OCPP_PATH = "/org/evcharge/Ocpp1"
 UPDATE_PATH = "/org/evcharge/Update1"
+POWER_SUPPLY_PATH = "/org/evcharge/PowerSupply1"
 
 BOARD_CONNECTOR_IFACE = "org.evcharge.Board1.Connector"
 BOARD_SIM_IFACE = "org.evcharge.Board1.Sim"
 EVSE_CONNECTOR_IFACE = "org.evcharge.Evse1.Connector"
 METER_METER_IFACE = "org.evcharge.Meter1.Meter"
 AUTH_SIM_IFACE = "org.evcharge.Auth1.Sim"
+POWER_SUPPLY_ISOLATION_IFACE = "org.evcharge.PowerSupply1.Isolation"
 
 PROPERTIES_IFACE = "org.freedesktop.DBus.Properties"
 

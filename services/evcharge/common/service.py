@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 EXIT_CONFIG = 78  # EX_CONFIG: systemd shows it as "CONFIG", and Restart=on-failure won't loop on it forever
 EXIT_NAME_TAKEN = 75  # EX_TEMPFAIL
+EXIT_RESTART = 76  # the service asked to be restarted (e.g. an OCPP Reset); Restart=on-failure restarts it
 
 
 class Runnable(Protocol):
@@ -112,11 +113,18 @@ async def _main(service: str, bus_name: str, build: Callable[[ServiceContext], A
     watchdog = asyncio.create_task(_watchdog())
     disconnected = asyncio.create_task(bus.wait_for_disconnect())
     stopped = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({disconnected, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    # A service may ask to end itself (attribute `restart_requested`, an asyncio.Event): it then
+    # stops cleanly and exits with EXIT_RESTART so that systemd (Restart=on-failure) starts it again.
+    restart_event = getattr(app, "restart_requested", None)
+    restart = asyncio.create_task(restart_event.wait()) if isinstance(restart_event, asyncio.Event) else None
+    done, _ = await asyncio.wait({disconnected, stopped} | ({restart} if restart else set()),
+                                 return_when=asyncio.FIRST_COMPLETED)
     lost_bus = disconnected in done
     notify("STOPPING=1")
     watchdog.cancel()
     stopped.cancel()
+    if restart is not None:
+        restart.cancel()
     try:
         await asyncio.wait_for(app.stop(), 5)
     except Exception:
@@ -126,6 +134,9 @@ async def _main(service: str, bus_name: str, build: Callable[[ServiceContext], A
         return 1
     bus.disconnect()
     await asyncio.gather(disconnected, return_exceptions=True)
+    if restart is not None and restart in done:
+        log.info("%s stopped to be restarted", service)
+        return EXIT_RESTART
     log.info("%s stopped", service)
     return 0
 

@@ -12,6 +12,17 @@ class EvseConnector:
     meter_id: int = 0  # 0: the meter with the connector's id
     # An ISO 15118 / DIN 70121 SECC (org.evcharge.V2g1) serves this connector: 5 % PWM, power per HLC.
     hlc: bool = False
+    # HLC: what a failed SLAC matching (org.evcharge.Slac1 Result) leads to: this many retries
+    # (state F for 4 s, the E/F wake-up, then 5 % again), then "basic" (nominal PWM after 3 s of X1, IEC 61851-1
+    # charging) or "stop" (the session stops, X1 until unplug).
+    slac_retries: int = bounded(1, 0, 10)
+    slac_fallback: str = "basic"
+    # HLC: a SLAC match without a V2G SessionSetup within this many seconds counts as a failure.
+    v2g_after_match_s: float = bounded(20.0, 1.0, 600.0)
+    # HLC: a V2G session ending in an error (sequence error, timeout, TCP drop, ...): "stop" the
+    # session (X1 until unplug) or "basic" charging (nominal PWM after 3 s of X1; only when the
+    # session is authorized, else it stops).
+    hlc_error_fallback: str = "stop"
 
     @property
     def meter(self) -> int:
@@ -29,6 +40,12 @@ class EvseConfig:
     connectors: list[EvseConnector] = field(default_factory=lambda: [EvseConnector(1), EvseConnector(2)])
 
     def validate(self) -> None:
+        for c in self.connectors:
+            if c.hlc_error_fallback not in ("basic", "stop"):
+                raise ValueError(f"connector {c.id}: hlc_error_fallback must be basic or stop, "
+                                 f"got {c.hlc_error_fallback!r}")
+            if c.slac_fallback not in ("basic", "stop"):
+                raise ValueError(f"connector {c.id}: slac_fallback must be basic or stop, got {c.slac_fallback!r}")
         ids = [c.id for c in self.connectors]
         if len(set(ids)) != len(ids):
             raise ValueError(f"connectors: ids must be unique, got {ids}")

@@ -89,6 +89,12 @@ class ConnectorInterface(ServiceInterface):
         self._rt.set_available(operative)
 
     @method()
+    async def Unlock(self) -> "s":
+        """Release the cable lock now (OCPP UnlockConnector): Unlocked, UnlockFailed (the board refused or still
+        holds it, e.g. energised or welded contactor) or OngoingAuthorizedTransaction (nothing is done)."""
+        return await self._rt.unlock()
+
+    @method()
     def HlcStarted(self, protocol: "s", evcc_id: "s") -> None:
         """The V2G service set up an ISO 15118-2 ("iso2") or DIN 70121 ("din") session with the plugged EV."""
         require_choice("protocol", protocol, HLC_PROTOCOLS)
@@ -201,7 +207,8 @@ class ConnectorInterface(ServiceInterface):
     @signal()
     def SessionEvent(self, session_id: str, event: str, detail: dict) -> "sss":
         """Something happened in a session: session id, event (Authorized, ChargingStarted, Paused,
-        Resumed, Stopped, TokenRejected, TokenExpired, PlugInRefused), JSON detail."""
+        Resumed, Stopped, TokenRejected, TokenExpired, PlugInRefused; HLC: HlcStarted, HlcPowerDelivery,
+        HlcStopped, HlcFallback, SlacMatched, SlacFailed {reason, attempt, action retry|basic|stop}, SlacRetry), JSON detail."""
         return [session_id, event, json.dumps(detail, sort_keys=True)]
 
     @signal()

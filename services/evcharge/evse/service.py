@@ -26,11 +26,16 @@ from ..common.persist import append_line_durable, read_json, write_json_atomic
 from ..common.service import ServiceContext
 from .config import EvseConfig, EvseConnector
 from .interfaces import ConnectorInterface, EvseInterface
-from .session import BoardView, ConnectorSessions, TokenOutcome
+from .session import SLAC_RETRY_EF_S, BoardView, ConnectorSessions, TokenOutcome
 
 log = logging.getLogger("evcharge.evse")
 
 RETRY_S = 0.5
+SLAC_ACTIONS = {
+    "retry": "retrying: state F for 4 s (E/F wake-up), then 5 % PWM again",
+    "basic": "falling back to basic charging: X1 for 3 s, then nominal PWM (IEC 61851-1)",
+    "stop": "stopping the session: contactor open, X1 until unplug",
+}
 
 
 @dataclass
@@ -44,6 +49,7 @@ class ConnectorRuntime:
     sent_lock: bool | None = None
     sent_demand: float | None = None
     sent_digital: bool | None = None
+    sent_ef_pulses: int = 0
     board_seq: int = 0  # board change signals handled so far
     _last_props: dict[str, Any] = field(default_factory=dict)
 
@@ -75,6 +81,25 @@ class ConnectorRuntime:
         result = getattr(self.core, member)(*args)
         self.sync()
         return result
+
+    async def unlock(self) -> str:
+        """A remote unlock request: only without an authorized, running session (OCPP F05.FR.02)."""
+        s = self.core.session
+        if s is not None and s.authorized and not s.stopped:
+            return "OngoingAuthorizedTransaction"
+        if not self.svc.board_online:
+            log.warning("connector %d: unlock requested while the board is offline", self.cid)
+            return "UnlockFailed"
+        path = names.board_connector_path(self.cid)
+        try:
+            await call(self.svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetLock", "b", [False])
+            self.sent_lock = False
+            locked = await get_property(self.svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "Locked")
+        except (DBusError, TimeoutError) as e:
+            log.warning("connector %d: unlock failed: %s", self.cid, e)
+            return "UnlockFailed"
+        log.info("connector %d: remote unlock: %s", self.cid, "still locked" if locked else "unlocked")
+        return "UnlockFailed" if locked else "Unlocked"
 
     def set_available(self, available: bool) -> None:
         self.core.set_available(available, time.monotonic())
@@ -112,6 +137,15 @@ class ConnectorRuntime:
                      s["energy_wh"], extra=f)
             append_line_durable(self.svc.history_file, json.dumps(s, sort_keys=True))
             self.iface.SessionEnded(s["id"], s["stop_reason"], float(s["energy_wh"]), s["token"])
+        elif data["event"] == "HlcFallback":
+            log.warning("connector %d: V2G session failed (%s); falling back to basic charging: X1 for 3 s, "
+                        "then nominal PWM (IEC 61851-1)", self.cid, data["detail"]["reason"], extra=f)
+            self.iface.SessionEvent(data["session_id"], data["event"], data["detail"])
+        elif data["event"] == "SlacFailed":
+            d = data["detail"]
+            log.warning("connector %d: SLAC failed (attempt %d): %s; %s", self.cid, d["attempt"], d["reason"],
+                        SLAC_ACTIONS[d["action"]], extra=f)
+            self.iface.SessionEvent(data["session_id"], data["event"], d)
         else:
             log.info("connector %d: %s %s", self.cid, data["event"], json.dumps(data["detail"], sort_keys=True),
                      extra=f)
@@ -153,6 +187,15 @@ class ConnectorRuntime:
             await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetDigitalCommunication", "b",
                        [digital])
             self.sent_digital = digital
+        if core.ef_pulses != self.sent_ef_pulses:
+            try:
+                await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "PulseStateF", "d",
+                           [SLAC_RETRY_EF_S])
+            except DBusError as e:
+                if e.type != "org.evcharge.Error.InvalidState":
+                    raise
+                log.warning("connector %d: E/F wake-up refused: %s", self.cid, e.text, extra=fields(connector=self.cid))
+            self.sent_ef_pulses = core.ef_pulses  # one-shot: a late or refused wake-up is not repeated
         # Lock before offering power; withdraw power before releasing the lock.
         if lock and lock != self.sent_lock:
             await call(svc.bus, names.BOARD, path, names.BOARD_CONNECTOR_IFACE, "SetLock", "b", [True])
@@ -179,7 +222,10 @@ class EvseService:
         self.connectors: dict[int, ConnectorRuntime] = {}
         for c in cfg.connectors:
             core = ConnectorSessions(connector_id=c.id, max_current_a=c.max_current_a,
-                                     connection_timeout_s=cfg.connection_timeout_s, hlc_enabled=c.hlc)
+                                     connection_timeout_s=cfg.connection_timeout_s, hlc_enabled=c.hlc,
+                                     slac_retries=c.slac_retries, slac_fallback=c.slac_fallback,
+                                     v2g_after_match_s=c.v2g_after_match_s,
+                                     hlc_error_fallback=c.hlc_error_fallback)
             saved = read_json(state_dir / f"connector-{c.id}.json")
             if saved:
                 core.load_json(saved)
@@ -192,6 +238,7 @@ class EvseService:
         self.auth = Subscription(bus, names.AUTH)
         self.energy = Subscription(bus, names.ENERGY)
         self.meter = Subscription(bus, names.METER)
+        self.slac = Subscription(bus, names.SLAC)
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat_failing = False
 
@@ -220,8 +267,9 @@ class EvseService:
 
     # --- start-up ---------------------------------------------------------------------------
     async def start(self) -> None:
-        for sub in (self.board, self.auth, self.energy, self.meter):
+        for sub in (self.board, self.auth, self.energy, self.meter, self.slac):
             await sub.start()
+        await self.slac.signal(names.SLAC, "Result", self._on_slac_result, path=names.SLAC_PATH)
         await self.board.properties(names.BOARD_CONNECTOR_IFACE, self._on_board_props, path_namespace=names.BOARD_PATH)
         self.board.on_owner_changed.append(lambda _o, _n: self._spawn(self._board_changed()))
         await self.auth.signal(names.AUTH, "TokenPresented", self._on_token, path=names.AUTH_PATH)
@@ -343,6 +391,24 @@ class EvseService:
             if rt.core.session is None and rt.core.available and not rt.core.blocking_faults:
                 return rt
         return None
+
+    # --- SLAC (ISO 15118-3) ------------------------------------------------------------------
+    def _on_slac_result(self, msg: Message) -> None:
+        result, reason = msg.body
+        self._spawn(self._handle_slac_result(result, reason))
+
+    async def _handle_slac_result(self, result: str, reason: str) -> None:
+        try:
+            cid = await get_property(self.bus, names.SLAC, names.SLAC_PATH, names.SLAC, "ConnectorId")
+        except (DBusError, TimeoutError) as e:
+            log.warning("SLAC result %s ignored: cannot read its connector (%s)", result, e)
+            return
+        rt = self.connectors.get(cid)
+        if rt is None or not rt.core.hlc_enabled:
+            log.warning("SLAC result %s for connector %d ignored: no HLC connector", result, cid)
+            return
+        rt.core.slac_result(result, reason, time.monotonic())
+        rt.sync()
 
     # --- energy -----------------------------------------------------------------------------
     def _on_allocation(self, msg: Message) -> None:

@@ -28,6 +28,9 @@ FAULT_STOP_REASONS = {
 }
 # The evse service's own absence (HeartbeatLost) is not the session's fault: it resumes.
 TRANSIENT_FAULTS = frozenset({"HeartbeatLost"})
+# After a failed SLAC matching, state F this long (the E/F wake-up, ISO 15118-3 T_step_EF >= 4 s)
+# before 5 % again: the EV starts SLAC over.
+SLAC_RETRY_EF_S = 4.0
 
 
 class ConnectorState(str, enum.Enum):
@@ -69,6 +72,11 @@ class Session:
     hlc: str = ""                    # ISO 15118 / DIN 70121 session: "iso2" or "din" (V2G service)
     hlc_power: bool = False          # HLC: between PowerDelivery(Start) and PowerDelivery(Stop)
     hlc_current_a: float = 0.0       # HLC: the current agreed at PowerDelivery(Start)
+    slac: str = ""                   # HLC: last SLAC result, "matched" or "failed"
+    slac_failures: int = 0           # HLC: failed matchings in this session
+    hlc_basic: bool = False          # HLC gave up (SLAC failed): basic charging with nominal PWM
+    slac_retry_at: float | None = None   # HLC: the E/F wake-up ends (a new matching) at this monotonic time
+    slac_matched_at: float | None = None  # HLC: matched, waiting for the V2G session since then
 
     @property
     def authorized(self) -> bool:
@@ -104,7 +112,17 @@ class ConnectorSessions:
     max_current_a: float = 32.0
     connection_timeout_s: float = 60.0
     hlc_enabled: bool = False        # an ISO 15118 / DIN 70121 SECC serves this connector (5 % PWM)
+    # SLAC failed (or matched without a V2G session): retry this many times, each after an E/F
+    # wake-up of SLAC_RETRY_EF_S (the board shows F), then fall back: "basic" (nominal PWM, IEC 61851-1 charging after the
+    # board's 3 s of X1) or "stop" (the session stops; PWM stays X1 until unplug).
+    slac_retries: int = 1
+    slac_fallback: str = "basic"
+    v2g_after_match_s: float = 20.0  # a SLAC match without SessionSetup within this counts as a failure
+    # A V2G session that ends in an error (not SessionStop): "stop" the session (X1 until unplug)
+    # or go on as "basic" charging (nominal PWM after the board's 3 s of X1, IEC 61851-1).
+    hlc_error_fallback: str = "stop"
     available: bool = True
+    ef_pulses: int = 0               # E/F wake-ups asked for (the adapter sends each once to the board)
     session: Session | None = None
     board: BoardView = field(default_factory=BoardView)
     allocation_a: float = 0.0
@@ -135,10 +153,12 @@ class ConnectorSessions:
 
     @property
     def digital_communication(self) -> bool:
-        """5 % PWM: HLC configured, and no session stopped by an HLC error or otherwise (then PWM falls
-        back to X1 until unplug, the safe state the EV understands)."""
+        """5 % PWM: HLC configured, the session neither stopped (then X1 until unplug, the safe state
+        the EV understands) nor fallen back to basic charging (then nominal PWM after the board's X1)."""
         s = self.session
-        return self.hlc_enabled and not (s is not None and s.stopped)
+        if s is None:
+            return self.hlc_enabled
+        return self.hlc_enabled and not s.stopped and not s.hlc_basic
 
     @property
     def available_now(self) -> bool:
@@ -232,9 +252,9 @@ class ConnectorSessions:
     # --- ISO 15118 / DIN 70121 (the V2G service) ---------------------------------------------
     def hlc_started(self, protocol: str, evcc_id: str) -> bool:
         s = self.session
-        if s is None or s.stopped or not self.hlc_enabled:
+        if s is None or s.stopped or not self.hlc_enabled or s.hlc_basic:
             return False
-        s.hlc, s.hlc_power = protocol, False
+        s.hlc, s.hlc_power, s.slac_matched_at = protocol, False, None
         self._event("HlcStarted", {"protocol": protocol, "evcc_id": evcc_id})
         return True
 
@@ -260,8 +280,46 @@ class ConnectorSessions:
             return
         s.hlc_power = False
         self._event("HlcStopped", {"reason": reason})
-        if not s.stopped:
-            self._stop("StoppedByEV" if reason.startswith("SessionStop") else "Other", detail=reason)
+        if s.stopped:
+            return
+        if reason.startswith("SessionStop"):
+            self._stop("StoppedByEV", detail=reason)
+        elif self.hlc_error_fallback == "basic" and s.authorized and self.available_now and not self.blocking_faults:
+            s.hlc, s.hlc_basic = "", True
+            self._event("HlcFallback", {"reason": reason, "action": "basic"})
+        else:
+            self._stop("Other", detail=reason)
+
+    def slac_result(self, result: str, reason: str, now: float) -> None:
+        """The SLAC service's verdict for this connector (ISO 15118-3): matched -> wait for the V2G
+        session; failed -> retry after an E/F wake-up, then fall back to basic charging or stop."""
+        s = self.session
+        if s is None or s.stopped or not self.hlc_enabled or s.hlc_basic or s.hlc:
+            return  # nothing to match for, or the V2G session already runs (SLAC is history)
+        s.slac = result
+        if result == "matched":
+            s.slac_matched_at = now
+            self._event("SlacMatched", {})
+            return
+        self._slac_failed(reason or "SLAC failed", now)
+
+    def _slac_failed(self, reason: str, now: float) -> None:
+        s = self.session
+        assert s is not None
+        s.slac, s.slac_matched_at = "failed", None
+        s.slac_failures += 1
+        if s.slac_failures <= self.slac_retries:
+            s.slac_retry_at = now + SLAC_RETRY_EF_S
+            self.ef_pulses += 1
+            action = "retry"
+        elif self.slac_fallback == "basic":
+            s.hlc_basic = True
+            action = "basic"
+        else:
+            action = "stop"
+        self._event("SlacFailed", {"reason": reason, "attempt": s.slac_failures, "action": action})
+        if action == "stop":
+            self._stop("Other", detail=f"SLAC failed: {reason}")
 
     def set_allocation(self, amps: float) -> None:
         self.allocation_a = amps
@@ -276,6 +334,13 @@ class ConnectorSessions:
                 s.energy_wh = max(0.0, energy_wh - s.energy_start_wh)
 
     def tick(self, now: float) -> None:
+        s = self.session
+        if s is not None and not s.stopped:
+            if s.slac_retry_at is not None and now >= s.slac_retry_at:
+                s.slac_retry_at = None  # the board is back at 5 %: the SLAC service matches again
+                self._event("SlacRetry", {"attempt": s.slac_failures + 1})
+            if s.slac_matched_at is not None and not s.hlc and now - s.slac_matched_at >= self.v2g_after_match_s:
+                self._slac_failed(f"no V2G session {self.v2g_after_match_s:g} s after the SLAC match", now)
         if self.pending and now >= self.pending.expires:
             self._event_noses("TokenExpired", {"token": self.pending.token})
             self.pending = None

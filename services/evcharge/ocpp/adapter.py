@@ -249,3 +249,74 @@ class Link(ChargePoint):
     @on(Action.clear_cache)
     def on_clear_cache(self, **_: Any) -> Any:
         return call_result.ClearCache(status=self.station.clear_cache())
+
+    # --- operations: Reset, SetNetworkProfile, local list, UnlockConnector, GetLog ----------
+    # (decisions in reset.py, netprofile.py, locallist.py, logupload.py; D-Bus via the station)
+    @on(Action.reset)
+    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:  # noqa: A002 - the library's name
+        return call_result.Reset(status=self.station.resets.request(type, evse_id))
+
+    @after(Action.reset)
+    async def after_reset(self, **_: Any) -> None:
+        await self.station.resets.run_pending()
+
+    @on(Action.set_network_profile)
+    def on_set_network_profile(self, configuration_slot: int, connection_data: dict, **_: Any) -> Any:
+        status, reason = self.station.set_network_profile(configuration_slot, to_camel(connection_data))
+        return call_result.SetNetworkProfile(status=status,
+                                             status_info={"reason_code": reason} if reason else None)
+
+    @on(Action.send_local_list)
+    async def on_send_local_list(self, version_number: int, update_type: str,
+                                 local_authorization_list: list | None = None, **_: Any) -> Any:
+        status = await self.station.send_local_list(version_number, update_type,
+                                                    to_camel(local_authorization_list) or [])
+        return call_result.SendLocalList(status=status)
+
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self, **_: Any) -> Any:
+        return call_result.GetLocalListVersion(version_number=await self.station.local_list_version())
+
+    @on(Action.unlock_connector)
+    async def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        return call_result.UnlockConnector(status=await self.station.unlock_connector(evse_id, connector_id))
+
+    @on(Action.get_log)
+    def on_get_log(self, log: dict, log_type: str, request_id: int, retries: int | None = None,
+                   retry_interval: int | None = None, **_: Any) -> Any:
+        status, filename = self.station.logs.request(to_camel(log), log_type, request_id, retries, retry_interval)
+        return call_result.GetLog(status=status, filename=filename)
+
+    @after(Action.get_log)
+    async def after_get_log(self, **_: Any) -> None:
+        self.station.logs.start_pending()
+    # --- security (block A): certificates; decisions in ocpp/security.py ----------------------
+    @on(Action.certificate_signed)
+    def on_certificate_signed(self, certificate_chain: str, certificate_type: str | None = None, **_: Any) -> Any:
+        status, why = self.station.security.certificate_signed(certificate_chain, certificate_type)
+        return call_result.CertificateSigned(status=status, status_info=_info(why))
+
+    @after(Action.certificate_signed)
+    async def after_certificate_signed(self, **_: Any) -> None:
+        self.station.security.after_certificate_signed()
+
+    @on(Action.install_certificate)
+    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any) -> Any:
+        status, why = self.station.security.install(certificate_type, certificate)
+        return call_result.InstallCertificate(status=status, status_info=_info(why))
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(self, certificate_type: list | None = None, **_: Any) -> Any:
+        chain = self.station.security.installed_ids(certificate_type)
+        return call_result.GetInstalledCertificateIds(status="Accepted" if chain else "NotFound",
+                                                      certificate_hash_data_chain=chain or None)
+
+    @on(Action.delete_certificate)
+    def on_delete_certificate(self, certificate_hash_data: dict, **_: Any) -> Any:
+        status, why = self.station.security.delete(to_camel(certificate_hash_data))
+        return call_result.DeleteCertificate(status=status, status_info=_info(why))
+
+
+def _info(why: str | None) -> dict | None:
+    """statusInfo for a refusal: reasonCode plus the human reason (additionalInfo is string[512])."""
+    return {"reason_code": "InvalidValue", "additional_info": why[:512]} if why else None

@@ -132,6 +132,22 @@ class Bridge:
         await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
                    "SetAvailability", "b", [operative])
 
+    async def unlock(self, cid: int) -> str:
+        (status,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
+                               "Unlock", "", [])
+        return status
+
+    async def update_local_list(self, version: int, full: bool, entries: list[dict[str, Any]]) -> tuple[str, str]:
+        ((status, why),) = await call(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH, "UpdateLocalList", "ubs",
+                                      [version, full, json.dumps(entries)])
+        return status, why
+
+    async def set_local_list_enabled(self, enabled: bool) -> None:
+        await call(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH, "SetLocalListEnabled", "b", [enabled])
+
+    async def local_list(self) -> dict[str, Any]:
+        return await get_all(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH)
+
     async def set_limit(self, cid: int, limit_a: float | None) -> None:
         """The OCPP composite limit for a connector (0: the site); None clears it."""
         if limit_a is None:

@@ -12,6 +12,7 @@ MAX_STATION_ID_LEN = 48  # identity in the URL path (OCPP 2.0.1 SecurityCtrlr.Id
 
 class Protocol(enum.Enum):
     OCPP201 = "ocpp2.0.1"
+    OCPP16 = "ocpp1.6"      # OCPP 1.6J (edition 2) with the security extension: ocpp/v16/
 
 
 @dataclass

@@ -35,6 +35,8 @@ class Variable:
     persistent: bool = True
     constant: bool = False
     reboot_required: bool = False
+    # Extra check of a value the CSMS sets (None: fits, else why not), e.g. security rules.
+    validator: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
     default: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -48,6 +50,8 @@ class Variable:
         """None if `value` fits, else why not."""
         if len(value) > MAX_VALUE_LEN:
             return "too long"
+        if self.validator is not None and (why := self.validator(value)) is not None:
+            return why
         t = self.data_type
         if t == "boolean":
             return None if value in ("true", "false") else "expected true or false"
@@ -87,6 +91,14 @@ class DeviceModel:
         # Called with the variable after a CSMS changed it (the adapter applies side effects).
         self.on_change: list[Callable[[Variable], None]] = []
 
+    def add(self, variables: Iterable[Variable], *, replace: bool = False) -> None:
+        """More variables (a feature module's controller); replace=True redefines existing ones."""
+        for v in variables:
+            if v.key in self._vars and not replace:
+                raise ValueError(f"duplicate variable {v.key}")
+            self._vars[v.key] = v
+            self._components.add((v.component, v.component_instance, v.evse_id))
+
     # --- local access ---------------------------------------------------------------------
     def get(self, component: str, name: str, instance: str | None = None) -> str:
         return self._vars[(component, None, None, name, instance)].value
@@ -106,6 +118,9 @@ class DeviceModel:
 
     def variables(self) -> list[Variable]:
         return list(self._vars.values())
+
+    def find_local(self, component: str, name: str, instance: str | None = None) -> Variable:
+        return self._vars[(component, None, None, name, instance)]
 
     # --- persistence ---------------------------------------------------------------------------
     def overrides(self) -> list[list]:

@@ -34,13 +34,13 @@ class OcppInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def QueueLength(self) -> "u":
-        """Transaction messages stored and not yet confirmed by the CSMS."""
+        """Messages (transaction and security events) stored and not yet confirmed by the CSMS."""
         return len(self._svc.queue)
 
     @dbus_property(access=PropertyAccess.READ)
     def CsmsUrl(self) -> "s":
         """The endpoint connected to: <csms_url>/<station_id>."""
-        return self._svc.cfg.url
+        return self._svc.security.url()
 
     @dbus_property(access=PropertyAccess.READ)
     def StationId(self) -> "s":
@@ -50,7 +50,7 @@ class OcppInterface(ServiceInterface):
     @dbus_property(access=PropertyAccess.READ)
     def SecurityProfile(self) -> "u":
         """OCPP security profile in use (0: none, 1: basic auth, 2: TLS + basic auth, 3: TLS client certificate)."""
-        return self._svc.cfg.security_profile
+        return self._svc.security.current_profile()
 
     @dbus_property(access=PropertyAccess.READ)
     def HeartbeatIntervalS(self) -> "u":

@@ -95,6 +95,9 @@ class MessageQueue:
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
 
+    def count_action(self, action: str) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM queue WHERE action = ?", (action,)).fetchone()[0])
+
     def has_transaction(self, transaction_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM queue WHERE transaction_id = ? LIMIT 1",
                                (transaction_id,)).fetchone() is not None

@@ -6,10 +6,8 @@ answers to the CSMS. The decisions live in the pure cores (`boot`, `transactions
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
-import ssl
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,10 +29,17 @@ from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision
 from .boot import Backoff, BootMachine
 from .bridge import Bridge
-from .config import OcppConfig
+from .config import OcppConfig, Protocol
 from .devicemodel import Variable, pages, standard_model
 from .interfaces import OcppInterface
+from .logupload import LogUploader
+from .netprofile import STATE_KEY as NETWORK_KEY
+from .netprofile import NetworkProfiles, Selector, Target
+from .netprofile import check_profile as check_network_profile
+from .netprofile import target as network_target
 from .queue import MessageQueue, RetryPolicy
+from .reset import Resetter
+from .security import Security
 from .smartcharging import ProfileStore, check_profile, parse_time
 from .transactions import TxBuilder, sampled_values
 
@@ -46,6 +51,7 @@ SUBPROTOCOL = "ocpp2.0.1"
 # sleeps (a new boot retry, a transaction's first sample) is seen within TICK_MAX_S.
 TICK_S = 0.1
 TICK_MAX_S = 1.0
+LOCAL_LIST_MAX = 1000  # auth.locallist.MAX_ENTRIES
 # evse connector State -> OCPP ConnectorStatusEnumType
 CONNECTOR_STATUS = {"Available": "Available", "Preparing": "Occupied", "Charging": "Occupied",
                     "SuspendedEV": "Occupied", "SuspendedEVSE": "Occupied", "Finishing": "Occupied",
@@ -76,6 +82,14 @@ class OcppService:
             ping_s=cfg.websocket_ping_interval_s, sample_interval_s=cfg.meter_sample_interval_s,
             security_profile=cfg.security_profile, identity=cfg.station_id,
             evse_ids=sorted({e.evse_id for e in cfg.evses}))
+        self.network = NetworkProfiles()
+        self.network.load_json(self.queue.get_state(NETWORK_KEY))
+        self.network_selector = Selector()
+        self.active_slot = 0
+        self.dm.add(self._operations_variables(), replace=True)
+        self.security = Security(self)   # certificates, security events, no-downgrade floor (block A)
+        self.security.attach()
+        self.password = self.security.password() or self.password
         self.dm.load(read_json(self.dm_file))
         self.dm.on_change.append(self._on_variable_changed)
         self.tx = TxBuilder(self.evses)
@@ -92,7 +106,10 @@ class OcppService:
         self.iface = OcppInterface(self)
         self.link: Link | None = None
         self.ws: Any = None
-        self.boot_reason = "PowerUp"
+        self.resets = Resetter(self)
+        self.logs = LogUploader(self)
+        self.boot_reason = self.resets.boot_reason()
+        self.restart_requested = asyncio.Event()  # common.service exits with EXIT_RESTART when set
         self.last_error = ""
         self.connector_state: dict[int, str] = {}
         self.connector_props: dict[int, dict[str, Any]] = {}
@@ -122,15 +139,6 @@ class OcppService:
                               f"the password must be 16..40 characters (OCPP BasicAuthPassword), got {len(pw)}")
         return pw
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        if not self.cfg.csms_url.startswith("wss://"):
-            return None
-        ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cfg.security_profile == 3:
-            ctx.load_cert_chain(self.cfg.client_cert_file, self.cfg.client_key_file)
-        return ctx
-
     def meter_ids(self) -> list[int]:
         return sorted(set(self.meters.values()))
 
@@ -147,8 +155,10 @@ class OcppService:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.bridge.start()
+        self.spawn(self.push_local_list_enabled())
         await self.resync()
         await self.bridge.read_meters()
+        self.security.startup()
         for coro in (self._connection_loop(), self._sender_loop(), self._timer_loop()):
             self.spawn(coro)
         log.info("OCPP %s station %s -> %s (security profile %d), %d queued message(s)", SUBPROTOCOL,
@@ -166,25 +176,31 @@ class OcppService:
 
     # --- the connection -------------------------------------------------------------------------
     async def _connection_loop(self) -> None:
-        headers = {}
-        if self.password is not None:
-            cred = base64.b64encode(f"{self.cfg.station_id}:{self.password}".encode()).decode()
-            headers["Authorization"] = f"Basic {cred}"
         ping = self.dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval") or None
         while True:
+            target = self._network_target()
+            opened = False
             try:
-                async with connect(self.cfg.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
-                                   ssl=self._ssl_context(), ping_interval=ping, ping_timeout=ping,
-                                   open_timeout=self.cfg.message_timeout_s, max_size=4 * 1024 * 1024,
+                # Per attempt: the slot, the password and the certificates may have changed.
+                headers, tls = self.security.transport(target)
+                async with connect(target.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
+                                   ssl=tls, ping_interval=ping, ping_timeout=ping,
+                                   open_timeout=target.message_timeout_s, max_size=4 * 1024 * 1024,
                                    close_timeout=2) as ws:
+                    opened = True
+                    self.network_selector.succeeded()
                     if ws.subprotocol != SUBPROTOCOL:
                         raise ConnectionError(f"the CSMS did not accept subprotocol {SUBPROTOCOL}")
+                    self.security.connected(target)
                     await self._serve(ws)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure means: back off, reconnect
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.info("CSMS connection: %s", self.last_error)
+                if not opened:   # a failed attempt (TLS, auth, refused), not a dropped connection
+                    self._network_attempt_failed()
+                    self.security.connect_failed(e)
             finally:
                 self.link = self.ws = None
                 self.boot.disconnected()
@@ -247,6 +263,7 @@ class OcppService:
         if resp.status == bootmod.ACCEPTED:
             self.backoff.reset()
             self.boot_reason = "PowerUp"
+            self.resets.boot_accepted()
             if resp.interval > 0:
                 self.dm.set_local("OCPPCommCtrlr", "HeartbeatInterval", str(resp.interval))
                 self._save_dm()
@@ -360,7 +377,9 @@ class OcppService:
                 self.queue.remove(head.id)
                 continue
             except websockets.ConnectionClosed:
-                break  # not an attempt: it waits for the next connection
+                # Not an attempt: it waits for the next connection, whose boot wakes the sender.
+                # (Returning, not re-waking: `online` stays true until the connection loop notices.)
+                return
             except (TimeoutError, OCPPError) as e:
                 if self.link is not link:
                     break  # the connection went away while we waited
@@ -466,6 +485,7 @@ class OcppService:
         self.queue.put_state("profiles", self.profiles.to_json())
         self._emit(cid, self.tx.ended(cid, reason, utc_now(), offline=not self.online,
                                       meter=self._meter(cid, "Transaction.End", "TxEndedMeasurands")))
+        self.resets.on_idle_check()
 
     def on_meter(self, meter_id: int, energy_wh: float | None, power_w: float | None) -> None:
         old_e, old_p = self.meter_values.get(meter_id, (None, None))
@@ -495,12 +515,15 @@ class OcppService:
                 self._emit(cid, self.tx.ended(cid, reason, (ended or {}).get("ended_at") or utc_now(),
                                               offline=not self.online))
                 known = None
-            if session and not known:
+            if session and not known and not self.resets.is_closed(session):
                 self._emit(cid, self.tx.started(cid, session, props.get("SessionStartedAt") or utc_now(),
                                                 offline=not self.online))
                 if props.get("SessionToken"):
                     self._emit(cid, self.tx.authorized(cid, props["SessionToken"], "Central", utc_now(),
                                                        offline=not self.online))
+        if len(self.connector_props) == len(self.evses):  # only once evse told us about every connector
+            self.resets.forget_closed({str(p.get("SessionId")) for p in self.connector_props.values()})
+        self.resets.on_idle_check()
         self._update_availability_vars()
         for cid in self.evses:
             self.spawn(self._send_status(cid))
@@ -583,6 +606,8 @@ class OcppService:
                  v.value)
         if v.component == "OCPPCommCtrlr" and v.name == "HeartbeatInterval":
             self.boot.set_heartbeat(time.monotonic(), float(v.value))
+        if v.component == "LocalAuthListCtrlr" and v.name == "Enabled":
+            self.spawn(self.push_local_list_enabled())
         self.publish()
 
     def base_report_status(self, base: str) -> str:
@@ -613,9 +638,14 @@ class OcppService:
             if evse and evse.get("id") and not self._connectors_for(evse):
                 return "Rejected"
             return "Accepted"
+        if requested == "SignChargingStationCertificate":
+            return self.security.trigger_sign()
         return "NotImplemented"
 
     async def run_trigger(self, requested: str, evse: dict[str, Any] | None) -> None:
+        if requested == "SignChargingStationCertificate":
+            await self.security.sign()
+            return
         if requested == "BootNotification":
             if self.boot.state != bootmod.ACCEPTED:
                 await self._send_boot()
@@ -691,7 +721,7 @@ class OcppService:
 
     def transaction_status(self, transaction_id: str | None) -> tuple[bool, bool | None]:
         if transaction_id is None:
-            return len(self.queue) > 0, None
+            return self.queue.count_action("TransactionEvent") > 0, None  # not security events
         ongoing = self.tx.connector_of(transaction_id) is not None
         return self.queue.has_transaction(transaction_id), ongoing
 
@@ -751,6 +781,120 @@ class OcppService:
         self.queue.put_state("authcache", {})
         return "Accepted"
 
+    async def call_csms(self, action: str, payload: dict[str, Any]) -> Any:
+        """Send one CALL now (not queued); raises when offline, on timeout or CALLERROR."""
+        link = self.link
+        if link is None or not self.online:
+            raise ConnectionError("not connected to the CSMS")
+        self.boot.message_sent(time.monotonic())
+        return await link.call(make_call(action, payload), suppress=False)
+    # --- reset (B11/B12; decisions in reset.py) -------------------------------------------------
+    def end_for_reset(self, cid: int) -> None:
+        self.next_sample.pop(cid, None)
+        self._emit(cid, self.tx.ended(cid, "ImmediateReset", utc_now(), offline=not self.online,
+                                      meter=self._meter(cid, "Transaction.End", "TxEndedMeasurands"),
+                                      charging_state="EVConnected"))
+
+    async def stop_for_reset(self, cid: int) -> None:
+        await self._stop(cid, "ImmediateReset")
+
+    def request_restart(self) -> None:
+        self.restart_requested.set()
+
+    # --- SetNetworkProfile (B09), local list (D01-D03), UnlockConnector (F05) --------------------
+    def _operations_variables(self) -> list[Variable]:
+        from .devicemodel import RO
+        from .devicemodel import Variable as V
+
+        slots = tuple(str(s) for s in self.network.configured())
+        return [
+            V("OCPPCommCtrlr", "NetworkConfigurationPriority", "0", "SequenceList", values_list=slots),
+            V("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "3", "integer", min_limit=1, max_limit=100),
+            V("OCPPCommCtrlr", "ActiveNetworkProfile", "0", "integer", RO, persistent=False),
+            V("OCPPCommCtrlr", "FileTransferProtocols", "HTTP,HTTPS", "MemberList", RO, values_list=("HTTP", "HTTPS")),
+            V("LocalAuthListCtrlr", "Enabled", "true", "boolean"),
+            V("LocalAuthListCtrlr", "Available", "true", "boolean", RO),
+            V("LocalAuthListCtrlr", "Entries", "0", "integer", RO, persistent=False, max_limit=LOCAL_LIST_MAX),
+            V("LocalAuthListCtrlr", "ItemsPerMessage", str(LOCAL_LIST_MAX), "integer", RO),
+            V("LocalAuthListCtrlr", "BytesPerMessage", "65000", "integer", RO),
+        ]
+
+    def set_network_profile(self, slot: int, data: dict[str, Any]) -> tuple[str, str | None]:
+        why = check_network_profile(slot, data, active_slot=self.active_slot,
+                                    current_security_profile=self.security.floor)
+        if why:
+            log.info("SetNetworkProfile slot %d rejected: %s", slot, why)
+            return "Rejected", "InvalidNetworkConf"
+        self.network.store(slot, data)
+        self.queue.put_state(NETWORK_KEY, self.network.to_json())
+        for v in self.dm.variables():  # the new slot may now be named in the priority list
+            if v.component == "OCPPCommCtrlr" and v.name == "NetworkConfigurationPriority":
+                v.values_list = tuple(str(n) for n in self.network.configured())
+        log.info("network profile stored in slot %d: %s (security profile %s)", slot, data.get("ocppCsmsUrl"),
+                 data.get("securityProfile"))
+        return "Accepted", None
+
+    def _network_order(self) -> list[int]:
+        return Selector.order(self.dm.get("OCPPCommCtrlr", "NetworkConfigurationPriority"), self.network)
+
+    def _network_target(self) -> Target:
+        slot = self.network_selector.current(self._network_order())
+        if slot != self.active_slot:
+            log.info("connecting with network profile slot %d", slot)
+            self.boot.accepted_content = None  # another CSMS (or the same through another path): boot again
+        self.active_slot = slot
+        self.dm.set_local("OCPPCommCtrlr", "ActiveNetworkProfile", str(slot))
+        return network_target(slot, self.network, station_id=self.cfg.station_id, default_url=self.cfg.url,
+                              default_profile=self.cfg.security_profile,
+                              default_timeout_s=self.cfg.message_timeout_s)
+
+    def _network_attempt_failed(self) -> None:
+        order = self._network_order()
+        if self.network_selector.failed(self.dm.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"), order):
+            log.warning("network profile slot %d failed %s time(s): falling back to slot %d", self.active_slot,
+                        self.dm.get("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"),
+                        self.network_selector.current(order))
+
+    async def push_local_list_enabled(self) -> None:
+        try:
+            await self.bridge.set_local_list_enabled(self.dm.get_bool("LocalAuthListCtrlr", "Enabled"))
+            props = await self.bridge.local_list()
+            self.dm.set_local("LocalAuthListCtrlr", "Entries", str(props.get("CsmsListSize", 0)))
+        except (DBusError, TimeoutError) as e:
+            log.info("auth service not reachable for the local list: %s", e)
+
+    async def send_local_list(self, version: int, update_type: str, entries: list[dict[str, Any]]) -> str:
+        if len(entries) > LOCAL_LIST_MAX:
+            return "Failed"
+        try:
+            status, why = await self.bridge.update_local_list(version, update_type == "Full", entries)
+            props = await self.bridge.local_list()
+            self.dm.set_local("LocalAuthListCtrlr", "Entries", str(props.get("CsmsListSize", 0)))
+        except (DBusError, TimeoutError) as e:
+            log.warning("SendLocalList %d: auth service: %s", version, e)
+            return "Failed"
+        log.info("SendLocalList %s %d: %s%s", update_type, version, status, f" ({why})" if why else "")
+        return status
+
+    async def local_list_version(self) -> int:
+        try:
+            return int((await self.bridge.local_list()).get("LocalListVersion", 0))
+        except (DBusError, TimeoutError) as e:
+            log.warning("GetLocalListVersion: auth service: %s", e)
+            return 0
+
+    async def unlock_connector(self, evse_id: int, connector_id: int) -> str:
+        cid = next((c for c, (e, k) in self.evses.items() if e == evse_id and k == connector_id), None)
+        if cid is None:
+            return "UnknownConnector"
+        try:
+            status = await self.bridge.unlock(cid)
+        except (DBusError, TimeoutError) as e:
+            log.warning("connector %d: Unlock failed: %s", cid, e, extra=fields(connector=cid))
+            return "UnlockFailed"
+        log.info("connector %d: UnlockConnector: %s", cid, status, extra=fields(connector=cid))
+        return status
+
     # --- D-Bus properties ------------------------------------------------------------------------
     def reconnect(self) -> None:
         self._reconnect.set()
@@ -767,6 +911,9 @@ class OcppService:
 
 async def build(ctx: ServiceContext) -> OcppService:
     cfg = ctx.load_config(OcppConfig)
+    if cfg.protocol is Protocol.OCPP16:
+        from .v16.service import build16
+        return await build16(ctx, cfg)
     svc = OcppService(ctx.bus, cfg, ctx.state_dir)
     ctx.bus.export(names.OCPP_PATH, svc.iface)
     return svc

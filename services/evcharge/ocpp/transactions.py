@@ -123,11 +123,11 @@ class TxBuilder:
         return self._msg(tx, "Updated", trigger, ts, offline=offline, meter=meter)
 
     def ended(self, connector: int, reason: str, ts: str, *, offline: bool = False,
-              meter: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+              meter: list[dict[str, Any]] | None = None, charging_state: str = "Idle") -> dict[str, Any] | None:
         tx = self.active.pop(connector, None)
         if tx is None:
             return None
-        tx.charging_state = "Idle"
+        tx.charging_state = charging_state  # EVConnected when a reset ends it with the EV still plugged in
         trigger = "EVCommunicationLost" if reason == "EVDisconnected" else STOP_TRIGGERS.get(reason, "AbnormalCondition")
         return self._msg(tx, "Ended", trigger, ts, offline=offline, meter=meter, stopped_reason=reason or "Other")
 

@@ -10,6 +10,7 @@ shipped: they depend on the profile's connectors, and a developer can override a
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from ..board.profile import BOARDS_DIR, load_profile
 # Start order: the board first (it owns safety and the simulated EV), the evse service last
 # (it uses all the others). The supervisor stops them in reverse.
 ALL_SERVICES = ("board", "energy", "meter", "auth", "evse")
+# With --hlc: the DC power supply (with --dc), SLAC (with --plc-interface) and the SECC, after evse.
+HLC_SERVICES = ("power", "slac", "iso15118")
 
 SIM_READER = "rfid0"
 
@@ -60,16 +63,50 @@ def installed(service: str) -> bool:
     return importlib.util.find_spec(f"evcharge.{service}.service") is not None
 
 
-def service_configs(profile: Path, site_limit_a: float) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class HlcSetup:
+    """ISO 15118 / DIN 70121 on one connector: the SECC on loopback (SDP by unicast to ::1) or on
+    a PLC interface (SDP multicast, SLAC on the same interface)."""
+
+    connector: int
+    dc: bool = False
+    plc_interface: str = ""
+    sdp_port: int = 15118
+
+    @property
+    def services(self) -> list[str]:
+        return [s for s in HLC_SERVICES if s == "iso15118" or (s == "power" and self.dc)
+                or (s == "slac" and self.plc_interface)]
+
+
+def service_configs(profile: Path, site_limit_a: float, hlc: HlcSetup | None = None) -> dict[str, dict[str, Any]]:
     prof = load_profile(str(profile))
-    conns = [{"id": c.id, "max_current_a": c.max_current_a} for c in prof.connectors]
+    conns: list[dict[str, Any]] = [{"id": c.id, "max_current_a": c.max_current_a} for c in prof.connectors]
+    extra: dict[str, dict[str, Any]] = {}
+    if hlc is not None:
+        if hlc.connector not in [c["id"] for c in conns]:
+            raise SilSetupError(f"--hlc {hlc.connector}: the board profile has connectors "
+                                f"{', '.join(str(c['id']) for c in conns)}")
+        evse_conns = [dict(c, hlc=True) if c["id"] == hlc.connector else c for c in conns]
+        v2g: dict[str, Any] = {"connector_id": hlc.connector, "controller": "evse", "dc": hlc.dc,
+                               "sdp_port": hlc.sdp_port}
+        if hlc.plc_interface:
+            v2g["interface"] = hlc.plc_interface
+        else:  # loopback: evchargectl ev hlc finds the SECC with SDP by unicast to ::1
+            v2g.update(interface="lo", address="::1")
+        extra["iso15118"] = v2g
+        extra["power"] = {"connector_id": hlc.connector}
+        extra["slac"] = {"connector_id": hlc.connector, "interface": hlc.plc_interface or "lo"}
+    else:
+        evse_conns = conns
     return {
         "board": {"profile": str(profile)},
         "energy": {"site_limit_a": site_limit_a, "connectors": conns},
         # Fast polling so that `evchargectl status` shows energy rising while you watch.
         "meter": {"poll_interval_s": 0.5, "meters": [{"connector_id": c.id, "backend": "sim"} for c in prof.connectors]},
         "auth": {"allow_list": [dict(t) for t in DEMO_TOKENS], "readers": [{"name": SIM_READER, "type": "sim"}]},
-        "evse": {"connectors": conns},
+        "evse": {"connectors": evse_conns},
+        **extra,
     }
 
 

@@ -50,6 +50,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config-dir", type=Path, metavar="DIR",
                    help="use DIR/<service>.yaml instead of the generated config where it exists")
     p.add_argument("--site-limit", type=float, default=32.0, metavar="A", help="site current limit (default 32 A)")
+    p.add_argument("--hlc", type=int, metavar="CONNECTOR",
+                   help="ISO 15118 / DIN 70121 on this connector: 5 %% PWM, and the SECC (v2g service) on "
+                        "loopback; run a session with `evchargectl ev hlc CONNECTOR`")
+    p.add_argument("--dc", action="store_true", help="with --hlc: DC, with the power service (org.evcharge.PowerSupply1)")
+    p.add_argument("--plc-interface", metavar="IFACE",
+                   help="with --hlc: the SECC and the slac service on this interface (SLAC needs CAP_NET_RAW, "
+                        "a PLC modem or the fake one, evcharge.sim.plc_modem)")
+    p.add_argument("--sdp-port", type=int, default=15118, help="with --hlc: the SECC's SDP port (default 15118)")
     end = p.add_mutually_exclusive_group()
     end.add_argument("--once", action="store_true", help="start, print the status once, stop")
     end.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
@@ -105,7 +113,15 @@ async def _start_one(sup: Supervisor, spec: ServiceSpec) -> str | None:
     return reason + "".join(f"\n    | {line}" for line in tail)
 
 
-def _banner(address: str, addr_file: Path, workdir: Path, started: list[str], profile: Path) -> str:
+def _banner(address: str, addr_file: Path, workdir: Path, started: list[str], profile: Path,
+            hlc: configs.HlcSetup | None = None) -> str:
+    hlc_lines = ""
+    if hlc is not None:
+        kind = "--protocol din" if hlc.dc else "--protocol iso2"
+        where = f" --interface {hlc.plc_interface} --sdp-address ''" if hlc.plc_interface else ""
+        port = f" --sdp-port {hlc.sdp_port}" if hlc.sdp_port != 15118 else ""
+        hlc_lines = (f"  evchargectl ev hlc {hlc.connector} {kind}{' --dc' if hlc.dc else ''}{where}{port} &"
+                     "   # then: evchargectl auth tap 04A1B2C3\n")
     tokens = "\n".join(f"    {t['token']:<16} {t['status']}" for t in configs.DEMO_TOKENS)
     return f"""evcharge SIL is running
   bus address   {address}
@@ -122,7 +138,7 @@ try, in another terminal:
   evchargectl ev ready 1 on
   evchargectl monitor
   evchargectl session stop 1 && evchargectl ev unplug 1
-"""
+{hlc_lines}"""
 
 
 @dataclass
@@ -145,25 +161,31 @@ def _workdir(explicit: Path | None) -> Iterator[Workdir]:
             shutil.rmtree(wd.path, ignore_errors=True)
 
 
-async def _preflight(args: argparse.Namespace) -> tuple[Path, list[str], dict[str, dict]]:
+async def _preflight(args: argparse.Namespace) -> tuple[Path, list[str], dict[str, dict], configs.HlcSetup | None]:
     """(profile, services to run, their generated configs), or SilSetupError saying why not."""
     profile = configs.find_profile(args.profile)
     other = await _address_in_use()
     if other:
         raise configs.SilSetupError(f"another SIL is running on {other} (address file {address_file()}); "
                                     "stop it first")
+    if (args.dc or args.plc_interface) and args.hlc is None:
+        raise configs.SilSetupError("--dc and --plc-interface need --hlc CONNECTOR")
+    hlc = configs.HlcSetup(args.hlc, dc=args.dc, plc_interface=args.plc_interface or "", sdp_port=args.sdp_port) \
+        if args.hlc is not None else None
     wanted = args.services or [s for s in configs.ALL_SERVICES if configs.installed(s)]
+    if hlc is not None:
+        wanted = wanted + hlc.services
     missing = [s for s in wanted if not configs.installed(s)]
     if missing:
         raise configs.SilSetupError(f"not installed here: {', '.join(missing)}")
-    if args.services is None and len(wanted) < len(configs.ALL_SERVICES):
+    if args.services is None and len([s for s in wanted if s in configs.ALL_SERVICES]) < len(configs.ALL_SERVICES):
         skipped = [s for s in configs.ALL_SERVICES if s not in wanted]
         print(f"evcharge-sil: not installed, skipped: {', '.join(skipped)}", file=sys.stderr)
     try:
-        generated = configs.service_configs(profile, args.site_limit)
+        generated = configs.service_configs(profile, args.site_limit, hlc)
     except ConfigError as e:
         raise configs.SilSetupError(f"unusable board profile: {e}") from None
-    return profile, wanted, generated
+    return profile, wanted, generated, hlc
 
 
 async def _start_all(sup: Supervisor, wanted: list[str], paths: dict[str, Path], args: argparse.Namespace,
@@ -188,7 +210,7 @@ async def _start_all(sup: Supervisor, wanted: list[str], paths: dict[str, Path],
 
 async def run(args: argparse.Namespace) -> int:
     try:
-        profile, wanted, generated = await _preflight(args)
+        profile, wanted, generated, hlc = await _preflight(args)
     except configs.SilSetupError as e:
         print(f"evcharge-sil: {e}", file=sys.stderr)
         return EXIT_FAILED
@@ -209,7 +231,7 @@ async def run(args: argparse.Namespace) -> int:
             if not await _start_all(sup, wanted, paths, args, wd, stop, started):
                 return 0 if stop.is_set() else EXIT_FAILED
             addr_file = write_address(daemon.address)
-            print(_banner(daemon.address, addr_file, wd.path, started, profile), flush=True)
+            print(_banner(daemon.address, addr_file, wd.path, started, profile, hlc), flush=True)
             return await _live(daemon.address, sup, started, stop, args)
         finally:
             print(f"stopping {''.join(n + ', ' for n in reversed(started))}then the bus", flush=True)

@@ -13,6 +13,10 @@ In Python:
     await csms.wait_for("BootNotification")
     result = await csms.call("GetVariables", {"getVariableData": [...]})
     await csms.stop()                                  # take it down (the station goes offline)
+
+With `tls=` (an `ssl.SSLContext` for the server side) it serves wss:// (security profiles 2/3);
+a context that requires client certificates tests profile 3, and `csms.peer_certs` holds the
+DER certificate each station presented.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import asyncio
 import base64
 import json
 import logging
+import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +73,7 @@ class Behaviour:
     password: str | None = None                                # expected basic-auth password
     transaction_event_errors: int = 0                          # answer this many TransactionEvents with CALLERROR
     ignore: dict[str, int] = field(default_factory=dict)       # action -> how many of its CALLs to leave unanswered
+    sign_certificate: list[str] = field(default_factory=lambda: ["Accepted"])  # SignCertificate answers
 
 
 class _Recorder:
@@ -144,11 +150,23 @@ class StationHandler(ChargePoint):
     def on_meter_values(self, **_: Any) -> Any:
         return call_result.MeterValues()
 
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, csr: str, **_: Any) -> Any:
+        b = self.csms.behaviour
+        status = b.sign_certificate.pop(0) if len(b.sign_certificate) > 1 else b.sign_certificate[0]
+        return call_result.SignCertificate(status=status)
+    @on(Action.log_status_notification)
+    def on_log_status(self, **_: Any) -> Any:
+        return call_result.LogStatusNotification()
+
 
 class Csms:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.host = host
         self.port = port
+        self.ssl = tls
+        self.peer_certs: dict[str, bytes | None] = {}
         self.behaviour = behaviour or Behaviour()
         self.frames: list[Frame] = []
         self.stations: dict[str, StationHandler] = {}
@@ -160,11 +178,12 @@ class Csms:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ocpp"
+        return f"{'wss' if self.ssl else 'ws'}://{self.host}:{self.port}/ocpp"
 
     async def start(self) -> None:
         self._server = await serve(self._handle, self.host, self.port, subprotocols=[SUBPROTOCOL],
-                                   process_request=self._check_auth, ping_interval=None, max_size=8 * 1024 * 1024)
+                                   process_request=self._check_auth, ping_interval=None, max_size=8 * 1024 * 1024,
+                                   ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("CSMS listening on %s", self.url)
 
@@ -196,6 +215,9 @@ class Csms:
         handler = StationHandler(station_id, _Recorder(ws, self), self)
         self.stations[station_id] = handler
         self.connections[station_id] = ws
+        tls = ws.transport.get_extra_info("ssl_object") if self.ssl else None
+        if tls is not None:
+            self.peer_certs[station_id] = tls.getpeercert(binary_form=True)
         log.info("station %s connected (%s)", station_id, ws.subprotocol)
         try:
             await handler.start()

@@ -141,8 +141,12 @@ class CpDriver:
         await self._sim("Unplug")
 
 
-async def slac_match(interface: str, timeout_s: float = 20.0) -> str:
-    """EV-side SLAC on `interface` (raw socket, ethertype 0x88E1): "matched" or "failed: why"."""
+async def slac_match(interface: str, timeout_s: float = 20.0, attempts: int = 3) -> str:
+    """EV-side SLAC on `interface` (raw socket, ethertype 0x88E1): "matched" or "failed: why".
+
+    A failed matching is started over, up to `attempts` times in all (ISO 15118-3 lets the EV
+    restart matching): the EVSE may still be busy with its modem's CM_SET_KEY when the EV's
+    first CM_SLAC_PARM.REQ goes out."""
     from ..slac.rawsock import RawSocket
     from .slac_ev import SlacEv
 
@@ -160,12 +164,18 @@ async def slac_match(interface: str, timeout_s: float = 20.0) -> str:
     sock.start(lambda frame: send(ev.feed(frame, loop.time())))
     send(ev.start(loop.time()))
     deadline = loop.time() + timeout_s
+    tries = 1
     try:
         while not done.is_set() and loop.time() < deadline:
             try:
                 await asyncio.wait_for(done.wait(), 0.05)
             except TimeoutError:
                 send(ev.tick(loop.time()))
+            if ev.state == "Failed" and tries < attempts:
+                tries += 1
+                log.info("SLAC attempt %d failed (%s); starting over", tries - 1, ev.reason)
+                done.clear()
+                send(ev.start(loop.time()))
     finally:
         sock.close()
     log.info("SLAC: %s%s", ev.state, f" ({ev.reason})" if ev.reason else "")
@@ -257,7 +267,11 @@ async def run(args: argparse.Namespace) -> Result:
     mis = Misbehave()
     if args.misbehave:
         kind, _, at = args.misbehave.partition("@")
-        mis = Misbehave(kind, at)
+        at, _, nth = at.partition("#")
+        if kind not in MISBEHAVIOURS or not at or (nth and not nth.isdigit()):
+            raise SystemExit(f"--misbehave: KIND@Request[#N] with KIND one of {', '.join(MISBEHAVIOURS)}, "
+                             f"got {args.misbehave!r}")
+        mis = Misbehave(kind, at, int(nth or 1))
     evcc = Evcc(params, mis)
     cp = bus = None
     if args.connector:
@@ -311,7 +325,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--loops", type=int, default=10, help="CurrentDemand / ChargingStatus requests")
     p.add_argument("--cycle-s", type=float, default=0.05, help="pause before each charge-loop request")
     p.add_argument("--timeout-scale", type=float, default=1.0, help="multiply the EV's response timeouts")
-    p.add_argument("--misbehave", help=f"KIND@Request, KIND one of {', '.join(MISBEHAVIOURS)}")
+    p.add_argument("--misbehave", help=f"KIND@Request[#N] (at the Nth such request), KIND one of {', '.join(MISBEHAVIOURS)}")
     p.add_argument("--stall-wait-s", type=float, default=90.0, help="with stall: how long to wait for the SECC")
     p.add_argument("--slac", action="store_true", help="match with SLAC on --interface first (raw socket, root)")
     p.add_argument("--slac-only", action="store_true", help="stop after SLAC")

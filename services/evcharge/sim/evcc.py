@@ -5,7 +5,7 @@ response and returns the next `Step`: the request to send (namespace, dict), CP 
 simulated vehicle ("C" when it starts drawing power, "B" when it stops), or the end of the session.
 Message contents follow real captured sessions (tests/unit/exi/vectors/josev-sessions.jsonl).
 
-`misbehave` makes the EV break the protocol on purpose for negative tests: at the first request
+`misbehave` makes the EV break the protocol on purpose for negative tests: at the first (or nth) request
 named `at` it sends a wrong SessionID ("wrong_sid"), an out-of-order request ("unexpected"),
 bytes that are not EXI of the schema ("invalid_exi"), goes silent ("stall") or drops TCP ("drop").
 """
@@ -42,6 +42,7 @@ class EvParams:
 class Misbehave:
     kind: str = ""
     at: str = ""
+    nth: int = 1      # at the nth request of that name (KIND@Request#N), e.g. well into charging
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Evcc:
     tuple_id: int = 1
     responses: list[tuple[str, str]] = field(default_factory=list)  # (response name, code)
     _misbehaved: bool = False
+    _seen_at: int = 0
     _charging: bool = False
 
     @property
@@ -108,7 +110,9 @@ class Evcc:
         step = Step(self.ns, {"V2G_Message": {"Header": {"SessionID": self.session_id}, "Body": {name: content}}},
                     name=name, cp=cp)
         m = self.misbehave
-        if m.kind and not self._misbehaved and m.at == name:
+        if m.kind and m.at == name:
+            self._seen_at += 1
+        if m.kind and not self._misbehaved and m.at == name and self._seen_at >= m.nth:
             self._misbehaved = True
             if m.kind == "wrong_sid":
                 step.request["V2G_Message"]["Header"]["SessionID"] = bytes(b ^ 0xFF for b in self.session_id)

@@ -34,6 +34,8 @@ class SlacService:
         self._published: dict[str, Any] = {}
         self._reported = ""
         self._plugged = False
+        self._cp: str | None = None
+        self._duty: float | None = None
 
     def export(self) -> None:
         self.bus.export(names.SLAC_PATH, self.iface)
@@ -62,13 +64,25 @@ class SlacService:
             self.sock.close()
 
     def _on_board(self, _path: str, props: dict[str, Any]) -> None:
-        cp, duty = props.get("CpState"), props.get("PwmDutyPct")
-        if cp in ("B", "C") and duty == 5.0 and not self._plugged:
+        # PropertiesChanged carries only what changed: keep the last of each.
+        self._cp = props.get("CpState", self._cp)
+        self._duty = props.get("PwmDutyPct", self._duty)
+        digital = self._cp in ("B", "C") and self._duty == 5.0
+        if digital and not self._plugged:
             self._plugged = True
             self._begin()
-        elif cp == "A" and self._plugged:
+        elif self._plugged and not digital:
+            # Unplug, or 5 % withdrawn (a retry's X1, basic charging, F): a matching in progress
+            # cannot finish; the next 5 % starts a new one. A match stays published until then.
             self._plugged = False
-            self.machine.stop()
+            if self.machine.state not in (State.MATCHED, State.FAILED):
+                if self.machine.state is not State.IDLE:
+                    log.info("SLAC abandoned in %s: the board left 5 %% PWM (CP %s, duty %s %%)",
+                             self.machine.state.value, self._cp, self._duty,
+                             extra=fields(connector=self.cfg.connector_id))
+                self.machine.stop()
+            if self._cp == "A":
+                self.machine.stop()
             self._after()
 
     def _begin(self) -> None:

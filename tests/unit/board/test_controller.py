@@ -6,6 +6,7 @@ from evcharge.board.backends.sim import SimulatedConnector
 from evcharge.board.controller import (
     OFFER_WITHDRAWN_TIMEOUT_S,
     UNLOCK_AFTER_F_S,
+    X1_AFTER_DIGITAL_S,
     ConnectorConfig,
     ConnectorController,
     Fault,
@@ -338,8 +339,85 @@ def test_digital_communication_off_returns_to_nominal_pwm():
     loop.run()
     assert loop.ctl.outputs.duty_pct == 5.0
     loop.ctl.set_digital_communication(False, loop.t)
-    loop.run()
+    loop.run(X1_AFTER_DIGITAL_S + 0.1)
     assert loop.ctl.outputs.pwm_mode is PwmMode.PWM and loop.ctl.outputs.duty_pct == pytest.approx(16.0 / 0.6, abs=0.01)
     loop.ctl.set_offer(0.0, loop.t)
     loop.run()
     assert loop.ctl.outputs.pwm_mode is PwmMode.HIGH
+
+
+def test_leaving_5_percent_shows_x1_for_3_s_before_nominal_pwm():
+    loop = digital().plug()
+    loop.ctl.set_lock(True, loop.t)
+    loop.ctl.set_offer(16.0, loop.t)
+    loop.hw.ev_ready = True
+    loop.run()
+    assert loop.ctl.outputs.duty_pct == 5.0 and loop.ctl.outputs.contactor
+    off_at = loop.t
+    loop.ctl.set_digital_communication(False, off_at)
+    # X1 at once, the contactor opens (no PWM), and the timer is explicit
+    assert loop.ctl.outputs.pwm_mode is PwmMode.HIGH and not loop.ctl.outputs.contactor
+    assert loop.ctl.x1_gap_until == pytest.approx(off_at + X1_AFTER_DIGITAL_S)
+    loop.run(X1_AFTER_DIGITAL_S - 0.05)
+    assert loop.t < off_at + X1_AFTER_DIGITAL_S
+    assert loop.ctl.outputs.pwm_mode is PwmMode.HIGH and not loop.ctl.outputs.contactor
+    loop.t = off_at + X1_AFTER_DIGITAL_S
+    loop.ctl.tick(loop.t)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.PWM
+    assert loop.ctl.outputs.duty_pct == pytest.approx(16.0 / 0.6, abs=0.01)
+    loop.run(0.1)
+    assert loop.ctl.outputs.contactor  # basic charging: the EV in C closes it again
+
+
+def test_x1_gap_also_when_the_offer_comes_after_5_percent_ended():
+    loop = digital().plug()
+    loop.ctl.set_lock(True, loop.t)
+    off_at = loop.t
+    loop.ctl.set_digital_communication(False, off_at)  # no offer yet: X1
+    loop.run(1.0)
+    loop.ctl.set_offer(16.0, loop.t)  # offered 1 s later: still inside the 3 s
+    assert loop.ctl.outputs.pwm_mode is PwmMode.HIGH
+    loop.run(X1_AFTER_DIGITAL_S - 1.0 - 0.1)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.HIGH
+    loop.ctl.tick(off_at + X1_AFTER_DIGITAL_S)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.PWM
+
+
+def test_no_x1_gap_without_prior_5_percent_or_after_unplug():
+    loop = Loop().plug().authorize()
+    assert loop.ctl.outputs.pwm_mode is PwmMode.PWM and loop.ctl.x1_gap_until is None
+    loop = digital().plug()
+    loop.ctl.set_digital_communication(False, loop.t)
+    loop.hw.plugged = False
+    loop.run()
+    assert loop.ctl.x1_gap_until is None
+    loop.hw.plugged = True
+    loop.run()
+    loop.ctl.set_lock(True, loop.t)
+    loop.ctl.set_offer(16.0, loop.t)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.PWM  # a new plug-in owes no gap
+
+
+def test_ef_pulse_shows_f_then_5_percent_again():
+    from evcharge.board.controller import EF_PULSE_MAX_S
+
+    loop = digital().plug()
+    assert loop.ctl.outputs.duty_pct == 5.0
+    start = loop.t
+    loop.ctl.pulse_state_f(4.0, start)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.LOW and loop.ctl.ef_pulse_until == pytest.approx(start + 4.0)
+    loop.run(3.9)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.LOW and not loop.ctl.faults
+    assert loop.state is CpState.B  # kept while we drive -12 V
+    loop.run(0.2)
+    assert loop.ctl.outputs.pwm_mode is PwmMode.PWM and loop.ctl.outputs.duty_pct == 5.0
+    assert loop.ctl.ef_pulse_until is None
+    with pytest.raises(ValueError):
+        loop.ctl.pulse_state_f(EF_PULSE_MAX_S + 1, loop.t)
+
+
+def test_ef_pulse_refused_while_the_contactor_is_closed():
+    loop = charging()
+    with pytest.raises(PermissionError):
+        loop.ctl.pulse_state_f(4.0, loop.t)
+    assert loop.ctl.outputs.contactor and loop.ctl.outputs.pwm_mode is PwmMode.PWM

@@ -234,3 +234,102 @@ def test_hlc_refused_without_session_or_hlc():
     plain = ConnectorSessions(connector_id=1)
     plain.update_board(plugged(), T)
     assert not plain.hlc_started("iso2", "EV")
+
+
+# --- SLAC results (ISO 15118-3) ------------------------------------------------------------------
+
+def slac_events(c):
+    return [(e[1]["event"], e[1]["detail"]) for e in c.drain_events() if e[0] == "SessionEvent"
+            and e[1]["event"].startswith("Slac")]
+
+
+def test_slac_match_waits_for_the_v2g_session():
+    c = hlc_connector()
+    c.slac_result("matched", "", T)
+    assert slac_events(c) == [("SlacMatched", {})]
+    assert c.digital_communication
+    c.tick(T + c.v2g_after_match_s - 1)
+    assert c.hlc_started("iso2", "EV")
+    c.tick(T + c.v2g_after_match_s + 1)
+    assert c.digital_communication and not c.session.stopped  # the V2G session came in time
+
+
+def test_slac_failure_retries_after_x1_then_falls_back_to_basic_charging():
+    c = hlc_connector()  # slac_retries=1, slac_fallback="basic"
+    c.present_token("CAFE01", "ISO14443", T)
+    c.set_allocation(32)
+    c.slac_result("failed", "no CM_SLAC_PARM.REQ from the EV", T)
+    assert c.ef_pulses == 1 and c.digital_communication  # the board shows F for 4 s, then 5 % again
+    assert slac_events(c) == [("SlacFailed", {"reason": "no CM_SLAC_PARM.REQ from the EV", "attempt": 1,
+                                              "action": "retry"})]
+    c.tick(T + 3.9)
+    assert slac_events(c) == []
+    c.tick(T + 4.0)
+    assert slac_events(c) == [("SlacRetry", {"attempt": 2})]
+    c.slac_result("failed", "no CM_SLAC_PARM.REQ from the EV", T + 60)
+    assert slac_events(c)[0][1]["action"] == "basic"
+    s = c.session
+    assert s.hlc_basic and not s.stopped and not c.digital_communication and c.ef_pulses == 1
+    assert c.demand_a == 32 and c.offer_a == 32  # basic charging: the board shows nominal PWM (after 3 s X1)
+    assert not c.hlc_started("iso2", "EV")  # too late for HLC in this session
+    c.update_board(plugged("A"), T + 61)
+    c.update_board(plugged("B"), T + 62)
+    assert c.digital_communication  # a new plug-in tries HLC again
+
+
+def test_slac_failure_with_stop_fallback_stops_the_session():
+    c = ConnectorSessions(connector_id=1, max_current_a=32, hlc_enabled=True, slac_retries=0, slac_fallback="stop")
+    c.update_board(plugged(), T)
+    c.present_token("CAFE01", "ISO14443", T)
+    c.drain_events()
+    c.slac_result("failed", "SET_KEY not confirmed", T)
+    s = c.session
+    assert s.stopped and s.stop_reason == "Other" and c.demand_a == 0 and not c.lock
+    assert not c.digital_communication  # X1 until unplug
+
+
+def test_slac_match_without_v2g_session_counts_as_a_failure():
+    c = ConnectorSessions(connector_id=1, max_current_a=32, hlc_enabled=True, slac_retries=0)
+    c.update_board(plugged(), T)
+    c.slac_result("matched", "", T)
+    c.tick(T + c.v2g_after_match_s)
+    ev = slac_events(c)
+    assert ev[-1][0] == "SlacFailed" and "no V2G session" in ev[-1][1]["reason"]
+    assert c.session.hlc_basic and not c.digital_communication
+
+
+def test_slac_result_ignored_without_hlc_or_once_v2g_runs():
+    c = ConnectorSessions(connector_id=1, max_current_a=32)
+    c.update_board(plugged(), T)
+    c.slac_result("failed", "x", T)
+    assert not c.session.slac_failures
+    c = hlc_connector()
+    c.hlc_started("iso2", "EV")
+    c.slac_result("failed", "x", T)
+    assert c.digital_communication and not c.session.slac_failures
+
+
+def test_hlc_error_with_basic_fallback_continues_as_basic_charging():
+    c = ConnectorSessions(connector_id=1, max_current_a=32, hlc_enabled=True, hlc_error_fallback="basic")
+    c.update_board(plugged(), T)
+    c.hlc_started("iso2", "EV")
+    c.present_token("CAFE01", "ISO14443", T)
+    c.set_allocation(32)
+    c.hlc_power_delivery(True, 16.0)
+    c.drain_events()
+    c.hlc_stopped("TCP connection closed by the EV")
+    s = c.session
+    assert not s.stopped and s.hlc_basic and not s.hlc and not c.digital_communication
+    assert c.demand_a == 32 and c.offer_a == 32  # nominal PWM (the board shows it after 3 s of X1)
+    ev = [e[1]["event"] for e in c.drain_events()]
+    assert ev == ["HlcStopped", "HlcFallback"]
+    c.hlc_stopped("SessionStop(Terminate)")  # nothing left to stop on the HLC side
+    assert not c.session.stopped
+
+
+def test_hlc_error_with_basic_fallback_stops_an_unauthorized_session():
+    c = ConnectorSessions(connector_id=1, max_current_a=32, hlc_enabled=True, hlc_error_fallback="basic")
+    c.update_board(plugged(), T)
+    c.hlc_started("iso2", "EV")
+    c.hlc_stopped("sequence timeout: no request for 60 s")
+    assert c.session.stopped and c.session.stop_reason == "Other" and not c.digital_communication

@@ -1,0 +1,153 @@
+"""GetLog (OCPP 2.0.1 N01): collect a log file and upload it over HTTP(S), reporting each step
+with LogStatusNotification.
+
+What is uploaded: the ocpp service's own recent log records (a ring buffer of `RING_SIZE`
+records of every `evcharge.*` logger in this process, kept from the start of the service),
+between oldestTimestamp and latestTimestamp; SecurityLog takes only the security-relevant ones
+(loggers named `*.security*`, and warnings/errors of the connection). The journal of the other
+services is not included: the ocpp unit may not read it (docs/security.md).
+
+Upload: one HTTP PUT of the text file to remoteLocation (with the file name appended when the
+location ends with "/"); 2xx is Uploaded. A failed attempt is retried `retries` times,
+`retryInterval` seconds apart; then UploadFailure. A second GetLog while one is running cancels
+it (AcceptedCanceled, N01.FR.12). Schemes other than http/https: Rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import ssl
+import urllib.request
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .adapter import make_call
+
+if TYPE_CHECKING:
+    from .service import OcppService
+
+log = logging.getLogger("evcharge.ocpp.logs")
+
+RING_SIZE = 5000
+UPLOAD_TIMEOUT_S = 30.0
+MAX_RETRY_INTERVAL_S = 3600
+
+
+class RingHandler(logging.Handler):
+    """The last RING_SIZE log records, formatted, with their time (UTC)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: collections.deque[tuple[datetime, str, bool]] = collections.deque(maxlen=RING_SIZE)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            security = ".security" in record.name or (record.name == "evcharge.ocpp" and record.levelno >= logging.WARNING)
+            self.records.append((datetime.fromtimestamp(record.created, UTC), self.format(record), security))
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+    def text(self, log_type: str, oldest: datetime | None, latest: datetime | None) -> str:
+        lines = [f"# evcharge ocpp {log_type} generated {datetime.now(UTC).isoformat(timespec='seconds')}"]
+        for at, line, security in list(self.records):
+            if log_type == "SecurityLog" and not security:
+                continue
+            if (oldest and at < oldest) or (latest and at > latest):
+                continue
+            lines.append(f"{at.isoformat(timespec='milliseconds')} {line}")
+        return "\n".join(lines) + "\n"
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def put(url: str, body: bytes, timeout: float) -> int:
+    """Blocking HTTP(S) PUT; the status code (raises OSError / HTTPError on failure)."""
+    req = urllib.request.Request(url, data=body, method="PUT",
+                                 headers={"Content-Type": "text/plain; charset=utf-8"})
+    ctx = ssl.create_default_context() if url.startswith("https://") else None
+    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310 - scheme checked
+        return int(resp.status)
+
+
+class LogUploader:
+    def __init__(self, station: OcppService) -> None:
+        self.station = station
+        self.ring = RingHandler()
+        logging.getLogger("evcharge").addHandler(self.ring)
+        self.pending: dict[str, Any] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.current_request: int | None = None
+
+    def request(self, log_data: dict[str, Any], log_type: str, request_id: int, retries: int | None,
+                retry_interval: int | None) -> tuple[str, str | None]:
+        url = str(log_data.get("remoteLocation", ""))
+        if not url.startswith(("http://", "https://")):
+            log.info("GetLog %d: unsupported location %s", request_id, url)
+            return "Rejected", None
+        try:
+            oldest, latest = _time(log_data.get("oldestTimestamp")), _time(log_data.get("latestTimestamp"))
+        except ValueError:
+            return "Rejected", None
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        filename = f"{self.station.cfg.station_id}-{log_type}-{stamp}-{request_id}.log"
+        status = "Accepted"
+        if self.task is not None and not self.task.done():
+            status = "AcceptedCanceled"
+        self.pending = {"url": url + filename if url.endswith("/") else url, "filename": filename,
+                        "log_type": log_type, "request_id": request_id, "oldest": oldest, "latest": latest,
+                        "retries": max(0, retries or 0),
+                        "interval": min(MAX_RETRY_INTERVAL_S, max(0, retry_interval or 0))}
+        return status, filename
+
+    def start_pending(self) -> None:
+        job, self.pending = self.pending, None
+        if job is None:
+            return
+        canceled = None
+        if self.task is not None and not self.task.done():
+            log.info("GetLog %s: canceled by request %d", self.current_request, job["request_id"])
+            self.task.cancel()
+            canceled = self.current_request
+        self.current_request = job["request_id"]
+        self.task = asyncio.create_task(self._run(job, canceled))
+
+    async def _notify(self, status: str, request_id: int) -> None:
+        link = self.station.link
+        if link is None or not self.station.online:
+            return
+        try:
+            await link.call(make_call("LogStatusNotification", {"status": status, "requestId": request_id}),
+                            suppress=False)
+        except Exception as e:  # noqa: BLE001 - a lost notification must not stop the upload
+            log.info("LogStatusNotification %s failed: %s", status, e)
+
+    async def _run(self, job: dict[str, Any], canceled: int | None = None) -> None:
+        rid = job["request_id"]
+        if canceled is not None:  # N01.FR.12 / TC_N_36: the first request's end is reported
+            await self._notify("AcceptedCanceled", canceled)
+        body = self.ring.text(job["log_type"], job["oldest"], job["latest"]).encode()
+        attempts = 1 + job["retries"]
+        for attempt in range(1, attempts + 1):
+            await self._notify("Uploading", rid)
+            try:
+                code = await asyncio.to_thread(put, job["url"], body, UPLOAD_TIMEOUT_S)
+                if 200 <= code < 300:
+                    log.info("GetLog %d: %s uploaded (%d bytes, HTTP %d)", rid, job["filename"], len(body), code)
+                    await self._notify("Uploaded", rid)
+                    return
+                error = f"HTTP {code}"
+            except (OSError, ValueError) as e:  # urllib.error.URLError/HTTPError are OSErrors
+                error = str(e)
+            log.warning("GetLog %d: upload attempt %d/%d failed: %s", rid, attempt, attempts, error)
+            await self._notify("UploadFailure", rid)
+            if attempt < attempts:
+                await asyncio.sleep(job["interval"])
+

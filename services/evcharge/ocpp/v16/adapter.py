@@ -1,0 +1,236 @@
+"""The `ocpp` library's 1.6 ChargePoint as a thin adapter between the WebSocket and the station.
+
+As in the 2.0.1 adapter, `@on` handlers only ask the station for a decision and `@after`
+handlers do what sends a CALL or calls another service. Frames are checked before the library
+sees them; OCPP-J 1.6 (4.2.3) has its own error codes (no RpcFrameworkError, no
+MessageTypeNotSupported, "FormationViolation", "OccurenceConstraintViolation"):
+
+- not JSON, not an array, no readable message id, unknown MessageTypeId, a frame larger than
+  MAX_FRAME_BYTES                                -> FormationViolation (id "-1" if unreadable)
+- an action OCPP 1.6 does not define            -> NotImplemented
+- a 1.6 action this station does not handle     -> NotSupported
+- a payload against the schema                  -> FormationViolation / TypeConstraintViolation,
+  a missing required field ProtocolError ("payload incomplete"), a value outside an
+  enumeration PropertyConstraintViolation (errata v4.0 3.24)
+- while the CSMS has Rejected the station       -> SecurityError
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from ocpp import messages as ocpp_messages
+from ocpp.charge_point import camel_to_snake_case
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, MessageType
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+from ..adapter import call_error, to_camel
+
+if TYPE_CHECKING:
+    from .service import Ocpp16Service
+
+ocpp_messages.ASYNC_VALIDATION = False
+
+log = logging.getLogger("evcharge.ocpp.link16")
+
+KNOWN_ACTIONS = {a.value for a in Action}
+MAX_ID_LEN = 36
+MAX_FRAME_BYTES = 65000
+_ID_RX = re.compile(rb'^\s*\[\s*\d+\s*,\s*"([^"\\]{1,36})"')
+
+
+def make_call16(action: str, payload: dict[str, Any]) -> Any:
+    """A 1.6 library request object from a camelCase payload (as stored in the queue)."""
+    return getattr(call, action)(**camel_to_snake_case(payload))
+
+
+def _error16(error: OCPPError) -> tuple[str, str]:
+    cause = str((error.details or {}).get("cause", ""))
+    if error.code == "ProtocolError" and "required" in cause:
+        return "ProtocolError", "payload incomplete: " + cause
+    if error.code == "FormatViolation":
+        if "is not one of" in cause:
+            return "PropertyConstraintViolation", cause
+        return "FormationViolation", error.description or cause
+    if error.code == "OccurrenceConstraintViolation":
+        return "OccurenceConstraintViolation", error.description or cause
+    return error.code, error.description or cause
+
+
+class Link16(ChargePoint):
+    def __init__(self, station_id: str, connection: Any, station: Ocpp16Service, *, response_timeout: float) -> None:
+        super().__init__(station_id, connection, response_timeout=response_timeout, logger=log)
+        self.station = station
+
+    async def start(self) -> None:
+        while True:
+            message = await self._connection.recv()
+            log.debug("%s: receive %s", self.id, message if len(message) < 2000 else message[:2000] + "...")
+            await self.route_message(message)
+
+    async def _send(self, message: str) -> None:
+        log.debug("%s: send %s", self.id, message)
+        await self._connection.send(message)
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        raw = raw_msg.encode() if isinstance(raw_msg, str) else raw_msg
+        if len(raw) > MAX_FRAME_BYTES:
+            m = _ID_RX.match(raw[:200])
+            await self._send(call_error(m.group(1).decode() if m else "-1", "FormationViolation",
+                                        f"message of {len(raw)} bytes exceeds {MAX_FRAME_BYTES}"))
+            return
+        try:
+            msg = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            await self._send(call_error("-1", "FormationViolation", "message is not valid JSON"))
+            return
+        if not isinstance(msg, list) or len(msg) < 3 or not isinstance(msg[0], int) or isinstance(msg[0], bool):
+            uid = msg[1] if isinstance(msg, list) and len(msg) > 1 and isinstance(msg[1], str) else "-1"
+            await self._send(call_error(uid[:MAX_ID_LEN], "FormationViolation", "not an OCPP-J message array"))
+            return
+        kind, uid = msg[0], msg[1]
+        if not isinstance(uid, str) or not uid or len(uid) > MAX_ID_LEN:
+            await self._send(call_error("-1", "FormationViolation", "message id must be a string of 1..36 characters"))
+            return
+        if kind in (MessageType.CallResult, MessageType.CallError):
+            await super().route_message(raw_msg)
+            return
+        if kind != MessageType.Call or len(msg) != 4 or not isinstance(msg[2], str) or not isinstance(msg[3], dict):
+            await self._send(call_error(uid, "FormationViolation", "a CALL is [2, id, action, {payload}]"))
+            return
+        action = msg[2]
+        if not self.station.may_answer():
+            await self._send(call_error(uid, "SecurityError", "the Central System rejected this Charge Point"))
+            return
+        if action not in KNOWN_ACTIONS:
+            await self._send(call_error(uid, "NotImplemented", f"{action} is not an OCPP 1.6 action"))
+            return
+        if "_on_action" not in self.route_map.get(action, {}):
+            await self._send(call_error(uid, "NotSupported", f"{action} is not supported by this Charge Point"))
+            return
+        try:
+            await self._handle_call(Call(uid, action, msg[3]))
+        except OCPPError as error:
+            code, description = _error16(error)
+            log.info("%s %s refused: %s %s", action, uid, code, description)
+            details = {k: str(v)[:200] for k, v in (error.details or {}).items() if k != "ocpp_message"}
+            await self._send(call_error(uid, code, description, details))
+
+    # --- Core profile -------------------------------------------------------------------------
+    @on(Action.get_configuration)
+    def on_get_configuration(self, key: list | None = None, **_: Any) -> Any:
+        known, unknown = self.station.conf.get_configuration(key)
+        return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @on(Action.change_configuration)
+    def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
+        return call_result.ChangeConfiguration(status=self.station.change_configuration(key, value))
+
+    @after(Action.change_configuration)
+    async def after_change_configuration(self, **_: Any) -> None:
+        self.station.after_change_configuration()
+
+    @on(Action.remote_start_transaction)
+    def on_remote_start(self, id_tag: str, connector_id: int | None = None, charging_profile: dict | None = None,
+                        **_: Any) -> Any:
+        return call_result.RemoteStartTransaction(
+            status=self.station.remote_start_status(id_tag, connector_id, to_camel(charging_profile)))
+
+    @after(Action.remote_start_transaction)
+    async def after_remote_start(self, **_: Any) -> None:
+        await self.station.run_remote_start()
+
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop(self, transaction_id: int, **_: Any) -> Any:
+        return call_result.RemoteStopTransaction(status=self.station.remote_stop_status(transaction_id))
+
+    @after(Action.remote_stop_transaction)
+    async def after_remote_stop(self, transaction_id: int, **_: Any) -> None:
+        await self.station.run_remote_stop(transaction_id)
+
+    @on(Action.change_availability)
+    def on_change_availability(self, connector_id: int, type: str, **_: Any) -> Any:  # noqa: A002 - the field's name
+        return call_result.ChangeAvailability(status=self.station.availability_status(connector_id, type))
+
+    @after(Action.change_availability)
+    async def after_change_availability(self, **_: Any) -> None:
+        await self.station.change_availability()
+
+    @on(Action.reset)
+    def on_reset(self, type: str, **_: Any) -> Any:  # noqa: A002
+        return call_result.Reset(status="Accepted")
+
+    @after(Action.reset)
+    async def after_reset(self, type: str, **_: Any) -> None:  # noqa: A002
+        await self.station.reset(type)
+
+    @on(Action.unlock_connector)
+    async def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
+        # awaits evse over D-Bus, never an OCPP call: no deadlock of the receive loop
+        return call_result.UnlockConnector(status=await self.station.unlock_connector(connector_id))
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self, **_: Any) -> Any:
+        return call_result.ClearCache(status=self.station.clear_cache())
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: str | None = None,
+                         **_: Any) -> Any:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> Any:
+        return call_result.TriggerMessage(status=self.station.trigger_status(requested_message, connector_id))
+
+    @after(Action.trigger_message)
+    async def after_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> None:
+        await self.station.run_trigger(requested_message, connector_id)
+
+    # --- security extension: ExtendedTriggerMessage (the messages this station can trigger are
+    # the TriggerMessage ones; SignChargePointCertificate / LogStatusNotification /
+    # SignedFirmwareStatusNotification are NotImplemented)
+    @on(Action.extended_trigger_message)
+    def on_extended_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> Any:
+        return call_result.ExtendedTriggerMessage(status=self.station.trigger_status(requested_message, connector_id))
+
+    @after(Action.extended_trigger_message)
+    async def after_extended_trigger_message(self, requested_message: str, connector_id: int | None = None,
+                                             **_: Any) -> None:
+        await self.station.run_trigger(requested_message, connector_id)
+
+    # --- Smart Charging profile --------------------------------------------------------------
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict, **_: Any) -> Any:
+        return call_result.SetChargingProfile(
+            status=self.station.set_charging_profile(connector_id, to_camel(cs_charging_profiles)))
+
+    @after(Action.set_charging_profile)
+    async def after_set_charging_profile(self, **_: Any) -> None:
+        await self.station.apply_limits()
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id: int, duration: int, charging_rate_unit: str | None = None,
+                                  **_: Any) -> Any:
+        result = self.station.composite_schedule(connector_id, duration, charging_rate_unit)
+        if result is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        start, schedule = result
+        return call_result.GetCompositeSchedule(status="Accepted", connector_id=connector_id, schedule_start=start,
+                                                charging_schedule=schedule)
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,  # noqa: A002
+                                  charging_profile_purpose: str | None = None, stack_level: int | None = None,
+                                  **_: Any) -> Any:
+        return call_result.ClearChargingProfile(
+            status=self.station.clear_charging_profile(id, connector_id, charging_profile_purpose, stack_level))
+
+    @after(Action.clear_charging_profile)
+    async def after_clear_charging_profile(self, **_: Any) -> None:
+        await self.station.apply_limits()
