@@ -49,7 +49,11 @@ from .txpoints import Conditions, TxFlow, parse_points
 log = logging.getLogger("evcharge.ocpp")
 
 SUBPROTOCOL = "ocpp2.0.1"
+# The timer loop sleeps until its next known deadline, between these bounds: waking 10 times a
+# second cost ~40 us per station and wake-up (benchmarks/ocpp/fleet.py); a deadline set while it
+# sleeps (a new boot retry, a transaction's first sample) is seen within TICK_MAX_S.
 TICK_S = 0.1
+TICK_MAX_S = 1.0
 LOCAL_LIST_MAX = 1000  # auth.locallist.MAX_ENTRIES
 # evse connector State -> OCPP ConnectorStatusEnumType
 CONNECTOR_STATUS = {"Available": "Available", "Preparing": "Occupied", "Charging": "Occupied",
@@ -291,7 +295,7 @@ class OcppService:
     # --- timers ---------------------------------------------------------------------------------
     async def _timer_loop(self) -> None:
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._timer_wait())
             now = time.monotonic()
             if now >= self._next_limit_check:  # charging profiles apply offline too
                 self._next_limit_check = now + 1.0
@@ -307,6 +311,7 @@ class OcppService:
             if self.link is None:
                 continue
             try:
+                self._sample_meters(now)  # first: a sample going out makes this tick's Heartbeat unneeded (B05)
                 if self.boot.boot_due(now):
                     self.boot.next_boot_at = None
                     await self._send_boot()
@@ -316,6 +321,12 @@ class OcppService:
                 continue
             except Exception:  # a bug here must not stop heartbeats for good
                 log.exception("timer step failed")
+
+    def _timer_wait(self) -> float:
+        b = self.boot
+        due = [self._next_limit_check, *self.next_sample.values(),
+               *(t for t in (b.next_boot_at, b.next_heartbeat_at) if t is not None)]
+        return min(TICK_MAX_S, max(TICK_S, min(due) - time.monotonic()))
 
     async def _heartbeat(self) -> None:
         link = self.link
@@ -350,6 +361,8 @@ class OcppService:
             return
         tx_id = payload["transactionInfo"]["transactionId"]
         self.queue.enqueue("TransactionEvent", payload, transaction_id=tx_id, state=self.tx.to_json())
+        if self.online:  # the sender sends it now: no Heartbeat needed for another interval
+            self.boot.message_sent(time.monotonic())
         log.info("TransactionEvent %s %s seqNo %d queued", payload["eventType"], payload["triggerReason"],
                  payload["seqNo"], extra=fields(connector=cid, transaction=tx_id))
         self._wake_sender.set()
