@@ -3,8 +3,8 @@ from evcharge.ocpp.queue import MessageQueue
 FULL = 2
 
 
-def test_remove_leaves_later_commits_durable(tmp_path):
-    """remove() skips its own fsync; every other commit stays synchronous=FULL."""
+def test_every_commit_is_synchronous_full_and_survives_reopen(tmp_path):
+    """Enqueue and remove both commit with synchronous=FULL; a removed message stays removed."""
     q = MessageQueue(tmp_path / "q.sqlite")
     a = q.enqueue("TransactionEvent", {"seqNo": 0}, transaction_id="t1")
     q.remove(a)

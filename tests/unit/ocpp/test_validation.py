@@ -12,8 +12,6 @@ from hypothesis import strategies as st
 from ocpp import messages
 from ocpp.exceptions import FormatViolationError, ProtocolError, TypeConstraintViolationError
 
-pytest.importorskip("fastjsonschema")  # an optional dependency; the test extra installs it
-
 TX = {"eventType": "Updated", "timestamp": "2026-01-01T00:00:00.000Z", "triggerReason": "MeterValuePeriodic",
       "seqNo": 3, "offline": False, "evse": {"id": 1, "connectorId": 1},
       "idToken": {"idToken": "04A1B2C3", "type": "ISO14443"},
