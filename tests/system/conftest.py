@@ -7,11 +7,14 @@ for the non-destructive tests; destructive tests (updates, power cuts) boot thei
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -69,29 +72,87 @@ def workdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
+_SHARED: list[Machine] = []
+
+
 @pytest.fixture(scope="session")
-def machine(image, workdir):
-    """The shared charger: booted once, with -m 256, for the non-destructive tests (the test
-    image boots slot A's kernel directly; a given --image boots through GRUB)."""
+def shared_machine(image, workdir):
     kernel = image.direct_kernel()
     m = Machine(image.disk, workdir, memory_mb=256 if kernel else GRUB_MEMORY_MB, firmware_dir=image.firmware,
                 name="shared", direct_kernel=kernel)
+    _SHARED.append(m)
     try:
-        m.start()
         yield m
     finally:
         m.destroy()
 
 
 @pytest.fixture
+def machine(shared_machine):
+    """The shared charger: booted once, with -m 256, for the non-destructive tests (the test
+    image boots slot A's kernel directly; a given --image boots through GRUB). Its tests run
+    first (pytest_collection_modifyitems); the destructive tests stop it, so that one guest at
+    a time shares the two cores."""
+    if shared_machine.proc is None:
+        shared_machine.start()
+    return shared_machine
+
+
+def _stop_shared() -> None:
+    for m in _SHARED:
+        m.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The shared machine's tests first: the guests that destructive tests boot never run
+    beside it (two TCG guests on two cores doubled boot times and starved watchdogs)."""
+    items.sort(key=lambda item: 0 if "machine" in getattr(item, "fixturenames", ()) else 1)
+
+
+@pytest.fixture
 def fresh_machine(image, workdir, request):
     """A machine of its own (destructive tests), torn down by PID afterwards."""
     name = request.node.name.replace("[", "-").replace("]", "")[:40]
+    _stop_shared()
     m = Machine(image.disk, workdir, memory_mb=GRUB_MEMORY_MB, firmware_dir=image.firmware, name=name)
     try:
         yield m
     finally:
         m.destroy()
+
+
+@pytest.fixture(scope="session")
+def bundle_disk(image, workdir) -> Path:
+    if image.bundles is None:
+        pytest.fail("no bundles: give --bundles with --image")
+    disk = workdir / "bundles.ext4"
+    if not disk.exists():
+        size_mb = sum(p.stat().st_size for p in image.bundles.glob("*.raucb")) // (1 << 20) + 64
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "bundles", "-d", str(image.bundles), str(disk), f"{size_mb}M"],
+                       check=True)
+    return disk
+
+
+@pytest.fixture
+def ota_machine(image, workdir, bundle_disk, request):
+    _stop_shared()
+    m = Machine(image.disk, workdir, memory_mb=GRUB_MEMORY_MB, firmware_dir=image.firmware, name=request.node.name[:40],
+                extra_drives=[bundle_disk])
+    try:
+        yield m
+    finally:
+        m.destroy()
+
+
+@pytest.fixture(scope="session")
+def http_bundles(image):
+    """The bundles over HTTP on the host's loopback; the guest fetches http://10.0.2.2:<port>/."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(image.bundles))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://10.0.2.2:{httpd.server_address[1]}"
+    httpd.shutdown()
 
 
 _REPORT: list[str] = []

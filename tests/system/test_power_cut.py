@@ -1,0 +1,56 @@
+"""Power cuts: the VM is killed (SIGKILL to QEMU: no shutdown, unflushed writes lost) during a
+charging session and while RAUC writes the other slot. After the reboot a good slot runs, every
+service is up, the interrupted session is still known and ends cleanly (nothing lost), and the
+interrupted update is reported failed with the running slot primary."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from test_ota import boot, booted_slot, healthy, history, install, version, wait_status
+from test_session import charging, wait_connector
+
+
+def test_power_cut_during_session(fresh_machine, report):
+    m = fresh_machine
+    m.start()
+    m.run("evchargectl ev plug 1 --cable 32")
+    m.run("evchargectl session start 1 POWERCUT")
+    c = wait_connector(m, charging, "charging", timeout=90)
+    sid = c["session"]["id"]
+    m.power_cut()
+    t = m.start()
+    assert booted_slot(m) == "A"
+    healthy(m)
+    # The session survived the cut (persisted by evse) and, the simulated EV being gone after
+    # the reboot, ends cleanly: recorded in the history, contactor open, no fault.
+    c = wait_connector(m, lambda c: not c["session"] and c["evse"]["state"] == "Available", "available", timeout=120)
+    assert not c["board"]["contactor_closed"], c
+    out = m.run("evchargectl session list --json --limit 5")
+    sessions = json.loads(out[out.index("{"):])["sessions"]
+    ended = [s for s in sessions if s["session_id"] == sid]
+    assert ended and ended[0]["ended_at"], sessions
+    report(f"power cut during a session: rebooted slot A in {t:.0f} s, all services up, contactor open; "
+           f"session {sid} kept and ended cleanly ({ended[0].get('stop_reason') or 'no reason'})")
+
+
+def test_power_cut_during_update(ota_machine, report):
+    m = ota_machine
+    boot(m)
+    install(m, "/mnt/bundles/v2.raucb")
+    # Cut while RAUC is writing slot B (its progress is between 10 and 99 %).
+    m.wait_for("busctl --system get-property de.pengutronix.rauc / de.pengutronix.rauc.Installer Progress "
+               "| grep -Eq '^\\(isi\\) [1-9][0-9] '", timeout=600, interval=0.5)
+    progress = re.search(r"\(isi\) (\d+)", m.run("busctl --system get-property de.pengutronix.rauc / "
+                                                 "de.pengutronix.rauc.Installer Progress")).group(1)
+    m.power_cut()
+    t = m.start()
+    assert booted_slot(m) == "A" and version(m) == "1"
+    assert wait_status(m, {"InstallationFailed", "Installed"}, 180) == "InstallationFailed"
+    assert history(m) == ["Installing", "InstallationFailed"], history(m)
+    primary = m.run("busctl --system call de.pengutronix.rauc / de.pengutronix.rauc.Installer GetPrimary")
+    assert "rootfs.0" in primary, primary
+    healthy(m)
+    report(f"power cut during an update (RAUC at {progress} %): rebooted the good slot A (v1) in {t:.0f} s; "
+           f"update {' -> '.join(history(m))}; slot A primary")
