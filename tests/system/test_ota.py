@@ -60,19 +60,27 @@ def healthy(m) -> None:
     assert m.run("systemctl is-active evcharge-mark-good.service", check=False).strip() == "active"
 
 
-def test_update_v1_to_v2(ota_machine, report):
-    """v1 -> v2, requested during a charging session: scheduled (RAUC idle, nothing written)
-    until the session ends, then installed, rebooted into slot B and reported after mark-good."""
+def test_update_v1_to_v2_over_ocpp_during_a_session(ota_machine, csms, http_bundles, report):
+    """OCPP UpdateFirmware from the host CSMS during a charging session, the bundle served over
+    HTTP from the host: the update service downloads it, schedules the install until the session
+    ends (RAUC idle, still charging), installs, reboots into slot B, and the CSMS receives each
+    FirmwareStatusNotification once, in order, Installed only after mark-good in slot B."""
+    from conftest import connect_ocpp
     from test_session import charging, wait_connector
     m = ota_machine
     boot(m)
+    connect_ocpp(m, csms)
     assert booted_slot(m) == "A" and version(m) == "1"
     m.run("evchargectl ev plug 1 --cable 32")
     m.run("evchargectl session start 1 OTA")
     wait_connector(m, charging, "charging", timeout=90)
     t0 = time.monotonic()
-    install(m, "/mnt/bundles/v2.raucb")
-    assert wait_status(m, {"InstallScheduled", "Installing"}, 60) == "InstallScheduled"
+    request_id = int(time.time()) % 1_000_000
+    answer = csms.call("UpdateFirmware", {"requestId": request_id, "firmware": {
+        "location": f"{http_bundles}/v2.raucb", "retrieveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}})
+    assert answer["status"] == "Accepted", answer
+    assert wait_status(m, {"InstallScheduled", "Installing", "DownloadFailed"}, 600) == "InstallScheduled", \
+        prop(m, "LastError")
     # Still charging, and RAUC has not been asked to install.
     wait_connector(m, charging, "still charging", timeout=30)
     assert "idle" in m.run("busctl --system get-property de.pengutronix.rauc / de.pengutronix.rauc.Installer "
@@ -83,14 +91,21 @@ def test_update_v1_to_v2(ota_machine, report):
     m.expect(rb"reboot: Restarting system", 600)
     m.wait_reboot()
     assert booted_slot(m) == "B" and version(m) == "2"
+    connect_ocpp(m, csms)  # /etc is per slot: slot B has the image's ocpp.yaml
     assert wait_status(m, {"Installed", "InstallationFailed"}, 180) == "Installed"
-    assert history(m) == ["InstallScheduled", "Installing", "InstallRebooting", "Installed"]
+    want = ["Downloading", "Downloaded", "InstallScheduled", "Installing", "InstallRebooting", "Installed"]
+    assert history(m) == want
+    mine = lambda p: p.get("requestId") == request_id  # noqa: E731
+    csms.wait_for("FirmwareStatusNotification", timeout=300, where=lambda p: mine(p) and p["status"] == "Installed")
+    sent = [p["status"] for p in csms.received("FirmwareStatusNotification") if mine(p)]
+    assert sent == want, sent
     # Reported after mark-good: the update service starts only once mark-good has run.
     mark = int(m.run("systemctl show -p ExecMainExitTimestampMonotonic --value evcharge-mark-good.service"))
     upd = int(m.run("systemctl show -p ExecMainStartTimestampMonotonic --value evcharge-update.service"))
     assert 0 < mark <= upd
     healthy(m)
-    report(f"OTA v1 -> v2 requested during a session: {' -> '.join(history(m))} in {time.monotonic() - t0:.0f} s "
+    report(f"OTA v1 -> v2 by OCPP UpdateFirmware (bundle over HTTP from the host) during a session: "
+           f"FirmwareStatusNotification {' -> '.join(sent)} in {time.monotonic() - t0:.0f} s "
            "(slot A -> B; RAUC idle until the session ended)")
 
 

@@ -8,21 +8,25 @@ from __future__ import annotations
 import json
 import re
 
+from conftest import connect_ocpp
 from test_ota import boot, booted_slot, healthy, history, install, version, wait_status
-from test_session import charging, wait_connector
+from test_session import charging, check_transaction, tx_events, wait_connector
 
 
-def test_power_cut_during_session(fresh_machine, report):
+def test_power_cut_during_session(fresh_machine, csms, report):
     m = fresh_machine
     m.start()
+    connect_ocpp(m, csms)
     m.run("evchargectl ev plug 1 --cable 32")
     m.run("evchargectl session start 1 POWERCUT")
     c = wait_connector(m, charging, "charging", timeout=90)
     sid = c["session"]["id"]
+    csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == sid)
     m.power_cut()
     t = m.start()
     assert booted_slot(m) == "A"
     healthy(m)
+    connect_ocpp(m, csms)  # the changed ocpp.yaml may not have reached the disk before the cut
     # The session survived the cut (persisted by evse) and, the simulated EV being gone after
     # the reboot, ends cleanly: recorded in the history, contactor open, no fault.
     c = wait_connector(m, lambda c: not c["session"] and c["evse"]["state"] == "Available", "available", timeout=120)
@@ -31,8 +35,15 @@ def test_power_cut_during_session(fresh_machine, report):
     sessions = json.loads(out[out.index("{"):])["sessions"]
     ended = [s for s in sessions if s["session_id"] == sid]
     assert ended and ended[0]["ended_at"], sessions
+    # The OCPP queue (SQLite on the data partition) kept the transaction: it ends at the CSMS
+    # with every seqNo once.
+    csms.wait_for("TransactionEvent", timeout=180,
+                  where=lambda p: p["transactionInfo"]["transactionId"] == sid and p["eventType"] == "Ended")
+    events = tx_events(csms, sid)
+    check_transaction(events)
     report(f"power cut during a session: rebooted slot A in {t:.0f} s, all services up, contactor open; "
-           f"session {sid} kept and ended cleanly ({ended[0].get('stop_reason') or 'no reason'})")
+           f"session {sid} kept and ended cleanly ({ended[0].get('stop_reason') or 'no reason'}); CSMS got "
+           f"TransactionEvent {' '.join(e['eventType'][0] + str(e['seqNo']) for e in events)}")
 
 
 def test_power_cut_during_update(ota_machine, report):

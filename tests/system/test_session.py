@@ -1,10 +1,9 @@
 """A software-in-the-loop charging session inside the booted image (board profile `sim`),
-driven with evchargectl as an operator would, then every evcharge service killed with SIGKILL
-in turn during a session: systemd restarts exactly that one, the contactor is never closed
-without a charging session, and the session recovers or ends cleanly.
-
-The OCPP parts of a session (transaction events to a CSMS on the host at 10.0.2.2) need the
-OCPP service, which does not exist yet: they are not here.
+driven with evchargectl as an operator would and by the CSMS on the host (the guest's OCPP
+client reaches it at 10.0.2.2), then every evcharge service killed with SIGKILL in turn during
+a session: systemd restarts exactly that one, the contactor is never closed without a charging
+session, the session recovers or ends cleanly, and the CSMS receives every TransactionEvent of
+every transaction exactly once (seqNo 0..n, Started first, Ended last).
 """
 
 from __future__ import annotations
@@ -75,7 +74,20 @@ def session(machine):
     wait_connector(machine, lambda c: c["evse"]["state"] == "Available" and not c["session"], "available")
 
 
-def test_sil_charging_session(machine, session, report):
+def tx_events(csms, tx_id: str) -> list[dict]:
+    return [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+
+
+def check_transaction(events: list[dict]) -> None:
+    """Every seqNo once, in order; Started first, Ended last."""
+    seq = [e["seqNo"] for e in events]
+    assert seq == list(range(len(seq))), f"seqNos {seq}"
+    assert events[0]["eventType"] == "Started" and events[-1]["eventType"] == "Ended", \
+        [e["eventType"] for e in events]
+    assert all(e["eventType"] == "Updated" for e in events[1:-1])
+
+
+def test_sil_charging_session(machine, csms, session, report):
     sid = session["session"]["id"]
     assert session["board"]["offer_a"] > 0 and session["board"]["cp_state"] == "C"
     # Current flows: the simulated EV draws what the PWM duty cycle advertises. (The image's
@@ -83,15 +95,25 @@ def test_sil_charging_session(machine, session, report):
     c = wait_connector(machine, lambda c: charging(c) and c["ev"]["current_a"] > 6, "drawing current", timeout=60)
     assert c["session"]["id"] == sid
     memory_report(machine, report, "during a session")
-    machine.run("evchargectl session stop 1")
+    # The CSMS on the host sees the transaction and stops it remotely.
+    started = csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == sid)[0]
+    assert started["eventType"] == "Started" and started["seqNo"] == 0, started
+    answer = csms.call("RequestStopTransaction", {"transactionId": sid})
+    assert answer["status"] == "Accepted", answer
     wait_connector(machine, lambda c: not c["board"]["contactor_closed"], "contactor open after stop")
     machine.run("evchargectl ev unplug 1")
     wait_connector(machine, lambda c: c["evse"]["state"] == "Available" and not c["session"], "available")
     out = machine.run("evchargectl session list --json --limit 1")
     history = json.loads(out[out.index("{"):])["sessions"]
     assert history and history[0]["session_id"] == sid and history[0]["ended_at"], history
+    csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == sid
+                  and p["eventType"] == "Ended")
+    events = tx_events(csms, sid)
+    check_transaction(events)
     report(f"SIL session in the guest (sim board, -m {machine.memory_mb}): plug, remote start, charging at "
-           f"{c['ev']['current_a']:.1f} A with the contactor closed, stop, contactor open, unplug, session recorded")
+           f"{c['ev']['current_a']:.1f} A with the contactor closed, RequestStopTransaction from the host CSMS, "
+           f"contactor open, unplug, session recorded; CSMS got TransactionEvent "
+           f"{' '.join(e['eventType'][0] + str(e['seqNo']) for e in events)}")
 
 
 @pytest.mark.parametrize("unit", CHARGER)
@@ -124,3 +146,28 @@ def test_kill_one_service_during_session(machine, session, unit, report):
             assert after[other] == before[other], f"{other} restarted when {unit} was killed"
     report(f"crash isolation: kill -9 {unit.removesuffix('.service')}: back in {back_s:.1f} s, "
            f"session {outcome}, no other service restarted")
+
+
+def test_no_transaction_event_lost(machine, csms, report):
+    """After the sessions above (services killed in the middle of them): every transaction the
+    CSMS heard of ended, with every seqNo exactly once (the OCPP queue is in SQLite on disk)."""
+    if not csms.received("TransactionEvent"):
+        machine.run("evchargectl ev plug 1 --cable 32")
+        machine.run("evchargectl session start 1 LOSTCHECK")
+        wait_connector(machine, charging, "charging")
+        machine.run("evchargectl session stop 1")
+        machine.run("evchargectl ev unplug 1")
+    ids = list(dict.fromkeys(p["transactionInfo"]["transactionId"] for p in csms.received("TransactionEvent")))
+    assert ids
+    for tx in ids:
+        csms.wait_for("TransactionEvent", timeout=180,
+                      where=lambda p, tx=tx: p["transactionInfo"]["transactionId"] == tx and p["eventType"] == "Ended")
+    counts = []
+    for tx in ids:
+        events = tx_events(csms, tx)
+        check_transaction(events)
+        counts.append(len(events))
+    assert machine.run("busctl --system get-property org.evcharge.Ocpp1 /org/evcharge/Ocpp1 org.evcharge.Ocpp1 "
+                       "QueueLength").strip() == "u 0"
+    report(f"OCPP: {len(ids)} transactions, {sum(counts)} TransactionEvents at the host CSMS, every seqNo once "
+           f"and in order, each ended; queue empty")

@@ -32,17 +32,15 @@ RDEPENDS:${PN} = "\
     python3-evcharge-evse \
     python3-evcharge-exi \
     python3-evcharge-meter \
+    python3-evcharge-ocpp \
     rauc \
     rauc-service \
 "
 
-# python3-evcharge-ocpp / -v2g (and with them python3-ocpp): no unit runs them yet; the
-# development image carries them so that work runs against the target's Python, jsonschema
-# and EXI codec from day one. They move to ${PN} with their units.
+# python3-evcharge-v2g: no unit runs it yet; the development image carries it so that work
+# runs against the target's Python and EXI codec from day one. It moves to ${PN} with its unit.
 RDEPENDS:${PN}-sim = "\
     ${PN} \
-    python3-evcharge-ocpp \
     python3-evcharge-sim \
     python3-evcharge-v2g \
-    python3-ocpp \
 "

@@ -209,3 +209,12 @@ class Link(ChargePoint):
     @on(Action.clear_cache)
     def on_clear_cache(self, **_: Any) -> Any:
         return call_result.ClearCache(status=self.station.clear_cache())
+
+    # --- firmware (firmware.py: the update service does the work) ----------------------------
+    @on(Action.update_firmware)
+    def on_update_firmware(self, request_id: int, firmware: dict, **_: Any) -> Any:
+        return call_result.UpdateFirmware(status=self.station.firmware.answer(request_id, firmware["location"]))
+
+    @after(Action.update_firmware)
+    async def after_update_firmware(self, **_: Any) -> None:
+        await self.station.firmware.install()

@@ -33,6 +33,7 @@ from .boot import Backoff, BootMachine
 from .bridge import Bridge
 from .config import OcppConfig
 from .devicemodel import Variable, pages, standard_model
+from .firmware import FirmwareAgent
 from .interfaces import OcppInterface
 from .queue import MessageQueue, RetryPolicy
 from .smartcharging import ProfileStore, check_profile, parse_time
@@ -99,6 +100,7 @@ class OcppService:
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
         self._wake_sender = asyncio.Event()
+        self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn)
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}
@@ -143,6 +145,7 @@ class OcppService:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.bridge.start()
+        await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
         for coro in (self._connection_loop(), self._sender_loop(), self._timer_loop()):
