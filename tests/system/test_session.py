@@ -9,6 +9,7 @@ every transaction exactly once (seqNo 0..n, Started first, Ended last).
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -39,7 +40,8 @@ def wait_connector(machine, pred, what: str, timeout: float = 60, cid: int = 1) 
                 return last
         except (ValueError, KeyError, StopIteration, TypeError):
             pass  # a service restarting: its part of the status is missing for a moment
-        time.sleep(1)
+        # Each poll is a Python process in the guest (~1 s of TCG CPU): poll gently.
+        time.sleep(2)
     raise AssertionError(f"connector {cid}: not {what} after {timeout} s: {json.dumps(last, indent=1)}")
 
 
@@ -142,8 +144,10 @@ def test_kill_one_service_during_session(machine, session, unit, report):
     outcome = "recovered" if c["session"] else f"ended ({c['evse']['state']})"
     after = restarts(machine)
     for other in SERVICES:
-        if other != unit:
-            assert after[other] == before[other], f"{other} restarted when {unit} was killed"
+        if other != unit and after[other] != before[other]:
+            journal = machine.run(f"journalctl --no-pager -o short-monotonic -n 60 -u {other} -u {unit}", check=False)
+            raise AssertionError(f"{other} restarted when {unit} was killed ({before[other]} -> {after[other]});"
+                                 f" host load {os.getloadavg()}:\n{journal}")
     report(f"crash isolation: kill -9 {unit.removesuffix('.service')}: back in {back_s:.1f} s, "
            f"session {outcome}, no other service restarted")
 
