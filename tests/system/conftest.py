@@ -130,9 +130,9 @@ def connect_ocpp(m: Machine, csms: HostCsms) -> None:
     boots = len(csms.received("BootNotification"))
     m.run(f"sed -i 's#^csms_url:.*#csms_url: ws://10.0.2.2:{csms.port}/ocpp#' /etc/evcharge/ocpp.yaml && "
           "systemctl restart evcharge-ocpp.service")
-    csms.wait_for("BootNotification", boots + 1, timeout=180)
+    csms.wait_for("BootNotification", boots + 1, timeout=600)
     m.wait_for("busctl --system get-property org.evcharge.Ocpp1 /org/evcharge/Ocpp1 org.evcharge.Ocpp1 BootStatus "
-               "| grep -q Accepted", timeout=120)
+               "| grep -q Accepted", timeout=300)
 
 
 _SHARED: list[Machine] = []

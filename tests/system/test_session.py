@@ -30,7 +30,7 @@ def connector(machine, cid: int = 1) -> dict:
     return next(c for c in status(machine)["connectors"] if c["id"] == cid)
 
 
-def wait_connector(machine, pred, what: str, timeout: float = 60, cid: int = 1) -> dict:
+def wait_connector(machine, pred, what: str, timeout: float = 180, cid: int = 1) -> dict:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -94,7 +94,7 @@ def test_sil_charging_session(machine, csms, session, report):
     assert session["board"]["offer_a"] > 0 and session["board"]["cp_state"] == "C"
     # Current flows: the simulated EV draws what the PWM duty cycle advertises. (The image's
     # shipped meter.yaml configures no meter, so the session counts no energy here.)
-    c = wait_connector(machine, lambda c: charging(c) and c["ev"]["current_a"] > 6, "drawing current", timeout=60)
+    c = wait_connector(machine, lambda c: charging(c) and c["ev"]["current_a"] > 6, "drawing current", timeout=180)
     assert c["session"]["id"] == sid
     memory_report(machine, report, "during a session")
     # The CSMS on the host sees the transaction and stops it remotely.
@@ -127,7 +127,7 @@ def test_kill_one_service_during_session(machine, session, unit, report):
     machine.run(f"kill -9 {before[unit][1]}")
     # systemd restarts it (Restart=on-failure) and it serves again.
     machine.wait_for(f"test $(systemctl show -p NRestarts --value {unit}) -gt {before[unit][0]} && "
-                     f"systemctl is-active --quiet {unit}", timeout=90)
+                     f"systemctl is-active --quiet {unit}", timeout=300)
     back_s = time.monotonic() - t0
     # The contactor is never closed without a session while the service is gone and coming back.
     deadline = time.monotonic() + 20
@@ -140,7 +140,7 @@ def test_kill_one_service_during_session(machine, session, unit, report):
     # The session recovers (same session charging again) or ends cleanly (no fault, contactor open).
     c = wait_connector(machine, lambda c: (charging(c) and c["session"]["id"] == sid) or
                        (not c["session"] and c["evse"]["state"] != "Faulted" and not c["board"]["contactor_closed"]),
-                       "recovered or cleanly ended", timeout=90)
+                       "recovered or cleanly ended", timeout=300)
     outcome = "recovered" if c["session"] else f"ended ({c['evse']['state']})"
     after = restarts(machine)
     for other in SERVICES:
@@ -164,7 +164,7 @@ def test_no_transaction_event_lost(machine, csms, report):
     ids = list(dict.fromkeys(p["transactionInfo"]["transactionId"] for p in csms.received("TransactionEvent")))
     assert ids
     for tx in ids:
-        csms.wait_for("TransactionEvent", timeout=180,
+        csms.wait_for("TransactionEvent", timeout=600,
                       where=lambda p, tx=tx: p["transactionInfo"]["transactionId"] == tx and p["eventType"] == "Ended")
     counts = []
     for tx in ids:
