@@ -162,6 +162,15 @@ install -d "$ROOT/etc/systemd/system/serial-getty@ttyS0.service.d"
 install -m 0644 "$IMG/autologin.conf" "$ROOT/etc/systemd/system/serial-getty@ttyS0.service.d/"
 install -m 0644 "$IMG/20-dhcp.network" "$ROOT/etc/systemd/network/"
 chroot "$ROOT" systemctl enable systemd-networkd serial-getty@ttyS0.service >/dev/null 2>&1
+# Watchdogs and start timeouts for TCG on a loaded machine (tests/system/image/tcg-timing.conf).
+for u in "${units[@]}"; do
+  case "$u" in evcharge-*.service) ;; *) continue ;; esac
+  grep -q '^WatchdogSec=' "services/systemd/$u" || continue
+  install -d "$ROOT/etc/systemd/system/$u.d"
+  install -m 0644 "$IMG/tcg-timing.conf" "$ROOT/etc/systemd/system/$u.d/"
+done
+install -d "$ROOT/etc/systemd/system/evcharge-healthcheck.service.d"
+install -m 0644 "$IMG/tcg-healthcheck.conf" "$ROOT/etc/systemd/system/evcharge-healthcheck.service.d/"
 chroot "$ROOT" systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
   e2scrub_all.timer fstrim.timer getty@tty1.service >/dev/null 2>&1 || true
 echo evcharge > "$ROOT/etc/hostname"
