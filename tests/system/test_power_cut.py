@@ -10,15 +10,15 @@ import re
 
 from conftest import connect_ocpp
 from test_ota import boot, booted_slot, healthy, history, install, version, wait_status
-from test_session import charging, check_transaction, tx_events, wait_connector
+from test_session import charging, check_transaction, ctl, tx_events, wait_connector
 
 
 def test_power_cut_during_session(fresh_machine, csms, report):
     m = fresh_machine
     m.start()
     connect_ocpp(m, csms)
-    m.run("evchargectl ev plug 1 --cable 32")
-    m.run("evchargectl session start 1 POWERCUT")
+    ctl(m, "ev plug 1 --cable 32")
+    ctl(m, "session start 1 POWERCUT")
     c = wait_connector(m, charging, "charging", timeout=300)
     sid = c["session"]["id"]
     csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == sid)
@@ -31,7 +31,7 @@ def test_power_cut_during_session(fresh_machine, csms, report):
     # the reboot, ends cleanly: recorded in the history, contactor open, no fault.
     c = wait_connector(m, lambda c: not c["session"] and c["evse"]["state"] == "Available", "available", timeout=300)
     assert not c["board"]["contactor_closed"], c
-    out = m.run("evchargectl session list --json --limit 5")
+    out = ctl(m, "session list --json --limit 5")
     sessions = json.loads(out[out.index("{"):])["sessions"]
     ended = [s for s in sessions if s["session_id"] == sid]
     assert ended and ended[0]["ended_at"], sessions
