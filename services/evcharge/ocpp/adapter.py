@@ -332,6 +332,14 @@ class Link(ChargePoint):
     def on_delete_certificate(self, certificate_hash_data: dict, **_: Any) -> Any:
         status, why = self.station.security.delete(to_camel(certificate_hash_data))
         return call_result.DeleteCertificate(status=status, status_info=_info(why))
+    # --- firmware (firmware.py: the update service does the work) ----------------------------
+    @on(Action.update_firmware)
+    def on_update_firmware(self, request_id: int, firmware: dict, **_: Any) -> Any:
+        return call_result.UpdateFirmware(status=self.station.firmware.answer(request_id, firmware["location"]))
+
+    @after(Action.update_firmware)
+    async def after_update_firmware(self, **_: Any) -> None:
+        await self.station.firmware.install()
 
 
 def _info(why: str | None) -> dict | None:

@@ -32,6 +32,7 @@ from .bridge import Bridge
 from .config import OcppConfig, Protocol
 from .devicemodel import Variable, pages, standard_model
 from .faults import FaultReporter, event_data
+from .firmware import FirmwareAgent
 from .interfaces import OcppInterface
 from .logupload import LogUploader
 from .metering import EndedSamples, Ticker
@@ -131,6 +132,7 @@ class OcppService:
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
         self._wake_sender = asyncio.Event()
+        self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn)
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}
@@ -170,6 +172,7 @@ class OcppService:
     async def start(self) -> None:
         await self.bridge.start()
         self.spawn(self.push_local_list_enabled())
+        await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
         self.security.startup()

@@ -150,6 +150,10 @@ class StationHandler(ChargePoint):
     def on_security_event(self, **_: Any) -> Any:
         return call_result.SecurityEventNotification()
 
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, **_: Any) -> Any:
+        return call_result.FirmwareStatusNotification()
+
     @on(Action.meter_values)
     def on_meter_values(self, **_: Any) -> Any:
         return call_result.MeterValues()
