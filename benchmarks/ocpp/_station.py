@@ -90,6 +90,13 @@ class SimBridge:
         pass
 
 
+class NoFirmware:
+    """Stands for `ocpp.firmware.FirmwareAgent` (the update service is not on a bus here)."""
+
+    async def start(self) -> None:
+        pass
+
+
 def make_station(i: int, csms_url: str, state_root: Path, *, sample_interval_s: int = 10,
                  heartbeat_s: int = 10, connectors: int = 1, fsync: bool = True) -> OcppService:
     cfg = OcppConfig(csms_url=csms_url, station_id=f"sim-{i:05d}", security_profile=0,
@@ -101,6 +108,7 @@ def make_station(i: int, csms_url: str, state_root: Path, *, sample_interval_s: 
     state.mkdir(parents=True, exist_ok=True)
     svc = OcppService(NoBus(), cfg, state)  # type: ignore[arg-type]
     svc.bridge = SimBridge(svc)  # type: ignore[assignment]
+    svc.firmware = NoFirmware()  # type: ignore[assignment]
     if not fsync:  # WAL commits without fsync: what is left is CPU (the disk is shared by the whole fleet)
         svc.queue.synchronous = "NORMAL"
         svc.queue.db.execute("PRAGMA synchronous=NORMAL")
