@@ -1,0 +1,148 @@
+"""OCPP 2.0.1 Part 6 cases of blocks N (customer information) and P (DataTransfer, CustomData)
+for the charging station, against the real stack and the test CSMS.
+
+A token only the CSMS knows (not in the auth service's local list) goes through Authorize and
+lands in the authorization cache: that cache entry is the customer data the station holds.
+"""
+
+from __future__ import annotations
+
+from evcharge.common import names
+from evcharge.common.bus import get_all
+
+CSMS_CARD = "CAFE0002"       # unknown to the local list: the CSMS authorizes it, the cache keeps it
+TOKEN = {"idToken": CSMS_CARD, "type": "ISO14443"}
+NO_DATA = "No customer information found"
+
+
+async def ocpp_props(stack) -> dict:
+    return await get_all(stack.bus, names.OCPP, names.OCPP_PATH, names.OCPP)
+
+
+async def authorized_locally(stack, csms) -> None:
+    """Charging state 'Authorized': the card tapped, the CSMS accepted it, the cache has it.
+
+    Plugged first: the evse takes the token (and the transaction says Authorized) only after the
+    Authorize answer went into the cache, so this is the synchronisation point.
+    """
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=20)
+    await stack.tap(CSMS_CARD)
+    await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == CSMS_CARD, timeout=20)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized", timeout=20)
+    # its answer (idTokenInfo) refreshes the cache too: wait until the station has handled it
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=20)
+
+
+async def report(csms, request_id: int, **request) -> list[dict]:
+    """CustomerInformation with report true; the NotifyCustomerInformation parts of `request_id`."""
+    r = await csms.call("CustomerInformation", {"requestId": request_id, "report": True, **request})
+    assert r["status"] == "Accepted", r
+    parts = await csms.wait_for("NotifyCustomerInformation", where=lambda p: p["requestId"] == request_id
+                                and not p["tbc"], timeout=20)
+    assert len(parts) == 1
+    got = [p for p in csms.received("NotifyCustomerInformation") if p["requestId"] == request_id]
+    assert [p["seqNo"] for p in got] == list(range(len(got))), "all report parts, in order"
+    return got
+
+
+def text(parts: list[dict]) -> str:
+    return "".join(p["data"] for p in parts)
+
+
+async def test_TC_N_27_CS_get_customer_information_with_data(start_ocpp, csms):
+    stack = await start_ocpp()
+    await authorized_locally(stack, csms)
+    parts = await report(csms, 27, clear=False, idToken=TOKEN)
+    data = text(parts)
+    assert data and data != NO_DATA
+    assert CSMS_CARD in data and "AuthorizationCache" in data
+    assert "Transaction " in data, "the ongoing transaction it authorized"
+
+
+async def test_TC_N_28_CS_get_customer_information_no_data(start_ocpp, csms):
+    stack = await start_ocpp()
+    r = await csms.call("CustomerInformation", {"requestId": 1, "report": False, "clear": True, "idToken": TOKEN})
+    assert r["status"] == "Accepted"
+    parts = await report(csms, 28, clear=False, idToken=TOKEN)
+    assert text(parts) == NO_DATA
+    assert parts[-1]["tbc"] is False
+    assert not [p for p in csms.received("NotifyCustomerInformation") if p["requestId"] == 1], \
+        "report false: nothing is sent"
+    assert (await ocpp_props(stack))["Connected"]
+
+
+async def test_TC_N_30_CS_clear_and_report_with_data(start_ocpp, csms):
+    """The report holds the data found before the clear; after it the cache entry is gone.
+
+    The transaction in progress stays (it is needed to bill the session), so it is still reported.
+    """
+    stack = await start_ocpp()
+    await authorized_locally(stack, csms)
+    parts = await report(csms, 30, clear=True, idToken=TOKEN)
+    assert "AuthorizationCache" in text(parts)
+    again = await report(csms, 31, clear=False, idToken=TOKEN)
+    assert "AuthorizationCache" not in text(again)
+    await stack.sim(1, "Unplug")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=20)
+    last = await report(csms, 32, clear=False, idToken=TOKEN)
+    assert text(last) == NO_DATA
+
+
+async def test_TC_N_31_CS_clear_and_report_no_data(start_ocpp, csms):
+    await start_ocpp()
+    parts = await report(csms, 310, clear=True, idToken={"idToken": "NOBODY01", "type": "ISO14443"})
+    assert text(parts) == NO_DATA
+
+
+async def test_TC_N_32_CS_clear_without_report(start_ocpp, csms):
+    """report false: Accepted, no NotifyCustomerInformation; the cache entry is gone."""
+    stack = await start_ocpp()
+    await authorized_locally(stack, csms)
+    r = await csms.call("CustomerInformation", {"requestId": 32, "report": False, "clear": True, "idToken": TOKEN})
+    assert r["status"] == "Accepted"
+    parts = await report(csms, 33, clear=False, idToken=TOKEN)
+    assert "AuthorizationCache" not in text(parts)
+    assert not [p for p in csms.received("NotifyCustomerInformation") if p["requestId"] == 32]
+
+
+async def test_TC_N_62_CS_clear_and_report_customer_identifier(start_ocpp, csms):
+    """No customer identifiers are stored here: Accepted, a report saying there is no data."""
+    await start_ocpp()
+    parts = await report(csms, 62, clear=True, customerIdentifier="OpenChargeAlliance")
+    assert text(parts) == NO_DATA
+
+
+async def test_customer_information_needs_exactly_one_identification(start_ocpp, csms):
+    await start_ocpp()
+    r = await csms.call("CustomerInformation", {"requestId": 5, "report": True, "clear": False})
+    assert r["status"] == "Rejected"
+    r = await csms.call("CustomerInformation", {"requestId": 6, "report": True, "clear": False, "idToken": TOKEN,
+                                                "customerIdentifier": "x"})
+    assert r["status"] == "Rejected"
+
+
+async def test_TC_P_01_CS_data_transfer_unknown_vendor(start_ocpp, csms):
+    stack = await start_ocpp()
+    r = await csms.call("DataTransfer", {"vendorId": "org.openchargealliance.octt", "messageId": "TestMessage",
+                                         "data": "anything"})
+    assert r["status"] in ("UnknownVendorId", "UnknownMessageId", "Rejected")
+    assert r["status"] == "UnknownVendorId"
+    assert (await ocpp_props(stack))["Connected"]
+
+
+async def test_TC_P_03_CS_receive_custom_data(start_ocpp, csms):
+    """customData on SetVariables/GetVariables (and inside their items) is accepted and ignored."""
+    await start_ocpp()
+    custom = {"vendorId": "org.openchargealliance.octt", "extra": {"nested": [1, 2]}}
+    cv = {"component": {"name": "OCPPCommCtrlr", "customData": custom},
+          "variable": {"name": "OfflineThreshold", "customData": custom}}
+    r = await csms.call("SetVariables", {"customData": custom, "setVariableData": [
+        {**cv, "attributeValue": "200", "attributeType": "Actual", "customData": custom}]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    r = await csms.call("GetVariables", {"customData": custom, "getVariableData": [
+        {**cv, "attributeType": "Actual", "customData": custom}]})
+    res = r["getVariableResult"][0]
+    assert res["attributeStatus"] == "Accepted"
+    assert res.get("attributeType", "Actual") == "Actual"
+    assert res["attributeValue"] == "200"
