@@ -42,6 +42,10 @@ NOT_APPLICABLE = {
     "TC_E_27": "fixed cable variant",
     "TC_F_02": "AuthorizeRemoteStart is ReadOnly false",
     "TC_K_38": "only for stations without smart charging; this one has it (K01-K10)",
+    "TC_M_09": "AdditionalRootCertificateCheck (AS-2) is not supported",
+    "TC_M_30": "AdditionalRootCertificateCheck (AS-2) is not supported",
+    "TC_J_04": "signed meter values (C-42): the meter does not sign",
+    "TC_J_11": "signed meter values (C-42): the meter does not sign",
 }
 # Cases a test covers only in part (what is not checked).
 PARTIAL = {
