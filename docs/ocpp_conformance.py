@@ -46,6 +46,7 @@ NOT_APPLICABLE = {
     "TC_M_30": "AdditionalRootCertificateCheck (AS-2) is not supported",
     "TC_J_04": "signed meter values (C-42): the meter does not sign",
     "TC_J_11": "signed meter values (C-42): the meter does not sign",
+    "TC_J_08": "AQ-8: a transaction starts only with the evse session, so the EVSE is always known at Started",
 }
 # Cases a test covers only in part (what is not checked).
 PARTIAL = {

@@ -146,3 +146,38 @@ async def test_TC_P_03_CS_receive_custom_data(start_ocpp, csms):
     assert res["attributeStatus"] == "Accepted"
     assert res.get("attributeType", "Actual") == "Actual"
     assert res["attributeValue"] == "200"
+
+
+# --- block J ---------------------------------------------------------------------------------
+CARD = "04A1B2C3"  # in the auth service's local list (conftest)
+
+
+async def test_TC_J_06_CS_no_clock_aligned_values_during_transaction(start_ocpp, csms):
+    """AlignedDataCtrlr.SendDuringIdle true: clock-aligned values while idle, none during a transaction.
+
+    EVSE 2 stays idle: its messages are the clock the test waits on (no sleeps).
+    """
+    stack = await start_ocpp()
+    r = await csms.call("SetVariables", {"setVariableData": [
+        {"component": {"name": "AlignedDataCtrlr"}, "variable": {"name": n}, "attributeValue": v}
+        for n, v in (("SendDuringIdle", "true"), ("Interval", "1"))]})
+    assert all(x["attributeStatus"] == "Accepted" for x in r["setVariableResult"]), r
+    await csms.wait_for("MeterValues", 2, where=lambda p: p["evseId"] == 1, timeout=30)
+
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=30)
+    started_at = len(csms.frames)
+    idle_before = len([p for p in csms.received("MeterValues") if p["evseId"] == 2])
+    await csms.wait_for("MeterValues", idle_before + 3, where=lambda p: p["evseId"] == 2, timeout=30)
+    later = [f.payload for f in csms.frames[started_at:] if f.action in ("MeterValues", "TransactionEvent")]
+    assert not [p for p in later if p.get("evseId") == 1], "no MeterValues for the EVSE in a transaction"
+    assert not [p for p in later if p.get("triggerReason") == "MeterValueClock"]
+
+    await stack.sim(1, "Unplug")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
+    ended_at = len(csms.frames)
+    await csms.wait_until(lambda: any(f.action == "MeterValues" and f.payload.get("evseId") == 1
+                                      for f in csms.frames[ended_at:]), timeout=30, what="idle values again")

@@ -557,6 +557,8 @@ class OcppService:
             for cid in sorted(self.evses):
                 values = self._values(cid, "Sample.Clock", "AlignedDataCtrlr", "Measurands", at)
                 if cid in self.tx.active:
+                    if self.dm.get_bool("AlignedDataCtrlr", "SendDuringIdle"):
+                        continue
                     self._emit(cid, self.tx.meter(cid, values, values[0]["timestamp"] if values else utc_now(),
                                                   trigger="MeterValueClock", offline=not self.online))
                 elif values and self.online:
