@@ -181,3 +181,60 @@ async def test_TC_J_06_CS_no_clock_aligned_values_during_transaction(start_ocpp,
     ended_at = len(csms.frames)
     await csms.wait_until(lambda: any(f.action == "MeterValues" and f.payload.get("evseId") == 1
                                       for f in csms.frames[ended_at:]), timeout=30, what="idle values again")
+
+
+# --- block E ---------------------------------------------------------------------------------
+async def set_vars(csms, *items: tuple[str, str, str]) -> None:
+    r = await csms.call("SetVariables", {"setVariableData": [
+        {"component": {"name": c}, "variable": {"name": v}, "attributeValue": val} for c, v, val in items]})
+    assert all(x["attributeStatus"] == "Accepted" for x in r["setVariableResult"]), r
+
+
+async def test_TC_E_05_CS_authorization_first_cable_plugin_timeout(stack, csms):
+    """Authorized, no cable within the connection timeout: the authorization lapses without a
+    transaction (TxStartPoint EVConnected, so step 1's TransactionEvent is not expected); then a
+    new authorization and plug-in charge normally (steps 3-4)."""
+    await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), ocpp_extra={"csms_url": csms.url},
+                      evse_extra={"connection_timeout_s": 2.0})
+    await csms.wait_for("StatusNotification", 2, timeout=20)
+    await set_vars(csms, ("AuthCacheCtrlr", "Enabled", "false"))
+    await stack.tap(CARD)
+    await stack.wait(lambda: _now(stack.signals_named("SessionEvent")),
+                     lambda sigs: any(s[2][1] == "TokenExpired" for s in sigs), timeout=30,
+                     what_name="the authorization to lapse")
+    assert csms.received("TransactionEvent") == []
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=30)
+    assert ev["triggerReason"] == "CablePluggedIn" and "idToken" not in ev, "the lapsed card does not count"
+    assert (await stack.conn(1))["SessionToken"] == ""
+
+    await stack.tap(CARD)
+    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized", timeout=30)
+    assert auth["idToken"] == {"idToken": CARD, "type": "ISO14443"}
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=30)
+
+
+async def _now(value):
+    return value
+
+
+async def test_TC_E_52_CS_disable_remote_authorization(start_ocpp, csms):
+    """DisableRemoteAuthorization true: a token neither in the local list nor in the cache is refused
+    without an AuthorizeRequest. A listed card tapped afterwards is the sync point."""
+    stack = await start_ocpp()
+    await set_vars(csms, ("AuthCtrlr", "DisableRemoteAuthorization", "true"))
+    assert (await csms.call("ClearCache", {}))["status"] == "Accepted"
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=30)
+    await stack.tap(CSMS_CARD)
+    # the evse's refusal is the signal the ocpp service would act on (ask the CSMS)
+    await stack.wait(lambda: _now(stack.signals_named("SessionEvent")),
+                     lambda sigs: any(s[2][1] == "TokenRejected" for s in sigs),
+                     timeout=30, what_name="TokenRejected")
+    await stack.tap(CARD)
+    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized", timeout=30)
+    assert auth["idToken"]["idToken"] == CARD, "the unknown token was refused"
+    assert csms.received("Authorize") == []
+    assert not [p for p in csms.received("TransactionEvent") if p.get("idToken", {}).get("idToken") == CSMS_CARD]
