@@ -46,6 +46,8 @@ NOT_APPLICABLE = {
     "TC_M_30": "AdditionalRootCertificateCheck (AS-2) is not supported",
     "TC_J_04": "signed meter values (C-42): the meter does not sign",
     "TC_J_11": "signed meter values (C-42): the meter does not sign",
+    "TC_E_25": "C-12.2: UnlockOnEVSideDisconnect is ReadOnly true (the socket always releases)",
+    "TC_E_26": "C-06.1: StopTxOnEVSideDisconnect is ReadOnly true (authorization is not kept)",
     "TC_J_08": "AQ-8: a transaction starts only with the evse session, so the EVSE is always known at Started",
 }
 # Cases a test covers only in part (what is not checked).
@@ -53,6 +55,8 @@ PARTIAL = {
     "TC_E_16": "online variant (the CSMS answers Invalid); the offline queue start is not in the test",
     "TC_C_37": "no EnergyTransferStarted check",
     "TC_B_11": "OCPPCommCtrlr values only",
+    "TC_E_39": "a transaction starts only at plug-in, so step 1 (Ended, EVConnectTimeout) cannot occur; "
+               "checked: the authorization lapses with no TransactionEvent",
 }
 
 

@@ -238,3 +238,56 @@ async def test_TC_E_52_CS_disable_remote_authorization(start_ocpp, csms):
     assert auth["idToken"]["idToken"] == CARD, "the unknown token was refused"
     assert csms.received("Authorize") == []
     assert not [p for p in csms.received("TransactionEvent") if p.get("idToken", {}).get("idToken") == CSMS_CARD]
+
+
+async def test_TC_E_17_CS_stop_deauthorized_ev_side_disconnect(start_ocpp, csms):
+    """TxStopPoint Authorized (StopTxOnEVSideDisconnect is ReadOnly true): from EnergyTransferSuspended
+    the EV side is disconnected: Ended, EVCommunicationLost, Idle, EVDisconnected; then the connector
+    is reported Available (the socket has no fixed cable, so the station-side steps are the unplug)."""
+    stack = await start_ocpp()
+    await set_vars(csms, ("TxCtrlr", "TxStopPoint", "Authorized"))
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=30)
+    await stack.sim(1, "SetEvReady", "b", False)       # EnergyTransferSuspended
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState")
+                        == "SuspendedEV", timeout=30)
+    n_status = len(csms.received("StatusNotification"))
+    n_events = len(csms.received("NotifyEvent"))
+    await stack.sim(1, "Unplug")
+    (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
+    info = end["transactionInfo"]
+    assert end["triggerReason"] == "EVCommunicationLost"
+    assert info["chargingState"] == "Idle" and info["stoppedReason"] == "EVDisconnected"
+    await csms.wait_until(lambda: any(p["connectorStatus"] == "Available" and p["evseId"] == 1
+                                      for p in csms.received("StatusNotification")[n_status:]), timeout=30,
+                          what="StatusNotification Available")
+    await csms.wait_until(lambda: any(
+        (d := p["eventData"][0])["actualValue"] == "Available" and d["trigger"] == "Delta"
+        and d["component"]["name"] == "Connector" and d["variable"]["name"] == "AvailabilityState"
+        for p in csms.received("NotifyEvent")[n_events:]), timeout=30, what="NotifyEvent Available")
+
+
+async def test_TC_E_39_CS_stop_deauthorized_timeout(stack, csms):
+    """TxStartPoint/TxStopPoint Authorized, authorized first, no cable within EVConnectionTimeOut.
+
+    This station starts a transaction only together with the evse session (at plug-in), so no
+    transaction exists when the authorization lapses and step 1 (Ended, EVConnectTimeout) does not
+    occur: checked is that the authorization lapses without any TransactionEvent and that plugging
+    in afterwards starts nothing until the card is presented again."""
+    await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), ocpp_extra={"csms_url": csms.url},
+                      evse_extra={"connection_timeout_s": 2.0})
+    await csms.wait_for("StatusNotification", 2, timeout=20)
+    await set_vars(csms, ("TxCtrlr", "TxStartPoint", "Authorized"), ("TxCtrlr", "TxStopPoint", "Authorized"))
+    await stack.tap(CARD)
+    await stack.wait(lambda: _now(stack.signals_named("SessionEvent")),
+                     lambda sigs: any(s[2][1] == "TokenExpired" for s in sigs), timeout=30,
+                     what_name="the authorization to lapse")
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await csms.wait_for("StatusNotification", where=lambda p: p["connectorStatus"] == "Occupied", timeout=30)
+    await stack.tap(CARD)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=30)
+    assert ev["triggerReason"] == "Authorized"
+    assert csms.received("TransactionEvent")[0] == ev, "nothing for the lapsed authorization"
