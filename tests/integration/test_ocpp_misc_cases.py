@@ -291,3 +291,41 @@ async def test_TC_E_39_CS_stop_deauthorized_timeout(stack, csms):
     (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=30)
     assert ev["triggerReason"] == "Authorized"
     assert csms.received("TransactionEvent")[0] == ev, "nothing for the lapsed authorization"
+
+
+async def test_TC_E_54_CS_ev_side_disconnect_hlc_ev(stack, csms, tmp_path):
+    """An ISO 15118-2 EV (the 'not able to charge IEC 61851-1' kind) charging through the V2G service;
+    the EV side is disconnected: Ended, EVCommunicationLost, Idle, EVDisconnected or StoppedByEV.
+    Partial: the EV simulator cannot pause its energy transfer, so the disconnect is from Charging,
+    not from EnergyTransferSuspended."""
+    import yaml
+    from evcharge.sil.supervisor import ServiceSpec
+
+    from .test_iso15118 import free_udp_port
+    from .test_iso15118_stack import EVSE_HLC, spawn_ev
+
+    await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), evse_extra=EVSE_HLC,
+                      ocpp_extra={"csms_url": csms.url})
+    await csms.wait_for("StatusNotification", 2, timeout=20)
+    port = free_udp_port()
+    cfg = tmp_path / "v2g.yaml"
+    cfg.write_text(yaml.safe_dump({"controller": "evse", "interface": "lo", "address": "::1", "sdp_port": port,
+                                   "connector_id": 1}))
+    await stack.sup.start(ServiceSpec("iso15118", ["--config", str(cfg)]))
+    proc = await spawn_ev(stack, "--sdp-address", "::1", "--sdp-port", str(port), "--connector", "1",
+                          "--loops", "100000", "--cycle-s", "0.1", "--timeout-scale", "5")
+    try:
+        await stack.wait(lambda: stack.conn(1), lambda c: c["HlcProtocol"] == "iso2", timeout=30,
+                         what_name="HLC started")
+        await stack.tap(CARD)
+        await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState")
+                            == "Charging", timeout=30)
+        await stack.sim(1, "Unplug")
+        (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
+        info = end["transactionInfo"]
+        assert end["triggerReason"] == "EVCommunicationLost"
+        assert info["chargingState"] == "Idle" and info["stoppedReason"] in ("EVDisconnected", "StoppedByEV")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.communicate()
