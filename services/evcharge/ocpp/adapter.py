@@ -31,7 +31,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
-from . import validation
+from . import customer, validation
 
 if TYPE_CHECKING:
     from .service import OcppService
@@ -340,6 +340,29 @@ class Link(ChargePoint):
     @after(Action.update_firmware)
     async def after_update_firmware(self, **_: Any) -> None:
         await self.station.firmware.install()
+
+    # --- customer information (N09/N10) and DataTransfer (P01) ----------------------------------
+    @on(Action.customer_information)
+    def on_customer_information(self, request_id: int, report: bool, clear: bool, id_token: dict | None = None,
+                                customer_identifier: str | None = None, customer_certificate: dict | None = None,
+                                **_: Any) -> Any:
+        req = customer.Request(report, clear, to_camel(id_token), customer_identifier, to_camel(customer_certificate))
+        status, why, parts = self.station.customer_information(req)
+        self._customer_parts = (request_id, parts)
+        return call_result.CustomerInformation(status=status, status_info=_info(why))
+
+    @after(Action.customer_information)
+    async def after_customer_information(self, **_: Any) -> None:
+        request_id, parts = getattr(self, "_customer_parts", (0, []))
+        self._customer_parts = (0, [])
+        if parts:
+            await self.station.send_customer_information(request_id, parts)
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: Any = None, **_: Any) -> Any:
+        # No vendor extensions: every vendorId is unknown (P01.FR.06).
+        log.info("DataTransfer from vendor %r, message %r: UnknownVendorId", vendor_id, message_id)
+        return call_result.DataTransfer(status="UnknownVendorId")
 
 
 def _info(why: str | None) -> dict | None:

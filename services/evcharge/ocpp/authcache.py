@@ -38,6 +38,10 @@ class AuthCache:
     def clear(self) -> None:
         self.entries.clear()
 
+    def remove(self, token: str) -> bool:
+        """Forget one token (ClearCustomerInformation); True if it was cached."""
+        return self.entries.pop(token.casefold(), None) is not None
+
     def to_json(self) -> dict[str, Any]:
         return dict(self.entries)
 

@@ -285,6 +285,8 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("SampledDataCtrlr", "TxEndedInterval", "0", i, unit="s", min_limit=0),
         Variable("AlignedDataCtrlr", "Measurands", MEASURANDS[0], "MemberList", values_list=MEASURANDS),
         Variable("AlignedDataCtrlr", "Interval", "0", i, unit="s", min_limit=0),
+        # J01.FR.21 (C-28): true = clock-aligned values only while no transaction runs on the EVSE
+        Variable("AlignedDataCtrlr", "SendDuringIdle", "false", b),
         Variable("AlignedDataCtrlr", "TxEndedMeasurands", MEASURANDS[0], "MemberList", values_list=MEASURANDS),
         Variable("AlignedDataCtrlr", "TxEndedInterval", "0", i, unit="s", min_limit=0),
         Variable("DeviceDataCtrlr", "ItemsPerMessage", "20", i, RO, instance="GetReport"),

@@ -25,6 +25,7 @@ from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
+from . import customer
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision
 from .boot import Backoff, BootMachine
@@ -572,6 +573,8 @@ class OcppService:
             for cid in sorted(self.evses):
                 values = self._values(cid, "Sample.Clock", "AlignedDataCtrlr", "Measurands", at)
                 if cid in self.tx.active:
+                    if self.dm.get_bool("AlignedDataCtrlr", "SendDuringIdle"):
+                        continue
                     self._emit(cid, self.tx.meter(cid, values, values[0]["timestamp"] if values else utc_now(),
                                                   trigger="MeterValueClock", offline=not self.online))
                 elif values and self.online:
@@ -960,6 +963,26 @@ class OcppService:
         self.cache.clear()
         self.queue.put_state("authcache", {})
         return "Accepted"
+
+    # --- customer information (N09/N10; decisions in customer.py) -------------------------------
+    def customer_information(self, req: customer.Request) -> tuple[str, str | None, list[str]]:
+        """(status, why, report parts): the report is collected before a clear (N10.FR.01)."""
+        status, why = customer.check(req)
+        if status != "Accepted":
+            return status, why, []
+        tokens = {t.transaction_id: t.id_token for t in self.tx.active.values() if t.id_token}
+        parts = customer.to_parts(customer.collect(req, self.cache.entries, tokens)) if req.report else []
+        if req.clear and req.id_token is not None and self.cache.remove(req.id_token.get("idToken", "")):
+            self.queue.put_state("authcache", self.cache.to_json())
+        return status, None, parts
+
+    async def send_customer_information(self, request_id: int, parts: list[str]) -> None:
+        for payload in customer.notifications(parts, request_id, utc_now()):
+            try:
+                await self.call_csms("NotifyCustomerInformation", payload)
+            except (ConnectionError, TimeoutError, OCPPError) as e:
+                log.warning("NotifyCustomerInformation %d: %s", request_id, e)
+                return
 
     async def call_csms(self, action: str, payload: dict[str, Any]) -> Any:
         """Send one CALL now (not queued); raises when offline, on timeout or CALLERROR."""

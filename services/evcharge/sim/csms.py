@@ -167,6 +167,10 @@ class StationHandler(ChargePoint):
     def on_log_status(self, **_: Any) -> Any:
         return call_result.LogStatusNotification()
 
+    @on(Action.notify_customer_information)
+    def on_notify_customer_information(self, **_: Any) -> Any:
+        return call_result.NotifyCustomerInformation()
+
 
 class Csms:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None,
