@@ -52,3 +52,9 @@ def offline_decision(cached: str | None, *, local_authorize_offline: bool, unkno
     if cached is None:
         return unknown_id_enabled
     return False
+
+
+def online_cache_hit(cached: str | None, *, local_pre_authorize: bool) -> bool:
+    """C12.FR.02: online, a token the cache holds as valid starts without an AuthorizeRequest when
+    AuthCtrlr.LocalPreAuthorize is true; any other cached status goes to the CSMS (C12.FR.05)."""
+    return local_pre_authorize and cached == "Accepted"

@@ -266,7 +266,7 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable(C, "FileTransferProtocols", "", "MemberList", RO, values_list=("HTTP", "HTTPS")),
         Variable("AuthCtrlr", "AuthorizeRemoteStart", "false", b, RO),
         Variable("AuthCtrlr", "LocalAuthorizeOffline", "true", b),
-        Variable("AuthCtrlr", "LocalPreAuthorize", "true", b, RO),
+        Variable("AuthCtrlr", "LocalPreAuthorize", "true", b),
         Variable("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "false", b),
         Variable("AuthCtrlr", "DisableRemoteAuthorization", "false", b),
         Variable("AuthCacheCtrlr", "Enabled", "true", b),

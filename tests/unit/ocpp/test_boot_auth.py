@@ -1,6 +1,6 @@
 import random
 
-from evcharge.ocpp.authcache import AuthCache, offline_decision
+from evcharge.ocpp.authcache import AuthCache, offline_decision, online_cache_hit
 from evcharge.ocpp.boot import ACCEPTED, PENDING, REJECTED, Backoff, BootMachine
 
 
@@ -58,3 +58,11 @@ def test_auth_cache_and_offline_rules(tmp_path):
     assert not offline_decision("Accepted", local_authorize_offline=False, unknown_id_enabled=True)
     assert offline_decision(None, local_authorize_offline=True, unknown_id_enabled=True)
     assert not offline_decision("Blocked", local_authorize_offline=True, unknown_id_enabled=True)
+
+
+def test_online_cache_hit_only_for_accepted_with_local_pre_authorize():
+    """C12.FR.02 / C12.FR.05 / C10.FR.11."""
+    assert online_cache_hit("Accepted", local_pre_authorize=True)
+    assert not online_cache_hit("Accepted", local_pre_authorize=False)
+    for status in ("Invalid", "Blocked", "Expired", None):
+        assert not online_cache_hit(status, local_pre_authorize=True)

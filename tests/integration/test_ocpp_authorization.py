@@ -1,0 +1,126 @@
+"""OCPP 2.0.1 block C (authorization cache): the real stack against the test CSMS.
+
+Tests are named after the OCA Part 6 charging-station test cases they follow. Tokens named CAFE...
+are not in the auth service's local list, so only the CSMS (or the cache) can accept them. The
+cache is filled the way the station fills it in the field: a token presented once and answered by
+the CSMS (C10.FR.01).
+"""
+
+from __future__ import annotations
+
+from evcharge.common import names
+from evcharge.common.bus import get_all
+
+
+def cv(component: str, variable: str, value: str) -> dict:
+    return {"component": {"name": component}, "variable": {"name": variable}, "attributeValue": value}
+
+
+async def ocpp_props(stack) -> dict:
+    return await get_all(stack.bus, names.OCPP, names.OCPP_PATH, names.OCPP)
+
+
+async def set_vars(csms, *items: dict) -> None:
+    r = await csms.call("SetVariables", {"setVariableData": list(items)})
+    assert [x["attributeStatus"] for x in r["setVariableResult"]] == ["Accepted"] * len(items), r
+
+
+async def session_with(stack, csms, token: str, evse_id: int = 1) -> str:
+    """Plug in on `evse_id`, present `token`, wait for the TransactionEvent Authorized; its transactionId."""
+    await stack.sim(evse_id, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started"
+                                and p["evse"]["id"] == evse_id and not p.get("offline"), timeout=15)
+    tx_id = ev["transactionInfo"]["transactionId"]
+    await stack.tap(token)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    return tx_id
+
+
+async def end_session(stack, csms, tx_id: str, evse_id: int = 1) -> None:
+    await stack.sim(evse_id, "Unplug")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    await stack.wait(lambda: stack.conn(evse_id), lambda c: c["SessionId"] == "", timeout=15,
+                     what_name="session over")
+
+
+async def prime_cache(stack, csms, token: str) -> None:
+    """One full session with `token` authorized by the CSMS: the cache now holds it as Accepted."""
+    tx_id = await session_with(stack, csms, token)
+    await end_session(stack, csms, tx_id)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+
+
+async def test_TC_C_08_CS_authorization_through_cache_accepted(start_ocpp, csms):
+    """C12.FR.02: online, a token the cache holds as Accepted starts charging without an AuthorizeRequest."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0008")
+    assert len(csms.received("Authorize")) == 1
+    tx_id = await session_with(stack, csms, "CAFE0008")
+    (auth,) = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id
+               and p["triggerReason"] == "Authorized"]
+    assert auth["idToken"] == {"idToken": "CAFE0008", "type": "ISO14443"}
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    assert len(csms.received("Authorize")) == 1, "the cached token was not sent to the CSMS again"
+
+
+async def test_TC_C_09_CS_authorization_through_cache_invalid(start_ocpp, csms):
+    """C12.FR.05: a token the cache holds as Invalid is sent to the CSMS (AuthorizeRequest); Invalid -> no
+    authorization."""
+    csms.behaviour.authorize["CAFE0009"] = "Invalid"
+    stack = await start_ocpp()
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=15)
+    await stack.tap("CAFE0009")
+    await csms.wait_for("Authorize", timeout=15)           # the cache now holds Invalid
+    await stack.tap("CAFE0009")
+    (_, again) = await csms.wait_for("Authorize", 2, timeout=15)
+    assert again["idToken"] == {"idToken": "CAFE0009", "type": "ISO14443"}
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    assert (await stack.conn(1))["SessionToken"] == ""
+    assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Authorized"]
+
+
+async def test_TC_C_32_CS_auth_cache_persistent_over_reboot(start_ocpp, csms, supervisor):
+    """C10.FR.02: the cache survives a restart of the OCPP service (kill -9): the token is accepted from it
+    after the reboot, without an AuthorizeRequest."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0032")
+    starts = supervisor.starts("ocpp")
+    supervisor.kill("ocpp")
+    await supervisor.wait_restarted("ocpp", starts)
+    await csms.wait_for("BootNotification", 2, timeout=20)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"], timeout=20, what_name="ocpp online")
+    tx_id = await session_with(stack, csms, "CAFE0032")
+    (auth,) = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id
+               and p["triggerReason"] == "Authorized"]
+    assert auth["idToken"] == {"idToken": "CAFE0032", "type": "ISO14443"}
+    assert len(csms.received("Authorize")) == 1
+
+
+async def test_TC_C_36_CS_local_pre_authorize_false_ignores_cache(start_ocpp, csms):
+    """C10.FR.11: with AuthCtrlr.LocalPreAuthorize false a cached token is sent to the CSMS; Invalid refuses it."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0036")
+    await set_vars(csms, cv("AuthCtrlr", "LocalPreAuthorize", "false"))
+    csms.behaviour.authorize["CAFE0036"] = "Invalid"
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await csms.wait_for("TransactionEvent", 2, where=lambda p: p["eventType"] == "Started", timeout=15)
+    await stack.tap("CAFE0036")
+    (_, req) = await csms.wait_for("Authorize", 2, timeout=15)
+    assert req["idToken"] == {"idToken": "CAFE0036", "type": "ISO14443"}
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    assert (await stack.conn(1))["SessionToken"] == ""
+    assert len([p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Authorized"]) == 1
+
+
+async def test_TC_C_38_CS_clear_cache_rejected_when_cache_disabled(start_ocpp, csms):
+    """C11.FR.04: ClearCache while AuthCacheCtrlr.Enabled is false is Rejected; enabled again, Accepted."""
+    await start_ocpp()
+    await set_vars(csms, cv("AuthCacheCtrlr", "Enabled", "false"))
+    assert (await csms.call("ClearCache", {}))["status"] == "Rejected"
+    await set_vars(csms, cv("AuthCacheCtrlr", "Enabled", "true"))
+    assert (await csms.call("ClearCache", {}))["status"] == "Accepted"
