@@ -8,6 +8,7 @@ the CSMS (C10.FR.01).
 
 from __future__ import annotations
 
+import pytest
 from evcharge.common import names
 from evcharge.common.bus import get_all
 
@@ -25,12 +26,20 @@ async def set_vars(csms, *items: dict) -> None:
     assert [x["attributeStatus"] for x in r["setVariableResult"]] == ["Accepted"] * len(items), r
 
 
+async def plug_in(stack, csms, evse_id: int = 1) -> str:
+    """Plug in on `evse_id`; the transactionId of the new transaction (TxStartPoint EVConnected)."""
+    def is_start(p):
+        return p["eventType"] == "Started" and p["evse"]["id"] == evse_id
+
+    before = len([p for p in csms.received("TransactionEvent") if is_start(p)])
+    await stack.sim(evse_id, "PlugIn", "d", 220.0)
+    got = await csms.wait_for("TransactionEvent", before + 1, where=is_start, timeout=15)
+    return got[-1]["transactionInfo"]["transactionId"]
+
+
 async def session_with(stack, csms, token: str, evse_id: int = 1) -> str:
     """Plug in on `evse_id`, present `token`, wait for the TransactionEvent Authorized; its transactionId."""
-    await stack.sim(evse_id, "PlugIn", "d", 220.0)
-    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started"
-                                and p["evse"]["id"] == evse_id and not p.get("offline"), timeout=15)
-    tx_id = ev["transactionInfo"]["transactionId"]
+    tx_id = await plug_in(stack, csms, evse_id)
     await stack.tap(token)
     await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
                         and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
@@ -53,7 +62,8 @@ async def prime_cache(stack, csms, token: str) -> None:
 
 
 async def test_TC_C_08_CS_authorization_through_cache_accepted(start_ocpp, csms):
-    """C12.FR.02: online, a token the cache holds as Accepted starts charging without an AuthorizeRequest."""
+    """C12.FR.02 (TC_C_08); TC_C_33: the AuthorizeResponse Accepted is cached, so the same token in the next
+    session is authorized online without an AuthorizeRequest and charges."""
     stack = await start_ocpp()
     await prime_cache(stack, csms, "CAFE0008")
     assert len(csms.received("Authorize")) == 1
@@ -67,21 +77,53 @@ async def test_TC_C_08_CS_authorization_through_cache_accepted(start_ocpp, csms)
     assert len(csms.received("Authorize")) == 1, "the cached token was not sent to the CSMS again"
 
 
-async def test_TC_C_09_CS_authorization_through_cache_invalid(start_ocpp, csms):
-    """C12.FR.05: a token the cache holds as Invalid is sent to the CSMS (AuthorizeRequest); Invalid -> no
-    authorization."""
-    csms.behaviour.authorize["CAFE0009"] = "Invalid"
+@pytest.mark.parametrize(("token", "cached", "answer"), [("CAFE0009", "Invalid", "Invalid"),
+                                                          ("CAFE0010", "Blocked", "Blocked"),
+                                                          ("CAFE0011", "Expired", "Expired"),
+                                                          ("CAFE0012", "Invalid", "Accepted")])
+async def test_TC_C_09_CS_to_TC_C_12_CS_cache_not_valid_goes_to_csms(start_ocpp, csms, token, cached, answer):
+    """C12.FR.05: a token the cache holds as not valid is sent to the CSMS (AuthorizeRequest): TC_C_09 (Invalid),
+    TC_C_10 (Blocked), TC_C_11 (Expired) are refused again; TC_C_12 (Invalid, now Accepted) is authorized."""
+    csms.behaviour.authorize[token] = cached
     stack = await start_ocpp()
-    await stack.sim(1, "PlugIn", "d", 220.0)
-    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=15)
-    await stack.tap("CAFE0009")
-    await csms.wait_for("Authorize", timeout=15)           # the cache now holds Invalid
-    await stack.tap("CAFE0009")
-    (_, again) = await csms.wait_for("Authorize", 2, timeout=15)
-    assert again["idToken"] == {"idToken": "CAFE0009", "type": "ISO14443"}
+    await plug_in(stack, csms)
+    await stack.tap(token)
+    await csms.wait_for("Authorize", timeout=15)           # the cache now holds `cached`
     await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
     assert (await stack.conn(1))["SessionToken"] == ""
-    assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Authorized"]
+    csms.behaviour.authorize[token] = answer
+    await stack.tap(token)
+    (_, again) = await csms.wait_for("Authorize", 2, timeout=15)
+    assert again["idToken"] == {"idToken": token, "type": "ISO14443"}
+    if answer == "Accepted":
+        (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized",
+                                      timeout=15)
+        assert auth["idToken"] == {"idToken": token, "type": "ISO14443"}
+        await stack.sim(1, "SetEvReady", "b", True)
+        await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState")
+                            == "Charging", timeout=15)
+    else:
+        await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+        assert (await stack.conn(1))["SessionToken"] == ""
+        assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Authorized"]
+
+
+async def test_TC_C_34_CS_cache_updated_on_transaction_response(start_ocpp, csms):
+    """C10.FR.05: a cached Accepted token starts without AuthorizeRequest; the TransactionEventResponse says
+    Invalid: the transaction is deauthorized (StopTxOnInvalidId) and the cache updated, so next time the token
+    goes to the CSMS (AuthorizeRequest)."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0034")
+    csms.behaviour.authorize["CAFE0034"] = "Invalid"
+    tx_id = await session_with(stack, csms, "CAFE0034")
+    assert len(csms.received("Authorize")) == 1
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                                 and p["triggerReason"] == "Deauthorized", timeout=15)
+    await end_session(stack, csms, tx_id)
+    await plug_in(stack, csms)
+    await stack.tap("CAFE0034")
+    (_, req) = await csms.wait_for("Authorize", 2, timeout=15)
+    assert req["idToken"] == {"idToken": "CAFE0034", "type": "ISO14443"}
 
 
 async def test_TC_C_32_CS_auth_cache_persistent_over_reboot(start_ocpp, csms, supervisor):
@@ -107,8 +149,7 @@ async def test_TC_C_36_CS_local_pre_authorize_false_ignores_cache(start_ocpp, cs
     await prime_cache(stack, csms, "CAFE0036")
     await set_vars(csms, cv("AuthCtrlr", "LocalPreAuthorize", "false"))
     csms.behaviour.authorize["CAFE0036"] = "Invalid"
-    await stack.sim(1, "PlugIn", "d", 220.0)
-    await csms.wait_for("TransactionEvent", 2, where=lambda p: p["eventType"] == "Started", timeout=15)
+    await plug_in(stack, csms)
     await stack.tap("CAFE0036")
     (_, req) = await csms.wait_for("Authorize", 2, timeout=15)
     assert req["idToken"] == {"idToken": "CAFE0036", "type": "ISO14443"}
