@@ -8,9 +8,13 @@ the CSMS (C10.FR.01).
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from evcharge.common import names
 from evcharge.common.bus import get_all
+
+CARD = "04A1B2C3"  # in the auth service's local list (conftest)
 
 
 def cv(component: str, variable: str, value: str) -> dict:
@@ -165,3 +169,71 @@ async def test_TC_C_38_CS_clear_cache_rejected_when_cache_disabled(start_ocpp, c
     assert (await csms.call("ClearCache", {}))["status"] == "Rejected"
     await set_vars(csms, cv("AuthCacheCtrlr", "Enabled", "true"))
     assert (await csms.call("ClearCache", {}))["status"] == "Accepted"
+
+
+async def test_TC_C_04_CS_local_stop_different_id_token(start_ocpp, csms):
+    """TC_C_04: during charging another card (accepted by the CSMS) neither stops nor re-authorizes the
+    transaction: no TransactionEvent with the other idToken, no StopAuthorized."""
+    stack = await start_ocpp()
+    tx_id = await session_with(stack, csms, CARD)
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=15)
+    await stack.tap("CAFE0004")
+    await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == "CAFE0004", timeout=15)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    conn = await stack.conn(1)
+    assert conn["SessionId"] == tx_id and conn["SessionToken"] == CARD and conn["StopReason"] == ""
+    events = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    assert not [p for p in events if p.get("idToken", {}).get("idToken") == "CAFE0004"]
+    assert not [p for p in events if p["triggerReason"] in ("StopAuthorized", "Deauthorized")]
+
+
+@pytest.mark.parametrize(("token", "status", "plugged"), [("CAFE0005", "Invalid", False),
+                                                          ("CAFE0006", "Blocked", True),
+                                                          ("CAFE0007", "Expired", True)])
+async def test_TC_C_05_CS_to_TC_C_07_CS_local_start_refused(start_ocpp, csms, token, status, plugged):
+    """TC_C_05 (Invalid, no cable yet), TC_C_06 (Blocked) and TC_C_07 (Expired) with the EV connected: the
+    AuthorizeRequest is answered with a refusal; no TransactionEvent follows it."""
+    csms.behaviour.authorize[token] = status
+    stack = await start_ocpp()
+    if plugged:
+        await plug_in(stack, csms)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    await stack.tap(token)
+    (req,) = await csms.wait_for("Authorize", timeout=15)
+    assert req["idToken"] == {"idToken": token, "type": "ISO14443"}
+    n = len(csms.received())
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    assert (await stack.conn(1))["SessionToken"] == ""
+    assert not [p for p in csms.received()[n:] if "idToken" in p], "no TransactionEvent with the idToken"
+
+
+async def test_TC_C_13_CS_cache_accepted_before_cable(start_ocpp, csms):
+    """TC_C_13: a cached token presented before the cable (TxStartPoint EVConnected): no AuthorizeRequest; on
+    plug-in the transaction starts and is Authorized with the token, and charges."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0013")
+    await stack.tap("CAFE0013")
+    tx_id = await plug_in(stack, csms)
+    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert auth["idToken"] == {"idToken": "CAFE0013", "type": "ISO14443"}
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    assert len(csms.received("Authorize")) == 1
+
+
+async def test_TC_C_46_CS_auth_cache_lifetime(start_ocpp, csms):
+    """C10.FR.08: AuthCacheCtrlr.LifeTime: once it has passed since the CSMS's last answer the cached token is
+    no longer used; presenting it sends an AuthorizeRequest again."""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("AuthCacheCtrlr", "LifeTime", "1"))
+    await prime_cache(stack, csms, "CAFE0046")
+    await asyncio.sleep(2.0)   # lets LifeTime pass (wall clock); not a synchronisation
+    await plug_in(stack, csms)
+    await stack.tap("CAFE0046")
+    (_, req) = await csms.wait_for("Authorize", 2, timeout=15)
+    assert req["idToken"] == {"idToken": "CAFE0046", "type": "ISO14443"}
+    await csms.wait_for("TransactionEvent", 2, where=lambda p: p["triggerReason"] == "Authorized", timeout=15)
