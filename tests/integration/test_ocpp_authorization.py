@@ -237,3 +237,48 @@ async def test_TC_C_46_CS_auth_cache_lifetime(start_ocpp, csms):
     (_, req) = await csms.wait_for("Authorize", 2, timeout=15)
     assert req["idToken"] == {"idToken": "CAFE0046", "type": "ISO14443"}
     await csms.wait_for("TransactionEvent", 2, where=lambda p: p["triggerReason"] == "Authorized", timeout=15)
+
+
+async def test_TC_C_57_CS_cache_disable_post_authorize(start_ocpp, csms):
+    """C12.FR.06: with AuthCacheCtrlr.DisablePostAuthorize true a token the cache holds as Invalid is refused
+    without an AuthorizeRequest."""
+    csms.behaviour.authorize["CAFE0057"] = "Invalid"
+    stack = await start_ocpp()
+    await plug_in(stack, csms)
+    await stack.tap("CAFE0057")
+    await csms.wait_for("Authorize", timeout=15)           # the cache now holds Invalid
+    await set_vars(csms, cv("AuthCacheCtrlr", "DisablePostAuthorize", "true"))
+    csms.behaviour.authorize["CAFE0057"] = "Accepted"       # would be accepted if asked
+    await stack.tap(CARD)                                   # a local-list card: proves the taps are handled
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized", timeout=15)
+    await stack.sim(1, "Unplug")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] == "", timeout=15, what_name="session over")
+    tx_id = await plug_in(stack, csms)
+    await stack.tap("CAFE0057")
+    await stack.tap(CARD)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert len(csms.received("Authorize")) == 1, "no AuthorizeRequest for the cached Invalid token"
+    assert (await stack.conn(1))["SessionToken"] == CARD
+
+
+async def test_TC_C_16_CS_cached_token_offline_then_invalid_stops(start_ocpp, csms):
+    """TC_C_16 (StopTxOnInvalidId true): offline, a cached Accepted token authorizes locally (offline
+    TransactionEvent Authorized); back online the CSMS answers Invalid and the station sends Deauthorized."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0016")
+    tx_id = await plug_in(stack, csms)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    await csms.stop()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], timeout=15, what_name="ocpp offline")
+    await stack.tap("CAFE0016")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == "CAFE0016", timeout=15,
+                     what_name="authorized offline")
+    csms.behaviour.authorize["CAFE0016"] = "Invalid"
+    await csms.start()
+    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    assert auth["offline"] is True and auth["idToken"] == {"idToken": "CAFE0016", "type": "ISO14443"}
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Deauthorized"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["StopReason"] != "", timeout=15, what_name="stopped")

@@ -270,6 +270,7 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "false", b),
         Variable("AuthCtrlr", "DisableRemoteAuthorization", "false", b),
         Variable("AuthCacheCtrlr", "Enabled", "true", b),
+        Variable("AuthCacheCtrlr", "DisablePostAuthorize", "false", b),
         Variable("AuthCacheCtrlr", "LifeTime", "86400", i, unit="s", min_limit=0),
         Variable("TxCtrlr", "EVConnectionTimeOut", "60", i, RO, unit="s"),
         Variable("TxCtrlr", "StopTxOnEVSideDisconnect", "true", b, RO),

@@ -26,7 +26,7 @@ from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
 from .adapter import Link, make_call
-from .authcache import AuthCache, offline_decision, online_cache_hit
+from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
 from .bridge import Bridge
 from .config import OcppConfig, Protocol
@@ -654,12 +654,17 @@ class OcppService:
     async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
         accepted = False
         link = self.link
-        if self.online and link is not None and self.dm.get_bool("AuthCacheCtrlr", "Enabled") and online_cache_hit(
-                self.cache.lookup(token, time.time()), local_pre_authorize=self.dm.get_bool("AuthCtrlr",
-                                                                                          "LocalPreAuthorize")):
-            log.info("connector %d: token valid in the authorization cache", cid, extra=fields(connector=cid))
-            accepted = True
-        elif self.online and link is not None and not self.dm.get_bool("AuthCtrlr", "DisableRemoteAuthorization"):
+        from_cache = None
+        if self.online and link is not None and self.dm.get_bool("AuthCacheCtrlr", "Enabled"):
+            cached = self.cache.lookup(token, time.time())
+            from_cache = online_cache_decision(
+                cached, local_pre_authorize=self.dm.get_bool("AuthCtrlr", "LocalPreAuthorize"),
+                disable_post_authorize=self.dm.get_bool("AuthCacheCtrlr", "DisablePostAuthorize"))
+            if from_cache is not None:
+                log.info("connector %d: authorization cache: %s", cid, cached, extra=fields(connector=cid))
+                accepted = from_cache
+        if from_cache is None and self.online and link is not None and \
+                not self.dm.get_bool("AuthCtrlr", "DisableRemoteAuthorization"):
             try:
                 resp = await link.call(make_call("Authorize", {"idToken": {"idToken": token, "type": token_type}}),
                                        suppress=False)
