@@ -282,3 +282,31 @@ async def test_TC_C_16_CS_cached_token_offline_then_invalid_stops(start_ocpp, cs
     await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Deauthorized"
                         and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
     await stack.wait(lambda: stack.conn(1), lambda c: c["StopReason"] != "", timeout=15, what_name="stopped")
+
+
+async def test_TC_E_43_CS_transaction_during_offline_period(start_ocpp, csms):
+    """TC_E_43: a whole transaction while the CSMS is unreachable (local-list card, TransactionEventsInQueueEnded);
+    back online the queue is delivered: every event offline, Started to Ended, seqNo without gap."""
+    stack = await start_ocpp()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    await csms.stop()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], timeout=15, what_name="ocpp offline")
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD, timeout=15, what_name="authorized")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Charging", timeout=15, what_name="charging")
+    tx_id = (await stack.conn(1))["SessionId"]
+    await stack.sim(1, "Unplug")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] == "", timeout=15, what_name="session over")
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] >= 2, timeout=15)
+    assert not [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    await csms.start()
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    events = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    assert all(e.get("offline") is True for e in events)
+    assert events[0]["eventType"] == "Started" and events[-1]["eventType"] == "Ended"
+    assert [e["seqNo"] for e in events] == list(range(len(events)))
+    assert any(e["triggerReason"] == "Authorized" and e["idToken"]["idToken"] == CARD for e in events)
