@@ -34,6 +34,8 @@ NOT_APPLICABLE = {
     "TC_C_48": "no Master Pass UI",
     "TC_C_49": "no Master Pass",
     "TC_C_45": "no Master Pass",
+    "TC_C_15": "MaxEnergyOnInvalidId (C-03) is not supported",
+    "TC_C_18": "MaxEnergyOnInvalidId (C-03) is not supported",
     "TC_E_11": "DataSigned: no signed meter (TxStartPoint refuses it)",
     "TC_E_12": "ParkingBayOccupancy: no bay sensor (TxStartPoint refuses it)",
     "TC_E_19": "ParkingBayOccupancy: no bay sensor (TxStopPoint refuses it)",
