@@ -310,3 +310,56 @@ async def test_TC_E_43_CS_transaction_during_offline_period(start_ocpp, csms):
     assert events[0]["eventType"] == "Started" and events[-1]["eventType"] == "Ended"
     assert [e["seqNo"] for e in events] == list(range(len(events)))
     assert any(e["triggerReason"] == "Authorized" and e["idToken"]["idToken"] == CARD for e in events)
+
+
+async def offline_authorized_then_invalid(stack, csms, token: str) -> str:
+    """EVConnectedPreSession, the CSMS goes away, `token` is presented and the EV charges; the CSMS comes back
+    answering Invalid for it. The transactionId, once the offline Authorized event is delivered."""
+    tx_id = await plug_in(stack, csms)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    await csms.stop()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], timeout=15, what_name="ocpp offline")
+    await stack.tap(token)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == token, timeout=15,
+                     what_name="authorized offline")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Charging", timeout=15, what_name="charging")
+    csms.behaviour.authorize[token] = "Invalid"
+    await csms.start()
+    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    assert auth["offline"] is True and auth["idToken"] == {"idToken": token, "type": "ISO14443"}
+    return tx_id
+
+
+async def test_TC_C_17_CS_cached_token_offline_then_invalid_suspends(start_ocpp, csms):
+    """TC_C_17 (StopTxOnInvalidId false): as TC_C_16, but the Invalid answer only suspends the energy transfer
+    (SuspendedEVSE); the transaction is not deauthorized."""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "false"))
+    await prime_cache(stack, csms, "CAFE0017")
+    tx_id = await offline_authorized_then_invalid(stack, csms, "CAFE0017")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["Paused"] and c["State"] == "SuspendedEVSE", timeout=15,
+                     what_name="suspended")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "SuspendedEVSE" and not p.get("offline"),
+                        timeout=20)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    assert (await stack.conn(1))["StopReason"] == ""
+    assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Deauthorized"]
+
+
+async def test_TC_C_26_CS_offline_unknown_id(start_ocpp, csms):
+    """TC_C_26 (OfflineTxForUnknownIdEnabled, StopTxOnInvalidId false): offline, a token no one knows starts
+    charging; back online the CSMS answers Invalid: the energy transfer is suspended, the transaction goes on
+    until unplug. (The step "present a valid idToken -> StopAuthorized" is not followed: a different card does
+    not stop another's transaction here, TC_C_04.)"""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "false"),
+                   cv("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "true"))
+    tx_id = await offline_authorized_then_invalid(stack, csms, "CAFE0026")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["Paused"], timeout=15, what_name="suspended")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "SuspendedEVSE", timeout=20)
+    await end_session(stack, csms, tx_id)
+    assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Deauthorized"]

@@ -274,7 +274,7 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("AuthCacheCtrlr", "LifeTime", "86400", i, unit="s", min_limit=0),
         Variable("TxCtrlr", "EVConnectionTimeOut", "60", i, RO, unit="s"),
         Variable("TxCtrlr", "StopTxOnEVSideDisconnect", "true", b, RO),
-        Variable("TxCtrlr", "StopTxOnInvalidId", "true", b, RO),
+        Variable("TxCtrlr", "StopTxOnInvalidId", "true", b),
         # ParkingBayOccupancy (no bay sensor) and DataSigned (no signed meter) are refused (txpoints.py).
         Variable("TxCtrlr", "TxStartPoint", "EVConnected", "MemberList", values_list=TX_POINTS),
         Variable("TxCtrlr", "TxStopPoint", "EVConnected", "MemberList", values_list=TX_POINTS),

@@ -415,10 +415,16 @@ class OcppService:
         status = info.get("status", "")
         self._cache_put(token, status, info.get("cache_expiry_date_time"))
         cid = self.tx.connector_of(payload["transactionInfo"]["transactionId"])
-        if cid is not None and status != "Accepted" and self.dm.get_bool("TxCtrlr", "StopTxOnInvalidId"):
+        if cid is None or status == "Accepted":
+            return
+        if self.dm.get_bool("TxCtrlr", "StopTxOnInvalidId"):
             log.info("connector %d: the CSMS answered %s for the token: stopping", cid, status,
                      extra=fields(connector=cid))
             self.spawn(self._stop(cid, "DeAuthorized"))
+        else:  # E05.FR.?: the transaction goes on, the energy transfer does not (SuspendedEVSE)
+            log.info("connector %d: the CSMS answered %s for the token: suspending", cid, status,
+                     extra=fields(connector=cid))
+            self.spawn(self._suspend(cid))
 
     async def _send_status(self, cid: int) -> None:
         state = self.connector_state.get(cid)
@@ -827,6 +833,12 @@ class OcppService:
         cid = self.tx.connector_of(transaction_id)
         if cid is not None:
             await self._stop(cid, "Remote")
+
+    async def _suspend(self, cid: int) -> None:
+        try:
+            await self.bridge.pause(cid)
+        except (DBusError, TimeoutError) as e:  # not authorized (yet), stopped or already paused
+            log.info("connector %d: Pause: %s", cid, e, extra=fields(connector=cid))
 
     async def _stop(self, cid: int, reason: str) -> None:
         try:
