@@ -49,6 +49,7 @@ NOT_APPLICABLE = {
 PARTIAL = {
     "TC_E_16": "online variant (the CSMS answers Invalid); the offline queue start is not in the test",
     "TC_C_37": "no EnergyTransferStarted check",
+    "TC_C_26": "the closing \"present a valid idToken -> StopAuthorized\" step is not followed",
     "TC_B_11": "OCPPCommCtrlr values only",
 }
 

@@ -353,7 +353,7 @@ async def test_TC_C_26_CS_offline_unknown_id(start_ocpp, csms):
     """TC_C_26 (OfflineTxForUnknownIdEnabled, StopTxOnInvalidId false): offline, a token no one knows starts
     charging; back online the CSMS answers Invalid: the energy transfer is suspended, the transaction goes on
     until unplug. (The step "present a valid idToken -> StopAuthorized" is not followed: a different card does
-    not stop another's transaction here, TC_C_04.)"""
+    not stop another's transaction here.)"""
     stack = await start_ocpp()
     await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "false"),
                    cv("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "true"))
