@@ -363,3 +363,41 @@ async def test_TC_C_26_CS_offline_unknown_id(start_ocpp, csms):
                         and p["transactionInfo"].get("chargingState") == "SuspendedEVSE", timeout=20)
     await end_session(stack, csms, tx_id)
     assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Deauthorized"]
+
+
+async def group_session(stack, csms) -> str:
+    """CAFE0391 (group GROUP1) starts charging; its transactionId."""
+    csms.behaviour.groups.update({"CAFE0391": "GROUP1", "CAFE0392": "GROUP1", "CAFE0421": "GROUP2"})
+    tx_id = await session_with(stack, csms, "CAFE0391")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    return tx_id
+
+
+async def test_TC_C_39_CS_authorization_by_group_id(start_ocpp, csms):
+    """TC_C_39 (C09.FR.03): another card the CSMS accepts with the same groupIdToken stops the transaction:
+    TransactionEvent StopAuthorized with that card's idToken; stoppedReason Local."""
+    stack = await start_ocpp()
+    tx_id = await group_session(stack, csms)
+    await stack.tap("CAFE0392")
+    (req,) = await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == "CAFE0392", timeout=15)
+    (stop,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "StopAuthorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert stop["idToken"] == {"idToken": "CAFE0392", "type": "ISO14443"}
+    await stack.sim(1, "Unplug")
+    (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended"
+                                 and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert end["transactionInfo"]["stoppedReason"] == "Local"
+
+
+async def test_TC_C_42_CS_not_stopped_by_other_group_id(start_ocpp, csms):
+    """TC_C_42: a card accepted with a different groupIdToken does not stop the transaction."""
+    stack = await start_ocpp()
+    tx_id = await group_session(stack, csms)
+    await stack.tap("CAFE0421")
+    await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == "CAFE0421", timeout=15)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    conn = await stack.conn(1)
+    assert conn["SessionId"] == tx_id and conn["StopReason"] == "" and conn["SessionToken"] == "CAFE0391"
+    assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "StopAuthorized"]

@@ -124,6 +124,9 @@ class OcppService:
         self.meter_values: dict[int, tuple[float | None, float | None]] = {}
         self.next_sample: dict[int, float] = {}
         self.token_types: dict[int, tuple[str, str]] = {}   # connector -> (token, real type) of a CSMS-authorized card
+        self.groups: dict[str, str] = {}          # casefolded token -> groupIdToken the CSMS gave it (C09)
+        self.session_token: dict[int, str] = {}   # connector -> the token that authorized its session
+        self.stop_token: dict[int, dict[str, str]] = {}  # connector -> the other card of the group stopping it
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
         self._wake_sender = asyncio.Event()
@@ -413,6 +416,7 @@ class OcppService:
         if not info or not token:
             return
         status = info.get("status", "")
+        self._note_group(token, info)
         self._cache_put(token, status, info.get("cache_expiry_date_time"))
         cid = self.tx.connector_of(payload["transactionInfo"]["transactionId"])
         if cid is None or status == "Accepted":
@@ -512,18 +516,21 @@ class OcppService:
             known = self.token_types.pop(cid, None)
             if known and known[0].casefold() == token.casefold():
                 token_type = known[1]
+            self.session_token[cid] = token
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
         elif event == "Stopped":
             if detail.get("reason") in ("OvercurrentFault", "GroundFault"):  # ChargeX CX004 / CX002
                 self.faults.raise_fault(cid, detail["reason"])
                 self.spawn(self.send_faults(cid))
             self._emit_all(cid, self.flow.stopped(cid, detail.get("reason", "Other"), utc_now(),
-                                                  offline=not self.online))
+                                                  offline=not self.online, id_token=self.stop_token.pop(cid, None)))
 
     def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
         if cid not in self.evses:
             return
         self.next_sample.pop(cid, None)
+        self.session_token.pop(cid, None)
+        self.stop_token.pop(cid, None)
         for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
             self.faults.clear_fault(cid, fault)
         self.spawn(self.send_faults(cid))
@@ -657,6 +664,28 @@ class OcppService:
         self.cache.put(token, status, time.time(), self.dm.get_int("AuthCacheCtrlr", "LifeTime"), exp)
         self.queue.put_state("authcache", self.cache.to_json())
 
+    def _note_group(self, token: str, info: dict[str, Any]) -> None:
+        group = (info.get("group_id_token") or {}).get("id_token")
+        if group:
+            self.groups[token.casefold()] = group
+        else:
+            self.groups.pop(token.casefold(), None)
+
+    def _same_group_stop(self, token: str, token_type: str) -> bool:
+        """C09.FR.03: another valid card of the GroupId of the card that started a session stops it. The
+        reader serves every connector, so the session may be on any of them."""
+        group = self.groups.get(token.casefold())
+        if group is None:
+            return False
+        for cid, started_by in self.session_token.items():
+            if started_by.casefold() != token.casefold() and self.groups.get(started_by.casefold()) == group:
+                log.info("connector %d: a card of the same GroupId stops the session", cid,
+                         extra=fields(connector=cid))
+                self.stop_token[cid] = {"idToken": token, "type": token_type}
+                self.spawn(self._stop(cid, "Local"))
+                return True
+        return False
+
     async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
         accepted = False
         link = self.link
@@ -675,6 +704,7 @@ class OcppService:
                 resp = await link.call(make_call("Authorize", {"idToken": {"idToken": token, "type": token_type}}),
                                        suppress=False)
                 status = resp.id_token_info.get("status", "Invalid")
+                self._note_group(token, resp.id_token_info)
                 self._cache_put(token, status, resp.id_token_info.get("cache_expiry_date_time"))
                 accepted = status == "Accepted"
                 log.info("connector %d: Authorize: %s", cid, status, extra=fields(connector=cid))
@@ -689,6 +719,8 @@ class OcppService:
                                                                             "OfflineTxForUnknownIdEnabled"))
             log.info("connector %d: offline authorization (cache: %s): %s", cid, cached,
                      "accepted" if accepted else "refused", extra=fields(connector=cid))
+        if accepted and self._same_group_stop(token, token_type):
+            return
         if accepted:
             self.token_types[cid] = (token, token_type)
             try:
