@@ -401,3 +401,44 @@ async def test_TC_C_42_CS_not_stopped_by_other_group_id(start_ocpp, csms):
     conn = await stack.conn(1)
     assert conn["SessionId"] == tx_id and conn["StopReason"] == "" and conn["SessionToken"] == "CAFE0391"
     assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "StopAuthorized"]
+
+
+async def test_TC_C_41_CS_group_id_with_cache(start_ocpp, csms):
+    """TC_C_41: both cards of GROUP1 in the cache; the first starts from the cache, the second (also from the
+    cache, no AuthorizeRequest) stops the transaction: StopAuthorized with its idToken."""
+    csms.behaviour.groups.update({"CAFE0411": "GROUP1", "CAFE0412": "GROUP1"})
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0411")
+    await prime_cache(stack, csms, "CAFE0412")
+    assert len(csms.received("Authorize")) == 2
+    tx_id = await session_with(stack, csms, "CAFE0411")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    await stack.tap("CAFE0412")
+    (stop,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "StopAuthorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert stop["idToken"] == {"idToken": "CAFE0412", "type": "ISO14443"}
+    assert len(csms.received("Authorize")) == 2
+
+
+async def test_TC_C_44_CS_group_id_invalid_with_cache(start_ocpp, csms):
+    """TC_C_44: a card of the same group the cache holds as Invalid is asked at the CSMS (Invalid, with the
+    group): it does not stop the transaction, no TransactionEvent with it."""
+    csms.behaviour.groups.update({"CAFE0441": "GROUP1", "CAFE0442": "GROUP1"})
+    csms.behaviour.authorize["CAFE0442"] = "Invalid"
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0441")
+    tx_id = await plug_in(stack, csms)
+    await stack.tap("CAFE0442")                             # the cache now holds it as Invalid
+    await csms.wait_for("Authorize", 2, timeout=15)
+    await stack.tap("CAFE0441")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    await stack.tap("CAFE0442")
+    (*_, req) = await csms.wait_for("Authorize", 3, timeout=15)
+    assert req["idToken"] == {"idToken": "CAFE0442", "type": "ISO14443"}
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    conn = await stack.conn(1)
+    assert conn["SessionId"] == tx_id and conn["StopReason"] == "" and conn["SessionToken"] == "CAFE0441"
+    assert not [p for p in csms.received("TransactionEvent") if p.get("idToken", {}).get("idToken") == "CAFE0442"]
