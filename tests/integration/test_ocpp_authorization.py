@@ -442,3 +442,34 @@ async def test_TC_C_44_CS_group_id_invalid_with_cache(start_ocpp, csms):
     conn = await stack.conn(1)
     assert conn["SessionId"] == tx_id and conn["StopReason"] == "" and conn["SessionToken"] == "CAFE0441"
     assert not [p for p in csms.received("TransactionEvent") if p.get("idToken", {}).get("idToken") == "CAFE0442"]
+
+
+async def test_TC_E_45_CS_stop_offline_same_group_id(start_ocpp, csms):
+    """TC_E_45: offline, a cached card of the group of the card that started the transaction stops it
+    (StopAuthorized with its idToken); after unplug and reconnect the queued events are all offline, Ended
+    with stoppedReason Local."""
+    csms.behaviour.groups.update({"CAFE0451": "GROUP1", "CAFE0452": "GROUP1"})
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0452")
+    tx_id = await session_with(stack, csms, "CAFE0451")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    online = len([p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id])
+    await csms.stop()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], timeout=15, what_name="ocpp offline")
+    await stack.tap("CAFE0452")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["StopReason"] == "Local", timeout=15, what_name="stopped")
+    await stack.sim(1, "Unplug")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] == "", timeout=15, what_name="session over")
+    await csms.start()
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    events = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    assert [e["seqNo"] for e in events] == list(range(len(events)))
+    offline = events[online:]
+    assert offline and all(e.get("offline") is True for e in offline)
+    stop = next(e for e in offline if e["triggerReason"] == "StopAuthorized")
+    assert stop["idToken"] == {"idToken": "CAFE0452", "type": "ISO14443"}
+    assert offline[-1]["eventType"] == "Ended" and offline[-1]["transactionInfo"]["stoppedReason"] == "Local"
