@@ -34,6 +34,8 @@ NOT_APPLICABLE = {
     "TC_C_48": "no Master Pass UI",
     "TC_C_49": "no Master Pass",
     "TC_C_45": "no Master Pass",
+    "TC_C_15": "MaxEnergyOnInvalidId (C-03) is not supported",
+    "TC_C_18": "MaxEnergyOnInvalidId (C-03) is not supported",
     "TC_E_11": "DataSigned: no signed meter (TxStartPoint refuses it)",
     "TC_E_12": "ParkingBayOccupancy: no bay sensor (TxStartPoint refuses it)",
     "TC_E_19": "ParkingBayOccupancy: no bay sensor (TxStopPoint refuses it)",
@@ -54,6 +56,7 @@ NOT_APPLICABLE = {
 PARTIAL = {
     "TC_E_16": "online variant (the CSMS answers Invalid); the offline queue start is not in the test",
     "TC_C_37": "no EnergyTransferStarted check",
+    "TC_C_26": "the closing \"present a valid idToken -> StopAuthorized\" step is not followed",
     "TC_B_11": "OCPPCommCtrlr values only",
     "TC_E_54": "the ISO 15118 EV simulator cannot pause, so the EV side disconnects from Charging, "
                "not from EnergyTransferSuspended",

@@ -27,7 +27,7 @@ from ..common.service import ServiceContext
 from . import boot as bootmod
 from . import customer
 from .adapter import Link, make_call
-from .authcache import AuthCache, offline_decision
+from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
 from .bridge import Bridge
 from .config import OcppConfig, Protocol
@@ -130,6 +130,9 @@ class OcppService:
         self.meter_values: dict[int, tuple[float | None, float | None]] = {}
         self.next_sample: dict[int, float] = {}
         self.token_types: dict[int, tuple[str, str]] = {}   # connector -> (token, real type) of a CSMS-authorized card
+        self.groups: dict[str, str] = {}          # casefolded token -> groupIdToken the CSMS gave it (C09)
+        self.session_token: dict[int, str] = {}   # connector -> the token that authorized its session
+        self.stop_token: dict[int, dict[str, str]] = {}  # connector -> the other card of the group stopping it
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
         self._wake_sender = asyncio.Event()
@@ -430,12 +433,19 @@ class OcppService:
         if not info or not token:
             return
         status = info.get("status", "")
+        self._note_group(token, info)
         self._cache_put(token, status, info.get("cache_expiry_date_time"))
         cid = self.tx.connector_of(payload["transactionInfo"]["transactionId"])
-        if cid is not None and status != "Accepted" and self.dm.get_bool("TxCtrlr", "StopTxOnInvalidId"):
+        if cid is None or status == "Accepted":
+            return
+        if self.dm.get_bool("TxCtrlr", "StopTxOnInvalidId"):
             log.info("connector %d: the CSMS answered %s for the token: stopping", cid, status,
                      extra=fields(connector=cid))
             self.spawn(self._stop(cid, "DeAuthorized"))
+        else:  # E05.FR.?: the transaction goes on, the energy transfer does not (SuspendedEVSE)
+            log.info("connector %d: the CSMS answered %s for the token: suspending", cid, status,
+                     extra=fields(connector=cid))
+            self.spawn(self._suspend(cid))
 
     async def _send_status(self, cid: int) -> None:
         state = self.connector_state.get(cid)
@@ -523,18 +533,21 @@ class OcppService:
             known = self.token_types.pop(cid, None)
             if known and known[0].casefold() == token.casefold():
                 token_type = known[1]
+            self.session_token[cid] = token
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
         elif event == "Stopped":
             if detail.get("reason") in ("OvercurrentFault", "GroundFault"):  # ChargeX CX004 / CX002
                 self.faults.raise_fault(cid, detail["reason"])
                 self.spawn(self.send_faults(cid))
             self._emit_all(cid, self.flow.stopped(cid, detail.get("reason", "Other"), utc_now(),
-                                                  offline=not self.online))
+                                                  offline=not self.online, id_token=self.stop_token.pop(cid, None)))
 
     def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
         if cid not in self.evses:
             return
         self.next_sample.pop(cid, None)
+        self.session_token.pop(cid, None)
+        self.stop_token.pop(cid, None)
         for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
             self.faults.clear_fault(cid, fault)
         self.spawn(self.send_faults(cid))
@@ -670,14 +683,47 @@ class OcppService:
         self.cache.put(token, status, time.time(), self.dm.get_int("AuthCacheCtrlr", "LifeTime"), exp)
         self.queue.put_state("authcache", self.cache.to_json())
 
+    def _note_group(self, token: str, info: dict[str, Any]) -> None:
+        group = (info.get("group_id_token") or {}).get("id_token")
+        if group:
+            self.groups[token.casefold()] = group
+        else:
+            self.groups.pop(token.casefold(), None)
+
+    def _same_group_stop(self, token: str, token_type: str) -> bool:
+        """C09.FR.03: another valid card of the GroupId of the card that started a session stops it. The
+        reader serves every connector, so the session may be on any of them."""
+        group = self.groups.get(token.casefold())
+        if group is None:
+            return False
+        for cid, started_by in self.session_token.items():
+            if started_by.casefold() != token.casefold() and self.groups.get(started_by.casefold()) == group:
+                log.info("connector %d: a card of the same GroupId stops the session", cid,
+                         extra=fields(connector=cid))
+                self.stop_token[cid] = {"idToken": token, "type": token_type}
+                self.spawn(self._stop(cid, "Local"))
+                return True
+        return False
+
     async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
         accepted = False
         link = self.link
-        if self.online and link is not None and not self.dm.get_bool("AuthCtrlr", "DisableRemoteAuthorization"):
+        from_cache = None
+        if self.online and link is not None and self.dm.get_bool("AuthCacheCtrlr", "Enabled"):
+            cached = self.cache.lookup(token, time.time())
+            from_cache = online_cache_decision(
+                cached, local_pre_authorize=self.dm.get_bool("AuthCtrlr", "LocalPreAuthorize"),
+                disable_post_authorize=self.dm.get_bool("AuthCacheCtrlr", "DisablePostAuthorize"))
+            if from_cache is not None:
+                log.info("connector %d: authorization cache: %s", cid, cached, extra=fields(connector=cid))
+                accepted = from_cache
+        if from_cache is None and self.online and link is not None and \
+                not self.dm.get_bool("AuthCtrlr", "DisableRemoteAuthorization"):
             try:
                 resp = await link.call(make_call("Authorize", {"idToken": {"idToken": token, "type": token_type}}),
                                        suppress=False)
                 status = resp.id_token_info.get("status", "Invalid")
+                self._note_group(token, resp.id_token_info)
                 self._cache_put(token, status, resp.id_token_info.get("cache_expiry_date_time"))
                 accepted = status == "Accepted"
                 log.info("connector %d: Authorize: %s", cid, status, extra=fields(connector=cid))
@@ -692,6 +738,8 @@ class OcppService:
                                                                             "OfflineTxForUnknownIdEnabled"))
             log.info("connector %d: offline authorization (cache: %s): %s", cid, cached,
                      "accepted" if accepted else "refused", extra=fields(connector=cid))
+        if accepted and self._same_group_stop(token, token_type):
+            return
         if accepted:
             self.token_types[cid] = (token, token_type)
             try:
@@ -837,6 +885,12 @@ class OcppService:
         if cid is not None:
             await self._stop(cid, "Remote")
 
+    async def _suspend(self, cid: int) -> None:
+        try:
+            await self.bridge.pause(cid)
+        except (DBusError, TimeoutError) as e:  # not authorized (yet), stopped or already paused
+            log.info("connector %d: Pause: %s", cid, e, extra=fields(connector=cid))
+
     async def _stop(self, cid: int, reason: str) -> None:
         try:
             await self.bridge.stop(cid, reason)
@@ -960,6 +1014,8 @@ class OcppService:
         return "Accepted", schedule
 
     def clear_cache(self) -> str:
+        if not self.dm.get_bool("AuthCacheCtrlr", "Enabled"):  # C11.FR.04
+            return "Rejected"
         self.cache.clear()
         self.queue.put_state("authcache", {})
         return "Accepted"

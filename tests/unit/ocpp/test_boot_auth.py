@@ -1,6 +1,6 @@
 import random
 
-from evcharge.ocpp.authcache import AuthCache, offline_decision
+from evcharge.ocpp.authcache import AuthCache, offline_decision, online_cache_decision
 from evcharge.ocpp.boot import ACCEPTED, PENDING, REJECTED, Backoff, BootMachine
 
 
@@ -58,3 +58,18 @@ def test_auth_cache_and_offline_rules(tmp_path):
     assert not offline_decision("Accepted", local_authorize_offline=False, unknown_id_enabled=True)
     assert offline_decision(None, local_authorize_offline=True, unknown_id_enabled=True)
     assert not offline_decision("Blocked", local_authorize_offline=True, unknown_id_enabled=True)
+
+
+
+def test_online_cache_decision():
+    """C12.FR.02 (accept), C12.FR.05 (ask the CSMS), C12.FR.06 (refuse), C10.FR.11 (cache not used)."""
+    def d(cached, pre=True, disable_post=False):
+        return online_cache_decision(cached, local_pre_authorize=pre, disable_post_authorize=disable_post)
+
+    assert d("Accepted") is True
+    assert d("Accepted", pre=False) is None
+    assert d(None) is None and d(None, disable_post=True) is None
+    for status in ("Invalid", "Blocked", "Expired"):
+        assert d(status) is None
+        assert d(status, disable_post=True) is False
+        assert d(status, pre=False, disable_post=True) is None
