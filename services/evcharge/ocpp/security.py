@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..common.config import ConfigError
-from ..common.persist import read_json, write_json_atomic
-from .certificates import CertificateError, CertificateStore, write_private
+from ..common.persist import read_json, write_json_atomic, write_private
 from .devicemodel import RW, WO, Variable
 from .netprofile import Target
 from .netprofile import target as network_target
 from .tls import client_context, failure_event
 
 if TYPE_CHECKING:
+    from .certificates import CertificateStore
     from .service import OcppService
 
 log = logging.getLogger("evcharge.ocpp.security")
@@ -80,14 +80,11 @@ class Security:
         self.svc = svc
         cfg = svc.cfg
         self.dir: Path = svc.state_dir
-        self.store = CertificateStore(self.dir / "certs")
-        try:
-            self.store.seed(cfg.ca_file, cfg.client_cert_file, cfg.client_key_file)
-        except (OSError, CertificateError) as e:
-            key = "ca_file" if cfg.ca_file and (isinstance(e, CertificateError) or cfg.ca_file in str(e)) \
-                else "client_cert_file/client_key_file"
-            raise ConfigError(cfg.ca_file or cfg.client_cert_file, key,
-                              f"cannot use it: {getattr(e, 'strerror', None) or e}") from None
+        # The certificate store needs `cryptography` (~10 MiB of the service's memory); it is loaded
+        # when certificates are configured, installed or asked for, never for profiles 0/1 without.
+        self._store: CertificateStore | None = None
+        if cfg.ca_file or cfg.client_cert_file or any((self.dir / "certs").glob("*/*.pem")):
+            _ = self.store   # a bad ca_file / client certificate is a configuration error at start
         self.log_path = self.dir / "security.log"
         self.password_path = self.dir / "basic_auth_password"
         self.state_path = self.dir / "security.json"
@@ -122,10 +119,27 @@ class Security:
         dm.on_change.append(self.on_variable_changed)
         self._publish_vars()
 
+    @property
+    def store(self) -> CertificateStore:
+        if self._store is None:
+            from .certificates import CertificateError, CertificateStore
+            cfg = self.svc.cfg
+            store = CertificateStore(self.dir / "certs")
+            try:
+                store.seed(cfg.ca_file, cfg.client_cert_file, cfg.client_key_file)
+            except (OSError, CertificateError) as e:
+                key = "ca_file" if cfg.ca_file and (isinstance(e, CertificateError) or cfg.ca_file in str(e)) \
+                    else "client_cert_file/client_key_file"
+                raise ConfigError(cfg.ca_file or cfg.client_cert_file, key,
+                                  f"cannot use it: {getattr(e, 'strerror', None) or e}") from None
+            self._store = store
+        return self._store
+
     def _publish_vars(self) -> None:
         dm = self.svc.dm
         dm.set_local("SecurityCtrlr", "SecurityProfile", str(self.current_profile()))
-        dm.set_local("SecurityCtrlr", "CertificateEntries", str(len(self.store.roots())))
+        entries = len(self.store.roots()) if self._store is not None else 0
+        dm.set_local("SecurityCtrlr", "CertificateEntries", str(entries))
 
     def slot_profile(self, slot: int) -> int | None:
         data = self.svc.network.slots.get(slot)
@@ -324,6 +338,7 @@ class Security:
         return resp.status == "Accepted"
 
     def certificate_signed(self, chain_pem: str, use: str | None) -> tuple[str, str | None]:
+        from .certificates import CertificateError
         self.last_signed_ok = False
         if (use or "ChargingStationCertificate") != "ChargingStationCertificate":
             return "Rejected", "only ChargingStationCertificate is handled here"
@@ -345,6 +360,7 @@ class Security:
             self._reconnect_soon()
 
     def install(self, use: str, pem: str) -> tuple[str, str | None]:
+        from .certificates import CertificateError
         try:
             self.store.install_root(use, pem)
         except CertificateError as e:
