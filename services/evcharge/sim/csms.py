@@ -74,6 +74,9 @@ class Behaviour:
     transaction_event_errors: int = 0                          # answer this many TransactionEvents with CALLERROR
     ignore: dict[str, int] = field(default_factory=dict)       # action -> how many of its CALLs to leave unanswered
     sign_certificate: list[str] = field(default_factory=lambda: ["Accepted"])  # SignCertificate answers
+    # action -> how many of its CALLs to answer only when the test calls `Csms.release()` (a slow
+    # CSMS, deterministically: the station has a message in flight for as long as the test wants)
+    hold: dict[str, int] = field(default_factory=dict)
 
 
 class _Recorder:
@@ -91,11 +94,34 @@ class _Recorder:
             if frame.action and ignore.get(frame.action, 0) > 0:
                 ignore[frame.action] -= 1   # as if lost: the station's MessageTimeout runs out
                 continue
+            hold = self.csms.behaviour.hold
+            if frame.action and hold.get(frame.action, 0) > 0:
+                hold[frame.action] -= 1
+                self.csms._held[frame.data[1]] = self.csms._release
             return raw
 
     async def send(self, raw: str) -> None:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        release = self.csms._held.pop(data[1], None) if isinstance(data, list) and len(data) > 1 \
+            and data[0] in (3, 4) and isinstance(data[1], str) else None
+        if release is not None:   # answered later, without blocking the library's receive loop
+            task = asyncio.get_running_loop().create_task(self._send_when(release, raw))
+            self.csms._tasks.add(task)
+            task.add_done_callback(self.csms._tasks.discard)
+            return
         self.csms._record("out", raw)
         await self.ws.send(raw)
+
+    async def _send_when(self, release: asyncio.Event, raw: str) -> None:
+        await release.wait()
+        self.csms._record("out", raw)
+        try:
+            await self.ws.send(raw)
+        except Exception as e:  # noqa: BLE001 - the station went away meanwhile
+            log.info("held answer not delivered: %s", e)
 
 
 class StationHandler(ChargePoint):
@@ -175,6 +201,9 @@ class Csms:
         self.paths: list[str] = []
         self._server: Server | None = None
         self._changed = asyncio.Condition()
+        self._release = asyncio.Event()               # Behaviour.hold: answers wait for this
+        self._held: dict[str, asyncio.Event] = {}    # message id of a held CALL -> its release
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -252,6 +281,11 @@ class Csms:
 
     def actions(self) -> list[str]:
         return [f.action for f in self.frames if f.direction == "in" and f.action]
+
+    def release(self) -> None:
+        """Send the answers held so far (`Behaviour.hold`); later holds wait for the next release."""
+        self._release.set()
+        self._release = asyncio.Event()
 
     async def wait_until(self, predicate, timeout: float = 10.0, what: str = "condition") -> Any:
         async def waiter() -> Any:
