@@ -49,7 +49,7 @@ async def test_TC_E_44_CS_stop_offline_kill9_restart_delivers_in_order(start_ocp
     assert (await ocpp_props(stack))["QueueLength"] == queued, "the queue survived kill -9"
 
     await csms.start()
-    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=15)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
     await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0)
 
     events = tx_events(csms, tx_id)
@@ -80,7 +80,7 @@ async def test_session_ended_while_ocpp_not_running_is_reported_on_start(start_o
     await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] == "")
     await supervisor.start(ServiceSpec("ocpp", ["--config", str(stack.dir / "ocpp.yaml")]))
 
-    (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=15)
+    (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
     assert end["transactionInfo"]["transactionId"] == tx_id
     assert end["transactionInfo"]["stoppedReason"] == "Remote"
     events = tx_events(csms, tx_id)

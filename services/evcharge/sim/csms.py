@@ -287,7 +287,9 @@ class Csms:
         self._release.set()
         self._release = asyncio.Event()
 
-    async def wait_until(self, predicate, timeout: float = 10.0, what: str = "condition") -> Any:
+    async def wait_until(self, predicate, timeout: float = 20.0, what: str = "condition") -> Any:
+        """Until predicate() is truthy (its value); the generous default timeouts of the waits are
+        for tests on a loaded machine: a wait that holds returns at once."""
         async def waiter() -> Any:
             async with self._changed:
                 while True:
@@ -301,7 +303,7 @@ class Csms:
         except TimeoutError:
             raise AssertionError(f"CSMS: timed out waiting for {what}; actions so far: {self.actions()}") from None
 
-    async def wait_for(self, action: str, count: int = 1, timeout: float = 10.0,
+    async def wait_for(self, action: str, count: int = 1, timeout: float = 20.0,
                        where=None) -> list[dict[str, Any]]:
         def check() -> list[dict[str, Any]] | None:
             got = [p for p in self.received(action) if where is None or where(p)]
@@ -309,7 +311,7 @@ class Csms:
 
         return await self.wait_until(check, timeout, f"{count} x {action}")
 
-    async def wait_connected(self, station_id: str | None = None, timeout: float = 10.0) -> StationHandler:
+    async def wait_connected(self, station_id: str | None = None, timeout: float = 20.0) -> StationHandler:
         def check() -> StationHandler | None:
             if station_id is None:
                 return next(iter(self.stations.values()), None)
@@ -330,7 +332,7 @@ class Csms:
         self._record("out", raw)
         await ws.send(raw)
 
-    async def wait_raw_reply(self, predicate, timeout: float = 5.0) -> list:
+    async def wait_raw_reply(self, predicate, timeout: float = 20.0) -> list:
         """The first frame from a station whose parsed JSON satisfies predicate."""
         def check() -> Any:
             return next((f.data for f in self.frames if f.direction == "in" and f.data is not None
