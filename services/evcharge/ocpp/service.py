@@ -96,6 +96,7 @@ class OcppService:
         self.profiles = ProfileStore()
         self.profiles.load_json(self.queue.get_state("profiles"))
         self.sent_limits: dict[int, float | None] = {}   # energy connector (0: site) -> limit pushed
+        self._limits_lock = asyncio.Lock()
         self._next_limit_check = 0.0
         self.boot = BootMachine(heartbeat_s=float(self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval")))
         self.backoff = Backoff(r.backoff_wait_minimum_s, r.backoff_random_range_s, r.backoff_repeat_times)
@@ -763,6 +764,13 @@ class OcppService:
 
     async def apply_limits(self) -> None:
         """Push the profiles' limits now to the energy service (only what changed)."""
+        # One at a time: the timer and the SetChargingProfile/ClearChargingProfile handlers all
+        # call this; interleaved runs could finish in another order than energy saw their calls,
+        # leaving `sent_limits` claiming a limit energy does not have (never corrected after).
+        async with self._limits_lock:
+            await self._apply_limits()
+
+    async def _apply_limits(self) -> None:
         now = time.time()
         wanted: dict[int, float | None] = {0: self.profiles.station_limit(now)}
         for cid, (evse_id, _c) in self.evses.items():
