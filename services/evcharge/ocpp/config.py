@@ -61,6 +61,9 @@ class OcppConfig:
     websocket_ping_interval_s: float = bounded(60.0, 0.0, 3600.0)  # 0: no pings
     offline_threshold_s: int = bounded(300, 0, 86400)
     meter_sample_interval_s: int = bounded(60, 0, 86400)  # SampledDataCtrlr.TxUpdatedInterval, 0: none
+    # GetCompositeSchedule reports these where no charging profile limits an EVSE / the station.
+    evse_max_current_a: float = bounded(32.0, 0.0, 1000.0)
+    site_limit_a: float = bounded(32.0, 0.0, 10000.0)
     retry: RetryConfig = field(default_factory=RetryConfig)
     station: StationInfo = field(default_factory=StationInfo)
     evses: list[EvseMapping] = field(default_factory=lambda: [EvseMapping(1, 1, 1), EvseMapping(2, 2, 1)])

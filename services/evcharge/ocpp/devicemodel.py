@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .smartcharging import MAX_ENTRIES, MAX_PERIODS, MAX_STACK_LEVEL
+
 ACTUAL = "Actual"
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
 RW, RO, WO = "ReadWrite", "ReadOnly", "WriteOnly"
@@ -235,6 +237,7 @@ def pages(items: list[Any], per_page: int) -> list[list[Any]]:
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")
 TRIGGER_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer", "ParkingBayOccupancy",
                   "DataSigned")
+TX_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer")  # the ones txpoints.py supports
 
 
 def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_threshold_s: int,
@@ -271,8 +274,9 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("TxCtrlr", "EVConnectionTimeOut", "60", i, RO, unit="s"),
         Variable("TxCtrlr", "StopTxOnEVSideDisconnect", "true", b, RO),
         Variable("TxCtrlr", "StopTxOnInvalidId", "true", b, RO),
-        Variable("TxCtrlr", "TxStartPoint", "EVConnected", "MemberList", RO, values_list=TRIGGER_POINTS),
-        Variable("TxCtrlr", "TxStopPoint", "EVConnected", "MemberList", RO, values_list=TRIGGER_POINTS),
+        # ParkingBayOccupancy (no bay sensor) and DataSigned (no signed meter) are refused (txpoints.py).
+        Variable("TxCtrlr", "TxStartPoint", "EVConnected", "MemberList", values_list=TX_POINTS),
+        Variable("TxCtrlr", "TxStopPoint", "EVConnected", "MemberList", values_list=TX_POINTS),
         Variable("SampledDataCtrlr", "TxStartedMeasurands", MEASURANDS[0], "MemberList", values_list=MEASURANDS),
         Variable("SampledDataCtrlr", "TxUpdatedMeasurands", ",".join(MEASURANDS), "MemberList",
                  values_list=MEASURANDS),
@@ -294,6 +298,13 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("SecurityCtrlr", "SecurityProfile", str(security_profile), i, RO),
         Variable("SecurityCtrlr", "Identity", identity, "string", RO),
         Variable("SecurityCtrlr", "OrganizationName", "", "string"),
+        # Smart charging (smartcharging.py): the limits it enforces, for the CSMS to read.
+        Variable("SmartChargingCtrlr", "Enabled", "true", b, RO),
+        Variable("SmartChargingCtrlr", "Available", "true", b, RO),
+        Variable("SmartChargingCtrlr", "ProfileStackLevel", str(MAX_STACK_LEVEL), i, RO),
+        Variable("SmartChargingCtrlr", "RateUnit", "A,W", "MemberList", RO, values_list=("A", "W")),
+        Variable("SmartChargingCtrlr", "PeriodsPerSchedule", str(MAX_PERIODS), i, RO),
+        Variable("SmartChargingCtrlr", "Entries", "0", i, RO, persistent=False, max_limit=MAX_ENTRIES),
         Variable("ChargingStation", "AvailabilityState", "Available", "OptionList", RO, persistent=False,
                  values_list=("Available", "Occupied", "Reserved", "Unavailable", "Faulted")),
         Variable("ChargingStation", "Available", "true", b, RO),

@@ -31,8 +31,11 @@ from .boot import Backoff, BootMachine
 from .bridge import Bridge
 from .config import OcppConfig, Protocol
 from .devicemodel import Variable, pages, standard_model
+from .faults import FaultReporter, event_data
+from .firmware import FirmwareAgent
 from .interfaces import OcppInterface
 from .logupload import LogUploader
+from .metering import EndedSamples, Ticker
 from .netprofile import STATE_KEY as NETWORK_KEY
 from .netprofile import NetworkProfiles, Selector, Target
 from .netprofile import check_profile as check_network_profile
@@ -40,20 +43,24 @@ from .netprofile import target as network_target
 from .queue import MessageQueue, Queued, RetryPolicy, drain_in_flight
 from .reset import Resetter
 from .security import Security
-from .smartcharging import ProfileStore, check_profile, parse_time
+from .smartcharging import MAX_ENTRIES, ProfileStore, check_profile, parse_time
 from .transactions import TxBuilder, sampled_values
+from .txpoints import Conditions, TxFlow, parse_points
 
 log = logging.getLogger("evcharge.ocpp")
 
 SUBPROTOCOL = "ocpp2.0.1"
+# The timer loop sleeps until its next known deadline, between these bounds: waking 10 times a
+# second cost ~40 us per station and wake-up (benchmarks/ocpp/fleet.py); a deadline set while it
+# sleeps (a new boot retry, a transaction's first sample) is seen within TICK_MAX_S.
 TICK_S = 0.1
+TICK_MAX_S = 1.0
 STOP_DRAIN_S = 3.0  # on a clean stop, at most this long for the answer to a message in flight
 LOCAL_LIST_MAX = 1000  # auth.locallist.MAX_ENTRIES
 # evse connector State -> OCPP ConnectorStatusEnumType
 CONNECTOR_STATUS = {"Available": "Available", "Preparing": "Occupied", "Charging": "Occupied",
                     "SuspendedEV": "Occupied", "SuspendedEVSE": "Occupied", "Finishing": "Occupied",
                     "Faulted": "Faulted", "Unavailable": "Unavailable"}
-CHARGING_STATE = {"Charging": "Charging", "SuspendedEV": "SuspendedEV", "SuspendedEVSE": "SuspendedEVSE"}
 
 
 def utc_now() -> str:
@@ -91,13 +98,21 @@ class OcppService:
         self.dm.on_change.append(self._on_variable_changed)
         self.tx = TxBuilder(self.evses)
         self.tx.load_json(self.queue.get_state("tx"))
+        self.flow = TxFlow(self.tx, lambda: parse_points(self.dm.get("TxCtrlr", "TxStartPoint")),
+                           lambda: parse_points(self.dm.get("TxCtrlr", "TxStopPoint")), self._tx_meter)
+        self.aligned_tick = Ticker(aligned=True)             # AlignedDataCtrlr.Interval (metering.py)
+        self.aligned_ended_tick = Ticker(aligned=True)       # AlignedDataCtrlr.TxEndedInterval
+        self.sampled_ended_ticks: dict[int, Ticker] = {}     # SampledDataCtrlr.TxEndedInterval per connector
+        self.ended_samples = EndedSamples()
         self.cache = AuthCache()
         self.cache.load_json(self.queue.get_state("authcache"))
         self.profiles = ProfileStore()
         self.profiles.load_json(self.queue.get_state("profiles"))
+        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)))
         self.sent_limits: dict[int, float | None] = {}   # energy connector (0: site) -> limit pushed
-        self._limits_lock = asyncio.Lock()
         self._next_limit_check = 0.0
+        self._profile_reports: dict[int, dict[int, list[dict[str, Any]]]] = {}  # GetChargingProfiles requestId -> found
+        self._limits_lock = asyncio.Lock()
         self.boot = BootMachine(heartbeat_s=float(self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval")))
         self.backoff = Backoff(r.backoff_wait_minimum_s, r.backoff_random_range_s, r.backoff_repeat_times)
         self.bridge = Bridge(bus, self)
@@ -121,10 +136,14 @@ class OcppService:
         self._sender_idle = asyncio.Event()   # clear while a queued message waits for its answer
         self._sender_idle.set()
         self._stopping = False
+        self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn)
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}
         self._event_id = int(time.time()) % 1_000_000_000  # NotifyEvent eventId: increasing across restarts
+        self.faults = FaultReporter()                      # ChargeX problems (faults.py)
+        self.faults.load_json(self.queue.get_state("faults"))
+        self._faults_lock = asyncio.Lock()
 
     # --- configuration helpers ---------------------------------------------------------------
     def _read_password(self) -> str | None:
@@ -157,6 +176,7 @@ class OcppService:
     async def start(self) -> None:
         await self.bridge.start()
         self.spawn(self.push_local_list_enabled())
+        await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
         self.security.startup()
@@ -280,13 +300,14 @@ class OcppService:
         self.sent_status.clear()
         for cid in self.evses:
             await self._send_status(cid)
+            await self.send_faults(cid)
         self._wake_sender.set()
         self.publish()
 
     # --- timers ---------------------------------------------------------------------------------
     async def _timer_loop(self) -> None:
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._timer_wait())
             now = time.monotonic()
             if now >= self._next_limit_check:  # charging profiles apply offline too
                 self._next_limit_check = now + 1.0
@@ -294,19 +315,30 @@ class OcppService:
                     await self.apply_limits()
                 except Exception:
                     log.exception("applying charging limits failed")
+            try:  # offline too: transaction meter values are queued (E11, TC_E_40)
+                self._meter_ticks(time.time())
+                self._sample_meters(now)
+            except Exception:
+                log.exception("meter values step failed")
             if self.link is None:
                 continue
             try:
+                self._sample_meters(now)  # first: a sample going out makes this tick's Heartbeat unneeded (B05)
                 if self.boot.boot_due(now):
                     self.boot.next_boot_at = None
                     await self._send_boot()
                 elif self.boot.heartbeat_due(now):
                     await self._heartbeat()
-                self._sample_meters(now)
             except websockets.ConnectionClosed:
                 continue
             except Exception:  # a bug here must not stop heartbeats for good
                 log.exception("timer step failed")
+
+    def _timer_wait(self) -> float:
+        b = self.boot
+        due = [self._next_limit_check, *self.next_sample.values(),
+               *(t for t in (b.next_boot_at, b.next_heartbeat_at) if t is not None)]
+        return min(TICK_MAX_S, max(TICK_S, min(due) - time.monotonic()))
 
     async def _heartbeat(self) -> None:
         link = self.link
@@ -341,6 +373,8 @@ class OcppService:
             return
         tx_id = payload["transactionInfo"]["transactionId"]
         self.queue.enqueue("TransactionEvent", payload, transaction_id=tx_id, state=self.tx.to_json())
+        if self.online:  # the sender sends it now: no Heartbeat needed for another interval
+            self.boot.message_sent(time.monotonic())
         log.info("TransactionEvent %s %s seqNo %d queued", payload["eventType"], payload["triggerReason"],
                  payload["seqNo"], extra=fields(connector=cid, transaction=tx_id))
         self._wake_sender.set()
@@ -457,29 +491,55 @@ class OcppService:
         except websockets.ConnectionClosed:
             self.sent_status.pop(cid, None)
 
+    async def send_faults(self, cid: int) -> None:
+        """NotifyEvent for faults raised or cleared since the CSMS was last told (faults.py)."""
+        async with self._faults_lock:
+            link = self.link
+            raised, cleared = self.faults.pending(cid)
+            if not (raised or cleared) or link is None or not self.online or cid not in self.evses:
+                return
+            evse_id, conn_id = self.evses[cid]
+            ts = utc_now()
+            data = []
+            for fault, gone in [(f, False) for f in raised] + [(f, True) for f in cleared]:
+                self._event_id += 1
+                data.append(event_data(self._event_id, ts, fault, evse_id, conn_id, cleared=gone))
+            try:
+                await link.call(make_call("NotifyEvent", {"generatedAt": ts, "seqNo": 0, "eventData": data}),
+                                suppress=False)
+            except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+                log.info("NotifyEvent (faults) failed: %s", e)
+                return
+            self.faults.sent(cid, raised, cleared)
+            self.queue.put_state("faults", self.faults.to_json())
+            log.info("connector %d: faults reported: raised %s, cleared %s", cid, raised, cleared,
+                     extra=fields(connector=cid))
+
     # --- inputs from the evcharge services (bridge) -----------------------------------------
     def on_connector_props(self, cid: int, changed: dict[str, Any]) -> None:
         if cid not in self.evses:
             return
         self.connector_props.setdefault(cid, {}).update(changed)
+        if "Faults" in changed:
+            self.faults.set_faults(cid, changed["Faults"])
+            self.spawn(self.send_faults(cid))
         if "State" in changed:
             state = changed["State"]
             self.connector_state[cid] = state
             self._update_availability_vars()
             self.spawn(self._send_status(cid))
-            charging = CHARGING_STATE.get(state)
-            if charging is None and state in ("Preparing", "Finishing") and cid in self.tx.active \
-                    and self.tx.active[cid].charging_state != "Idle":
-                charging = "EVConnected"
-            if charging and cid in self.tx.active:
-                self._emit(cid, self.tx.charging_state(cid, charging, utc_now(), offline=not self.online))
+            self._emit_all(cid, self.flow.state(cid, state, utc_now(), offline=not self.online))
+
+    def _emit_all(self, cid: int, payloads: list[dict[str, Any]]) -> None:
+        for payload in payloads:
+            if payload["eventType"] == "Started":
+                self.next_sample.pop(cid, None)
+            self._emit(cid, payload)
 
     def on_session_started(self, cid: int, session_id: str, started_at: str) -> None:
         if cid not in self.evses:
             return
-        self.next_sample.pop(cid, None)
-        self._emit(cid, self.tx.started(cid, session_id, started_at, offline=not self.online,
-                                        meter=self._meter(cid, "Transaction.Begin", "TxStartedMeasurands")))
+        self._emit_all(cid, self.flow.session_started(cid, session_id, started_at, offline=not self.online))
 
     def on_session_event(self, cid: int, session_id: str, event: str, detail: dict[str, Any]) -> None:
         if cid not in self.evses:
@@ -489,24 +549,81 @@ class OcppService:
             known = self.token_types.pop(cid, None)
             if known and known[0].casefold() == token.casefold():
                 token_type = known[1]
-            self._emit(cid, self.tx.authorized(cid, token, token_type, utc_now(), offline=not self.online))
+            self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
         elif event == "Stopped":
-            self._emit(cid, self.tx.stopped(cid, detail.get("reason", "Other"), utc_now(), offline=not self.online))
+            if detail.get("reason") in ("OvercurrentFault", "GroundFault"):  # ChargeX CX004 / CX002
+                self.faults.raise_fault(cid, detail["reason"])
+                self.spawn(self.send_faults(cid))
+            self._emit_all(cid, self.flow.stopped(cid, detail.get("reason", "Other"), utc_now(),
+                                                  offline=not self.online))
 
     def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
-        if cid not in self.evses or self.tx.transaction_id(cid) != session_id:
+        if cid not in self.evses:
             return
         self.next_sample.pop(cid, None)
+        for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
+            self.faults.clear_fault(cid, fault)
+        self.spawn(self.send_faults(cid))
         self.profiles.drop_transaction(session_id)
-        self.queue.put_state("profiles", self.profiles.to_json())
-        self._emit(cid, self.tx.ended(cid, reason, utc_now(), offline=not self.online,
-                                      meter=self._meter(cid, "Transaction.End", "TxEndedMeasurands")))
+        self._save_profiles()
+        self._emit_all(cid, self.flow.session_ended(cid, session_id, reason, utc_now(), offline=not self.online))
         self.resets.on_idle_check()
 
     def on_meter(self, meter_id: int, energy_wh: float | None, power_w: float | None) -> None:
         old_e, old_p = self.meter_values.get(meter_id, (None, None))
         self.meter_values[meter_id] = (energy_wh if energy_wh is not None else old_e,
                                        power_w if power_w is not None else old_p)
+
+    # --- clock-aligned and Ended meter values (metering.py) -------------------------------------
+    def _values(self, cid: int, context: str, component: str, variable: str,
+                at: float | None = None) -> list[dict[str, Any]]:
+        energy, power = self.meter_values.get(self.meters.get(cid, cid), (None, None))
+        measurands = [m.strip() for m in self.dm.get(component, variable).split(",") if m.strip()]
+        ts = utc_now() if at is None else \
+            datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return sampled_values(ts, context, energy_wh=energy, power_w=power, measurands=measurands)
+
+    def _tx_meter(self, cid: int, context: str, measurands_var: str) -> list[dict[str, Any]]:
+        """Begin/End values of a transaction; End carries the samples kept for it."""
+        values = self._meter(cid, context, measurands_var)
+        if context == "Transaction.Begin":
+            self.ended_samples.drop(cid)
+            self.sampled_ended_ticks.pop(cid, None)
+            return values
+        self.sampled_ended_ticks.pop(cid, None)
+        return self.ended_samples.take(cid) + values
+
+    def _meter_ticks(self, now: float) -> None:
+        at = self.aligned_tick.check(now, self.dm.get_int("AlignedDataCtrlr", "Interval"))
+        if at is not None:   # every EVSE's values carry the boundary as timestamp (TC_J_01)
+            for cid in sorted(self.evses):
+                values = self._values(cid, "Sample.Clock", "AlignedDataCtrlr", "Measurands", at)
+                if cid in self.tx.active:
+                    self._emit(cid, self.tx.meter(cid, values, values[0]["timestamp"] if values else utc_now(),
+                                                  trigger="MeterValueClock", offline=not self.online))
+                elif values and self.online:
+                    self.spawn(self._send_meter_values(cid, values))
+        at = self.aligned_ended_tick.check(now, self.dm.get_int("AlignedDataCtrlr", "TxEndedInterval"))
+        if at is not None:
+            for cid in list(self.tx.active):
+                self.ended_samples.add(cid, self._values(cid, "Sample.Clock", "AlignedDataCtrlr",
+                                                         "TxEndedMeasurands", at))
+        interval = self.dm.get_int("SampledDataCtrlr", "TxEndedInterval")
+        for cid in list(self.tx.active):
+            at = self.sampled_ended_ticks.setdefault(cid, Ticker(aligned=False)).check(now, interval)
+            if at is not None:
+                self.ended_samples.add(cid, self._values(cid, "Sample.Periodic", "SampledDataCtrlr",
+                                                         "TxEndedMeasurands", at))
+
+    async def _send_meter_values(self, cid: int, values: list[dict[str, Any]]) -> None:
+        link = self.link
+        if link is None:
+            return
+        try:
+            await link.call(make_call("MeterValues", {"evseId": self.evses[cid][0], "meterValue": values}),
+                            suppress=False)
+        except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+            log.info("MeterValues failed: %s", e)
 
     def _meter(self, cid: int, context: str, measurands_var: str) -> list[dict[str, Any]]:
         energy, power = self.meter_values.get(self.meters.get(cid, cid), (None, None))
@@ -521,6 +638,7 @@ class OcppService:
                 continue
             self.connector_props[cid] = props
             self.connector_state[cid] = props.get("State", "Unavailable")
+            self.faults.set_faults(cid, props.get("Faults") or [])
             session = props.get("SessionId", "")
             known = self.tx.transaction_id(cid)
             if known and known != session:
@@ -531,12 +649,26 @@ class OcppService:
                 self._emit(cid, self.tx.ended(cid, reason, (ended or {}).get("ended_at") or utc_now(),
                                               offline=not self.online))
                 known = None
-            if session and not known and not self.resets.is_closed(session):
-                self._emit(cid, self.tx.started(cid, session, props.get("SessionStartedAt") or utc_now(),
-                                                offline=not self.online))
-                if props.get("SessionToken"):
-                    self._emit(cid, self.tx.authorized(cid, props["SessionToken"], "Central", utc_now(),
-                                                       offline=not self.online))
+            token = props.get("SessionToken") or ""
+            if session and (known or self.tx.finished.get(cid) == session or self.resets.is_closed(session)):
+                # Still running (or its transaction already ended, also by a Reset): only the conditions.
+                if not known:
+                    self.tx.finished[cid] = session
+                self.flow.restore(cid, Conditions(session=session, token=(token, "Central") if token else None,
+                                                  authorized=bool(token) and not props.get("StopReason"),
+                                                  state=self.connector_state[cid],
+                                                  power_path=bool(token) and not props.get("StopReason")
+                                                  and (props.get("SessionEnergyWh") or 0) > 0))
+            elif session:
+                off = not self.online
+                self.flow.conds[cid] = Conditions(state=self.connector_state[cid])
+                self._emit_all(cid, self.flow.session_started(cid, session, props.get("SessionStartedAt")
+                                                              or utc_now(), offline=off))
+                if token:
+                    self._emit_all(cid, self.flow.authorized(cid, token, "Central", utc_now(), offline=off))
+                self._emit_all(cid, self.flow.state(cid, self.connector_state[cid], utc_now(), offline=off))
+            else:
+                self.flow.conds[cid] = Conditions(state=self.connector_state[cid])
         if len(self.connector_props) == len(self.evses):  # only once evse told us about every connector
             self.resets.forget_closed({str(p.get("SessionId")) for p in self.connector_props.values()})
         self.resets.on_idle_check()
@@ -746,11 +878,14 @@ class OcppService:
         if evse_id != 0 and evse_id not in {e for e, _c in self.evses.values()}:
             return "Rejected", "UnknownEvse"
         active = {self.evses[cid][0]: tx.transaction_id for cid, tx in self.tx.active.items()}
-        reason = check_profile(evse_id, profile, active)
+        reason = check_profile(evse_id, profile, active, self.profiles.items())
+        if reason is None and profile["id"] not in self.profiles.profiles and len(self.profiles.profiles) >= MAX_ENTRIES:
+            reason = "TooManyElements"
         if reason:
+            log.info("charging profile %s refused: %s", profile.get("id"), reason)
             return "Rejected", reason
         self.profiles.set(evse_id, profile)
-        self.queue.put_state("profiles", self.profiles.to_json())
+        self._save_profiles()
         log.info("charging profile %s (%s, stack %s) for evse %d", profile["id"], profile["chargingProfilePurpose"],
                  profile["stackLevel"], evse_id)
         return "Accepted", None
@@ -759,28 +894,41 @@ class OcppService:
         c = criteria or {}
         cleared = self.profiles.clear(profile_id, c.get("evseId"), c.get("chargingProfilePurpose"),
                                       c.get("stackLevel"))
-        self.queue.put_state("profiles", self.profiles.to_json())
+        self._save_profiles()
         return "Accepted" if cleared else "Unknown"
 
+    def _save_profiles(self) -> None:
+        self.queue.put_state("profiles", self.profiles.to_json())
+        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)))
+
+    def _tx_start(self, cid: int) -> float | None:
+        """Where a Relative profile's periods count from: the transaction's start."""
+        started = self.connector_props.get(cid, {}).get("SessionStartedAt") or None
+        try:
+            return parse_time(started) if started and self.tx.transaction_id(cid) else None
+        except ValueError:
+            return None
+
     async def apply_limits(self) -> None:
-        """Push the profiles' limits now to the energy service (only what changed)."""
-        # One at a time: the timer and the SetChargingProfile/ClearChargingProfile handlers all
-        # call this; interleaved runs could finish in another order than energy saw their calls,
-        # leaving `sent_limits` claiming a limit energy does not have (never corrected after).
+        """Push the profiles' limits now to the energy service (only what changed), and set the
+        timer for the next period boundary (at most 1 s away, so clock steps are caught too).
+        Serialized: the timer and a SetChargingProfile's @after may both call it, and a run that
+        computed its limits before the new profile must not overwrite what the other pushed."""
         async with self._limits_lock:
             await self._apply_limits()
 
     async def _apply_limits(self) -> None:
         now = time.time()
         wanted: dict[int, float | None] = {0: self.profiles.station_limit(now)}
+        tx_starts: dict[str | None, float | None] = {}
         for cid, (evse_id, _c) in self.evses.items():
             tx_id = self.tx.transaction_id(cid)
-            started = self.connector_props.get(cid, {}).get("SessionStartedAt") or None
-            try:
-                tx_start = parse_time(started) if started and tx_id else None
-            except ValueError:
-                tx_start = None
+            tx_start = self._tx_start(cid)
+            tx_starts[tx_id] = tx_start
             wanted[cid] = self.profiles.evse_limit(evse_id, now, tx_id, tx_start)
+        change = self.profiles.next_change(now, 1.0, tx_starts)
+        if change is not None:
+            self._next_limit_check = min(self._next_limit_check, time.monotonic() + max(0.0, change - now))
         for cid, limit in wanted.items():
             if cid in self.sent_limits and self.sent_limits[cid] == limit:
                 continue
@@ -799,6 +947,42 @@ class OcppService:
             except (DBusError, TimeoutError) as e:
                 log.warning("energy refused the OCPP limit for %d: %s", cid, e)
 
+    def get_charging_profiles(self, request_id: int, evse_id: int | None, criteria: dict[str, Any]) -> str:
+        """K09: Accepted when some profile matches (the report follows), else NoProfiles."""
+        found = self.profiles.select(evse_id, criteria.get("chargingProfilePurpose"), criteria.get("stackLevel"),
+                                     criteria.get("chargingProfileId"), criteria.get("chargingLimitSource"))
+        self._profile_reports[request_id] = found
+        return "Accepted" if found else "NoProfiles"
+
+    async def send_charging_profiles(self, request_id: int) -> None:
+        found = self._profile_reports.pop(request_id, {})
+        link = self.link
+        for n, (evse_id, profiles) in enumerate(sorted(found.items())):
+            if link is None:
+                return
+            try:  # one ReportChargingProfiles per EVSE (K09.FR.?), tbc on all but the last
+                await link.call(make_call("ReportChargingProfiles", {
+                    "requestId": request_id, "chargingLimitSource": "CSO", "evseId": evse_id,
+                    "chargingProfile": profiles, "tbc": n < len(found) - 1}), suppress=False)
+            except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+                log.warning("ReportChargingProfiles failed: %s", e)
+                return
+
+    def composite_schedule(self, duration: int, evse_id: int, unit: str | None) -> tuple[str, dict[str, Any] | None]:
+        """K08: the composite of every profile for the EVSE (0: the station) from now, in `unit`."""
+        if evse_id != 0 and evse_id not in {e for e, _c in self.evses.values()}:
+            return "Rejected", None
+        cids = [cid for cid, (e, _c) in self.evses.items() if e == evse_id]
+        cid = cids[0] if cids else None
+        tx_id = self.tx.transaction_id(cid) if cid is not None else None
+        tx_start = self._tx_start(cid) if cid is not None else None
+        phases = self.dm.get_int("ChargingStation", "SupplyPhases") or 3
+        default_a = self.cfg.site_limit_a if evse_id == 0 else self.cfg.evse_max_current_a
+        schedule = self.profiles.composite_schedule(evse_id, float(int(time.time())), duration, unit or "A",
+                                                    default_a=default_a, tx_id=tx_id, tx_start=tx_start,
+                                                    phases=phases)
+        return "Accepted", schedule
+
     def clear_cache(self) -> str:
         self.cache.clear()
         self.queue.put_state("authcache", {})
@@ -814,9 +998,10 @@ class OcppService:
     # --- reset (B11/B12; decisions in reset.py) -------------------------------------------------
     def end_for_reset(self, cid: int) -> None:
         self.next_sample.pop(cid, None)
+        # session_id: the session (EV still plugged in) starts no second transaction (txpoints.py)
         self._emit(cid, self.tx.ended(cid, "ImmediateReset", utc_now(), offline=not self.online,
-                                      meter=self._meter(cid, "Transaction.End", "TxEndedMeasurands"),
-                                      charging_state="EVConnected"))
+                                      meter=self._tx_meter(cid, "Transaction.End", "TxEndedMeasurands"),
+                                      charging_state="EVConnected", session_id=self.tx.transaction_id(cid)))
 
     async def stop_for_reset(self, cid: int) -> None:
         await self._stop(cid, "ImmediateReset")

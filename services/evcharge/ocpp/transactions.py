@@ -1,8 +1,10 @@
 """TransactionEvent messages from evse session events (pure).
 
-One OCPP transaction is one evse session: TxStartPoint and TxStopPoint are `EVConnected`, so
-the transaction starts at plug-in (`SessionStarted`) and ends at unplug (`SessionEnded`); the
-transactionId is the evse session id, so the two services name a session alike in the journal.
+An OCPP transaction is (part of) one evse session: with the default TxStartPoint and
+TxStopPoint `EVConnected` it starts at plug-in (`SessionStarted`) and ends at unplug
+(`SessionEnded`); other trigger points move its start and end inside the session (txpoints.py
+decides, this module builds the messages). The transactionId is the evse session id, so the two
+services name a session alike in the journal.
 Every message of a transaction carries seqNo 0, 1, 2... with no gap: the builder hands out the
 number, and the adapter stores the message together with `to_json()` in one commit.
 """
@@ -37,16 +39,21 @@ class TxBuilder:
     active: dict[int, Tx] = field(default_factory=dict)
     # connector -> (remoteStartId, idToken) of a RequestStartTransaction waiting for its authorization
     remote_starts: dict[int, tuple[int, dict[str, str]]] = field(default_factory=dict)
+    # connector -> evse session whose transaction already ended (a TxStopPoint other than
+    # EVConnected): no second transaction in the same session (see txpoints.py)
+    finished: dict[int, str] = field(default_factory=dict)
 
     # --- persistence ----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {"active": {str(c): asdict(t) for c, t in self.active.items()},
-                "remote_starts": {str(c): [r, tok] for c, (r, tok) in self.remote_starts.items()}}
+                "remote_starts": {str(c): [r, tok] for c, (r, tok) in self.remote_starts.items()},
+                "finished": {str(c): s for c, s in self.finished.items()}}
 
     def load_json(self, data: dict[str, Any] | None) -> None:
         data = data or {}
         self.active = {int(c): Tx(**t) for c, t in data.get("active", {}).items()}
         self.remote_starts = {int(c): (r, tok) for c, (r, tok) in data.get("remote_starts", {}).items()}
+        self.finished = {int(c): s for c, s in data.get("finished", {}).items()}
 
     def transaction_id(self, connector: int) -> str | None:
         tx = self.active.get(connector)
@@ -78,19 +85,23 @@ class TxBuilder:
         return msg
 
     def started(self, connector: int, session_id: str, ts: str, *, offline: bool = False,
-                meter: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+                meter: list[dict[str, Any]] | None = None, trigger: str = "CablePluggedIn",
+                token: tuple[str, str] | None = None, charging_state: str = "EVConnected") -> dict[str, Any] | None:
+        """Started; `token` (idToken, type) when the transaction starts authorized (TxStartPoint
+        Authorized / PowerPathClosed / EnergyTransfer): its trigger becomes Authorized or RemoteStart."""
         if connector not in self.evses or connector in self.active:
             return None
         evse_id, conn_id = self.evses[connector]
-        tx = Tx(session_id, evse_id, conn_id)
+        tx = Tx(session_id, evse_id, conn_id, charging_state=charging_state)
         self.active[connector] = tx
-        return self._msg(tx, "Started", "CablePluggedIn", ts, offline=offline, meter=meter)
+        id_token = None
+        if token is not None:
+            id_token, auth_trigger = self._authorize(connector, tx, *token)
+            if trigger == "Authorized":
+                trigger = auth_trigger
+        return self._msg(tx, "Started", trigger, ts, offline=offline, meter=meter, id_token=id_token)
 
-    def authorized(self, connector: int, token: str, token_type: str, ts: str, *,
-                   offline: bool = False) -> dict[str, Any] | None:
-        tx = self.active.get(connector)
-        if tx is None:
-            return None
+    def _authorize(self, connector: int, tx: Tx, token: str, token_type: str) -> tuple[dict[str, str], str]:
         id_token = {"idToken": token, "type": token_type if token_type in TOKEN_TYPES else "Central"}
         trigger = "Authorized"
         rs = self.remote_starts.pop(connector, None)
@@ -99,6 +110,14 @@ class TxBuilder:
             id_token = rs[1]
             trigger = "RemoteStart"
         tx.id_token = id_token
+        return id_token, trigger
+
+    def authorized(self, connector: int, token: str, token_type: str, ts: str, *,
+                   offline: bool = False) -> dict[str, Any] | None:
+        tx = self.active.get(connector)
+        if tx is None:
+            return None
+        id_token, trigger = self._authorize(connector, tx, token, token_type)
         return self._msg(tx, "Updated", trigger, ts, offline=offline, id_token=id_token)
 
     def charging_state(self, connector: int, state: str, ts: str, *, offline: bool = False) -> dict[str, Any] | None:
@@ -123,12 +142,20 @@ class TxBuilder:
         return self._msg(tx, "Updated", trigger, ts, offline=offline, meter=meter)
 
     def ended(self, connector: int, reason: str, ts: str, *, offline: bool = False,
-              meter: list[dict[str, Any]] | None = None, charging_state: str = "Idle") -> dict[str, Any] | None:
+              meter: list[dict[str, Any]] | None = None, trigger: str | None = None,
+              charging_state: str = "Idle", session_id: str | None = None) -> dict[str, Any] | None:
+        """Ended. At unplug chargingState is Idle; a TxStopPoint reached while the EV stays
+        plugged in passes its own trigger and chargingState, and `session_id` so that the
+        session does not start a second transaction."""
         tx = self.active.pop(connector, None)
         if tx is None:
             return None
-        tx.charging_state = charging_state  # EVConnected when a reset ends it with the EV still plugged in
-        trigger = "EVCommunicationLost" if reason == "EVDisconnected" else STOP_TRIGGERS.get(reason, "AbnormalCondition")
+        if session_id is not None:
+            self.finished[connector] = session_id
+        tx.charging_state = charging_state
+        if trigger is None:
+            trigger = "EVCommunicationLost" if reason == "EVDisconnected" else \
+                STOP_TRIGGERS.get(reason, "AbnormalCondition")
         return self._msg(tx, "Ended", trigger, ts, offline=offline, meter=meter, stopped_reason=reason or "Other")
 
 

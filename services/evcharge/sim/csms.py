@@ -168,9 +168,17 @@ class StationHandler(ChargePoint):
     def on_notify_event(self, **_: Any) -> Any:
         return call_result.NotifyEvent()
 
+    @on(Action.report_charging_profiles)
+    def on_report_charging_profiles(self, **_: Any) -> Any:
+        return call_result.ReportChargingProfiles()
+
     @on(Action.security_event_notification)
     def on_security_event(self, **_: Any) -> Any:
         return call_result.SecurityEventNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, **_: Any) -> Any:
+        return call_result.FirmwareStatusNotification()
 
     @on(Action.meter_values)
     def on_meter_values(self, **_: Any) -> Any:

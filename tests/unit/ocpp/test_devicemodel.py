@@ -38,14 +38,18 @@ def test_set_checks_type_range_mutability_and_notifies():
         cv("OCPPCommCtrlr", "HeartbeatInterval", attributeValue="0"),
         cv("OCPPCommCtrlr", "HeartbeatInterval", attributeValue="1.5"),
         cv("AuthCtrlr", "LocalAuthorizeOffline", attributeValue="yes"),
-        cv("TxCtrlr", "TxStartPoint", attributeValue="EVConnected"),
+        cv("TxCtrlr", "StopTxOnInvalidId", attributeValue="false"),
         cv("SampledDataCtrlr", "TxUpdatedMeasurands", attributeValue="Power.Active.Import"),
         cv("SampledDataCtrlr", "TxUpdatedMeasurands", attributeValue="SoC"),
+        cv("TxCtrlr", "TxStartPoint", attributeValue="ParkingBayOccupancy"),   # no bay sensor
+        cv("TxCtrlr", "TxStopPoint", attributeValue="EVConnected,Authorized"),
     ])
     assert [r["attributeStatus"] for r in res] == ["Accepted", "Rejected", "Rejected", "Rejected", "Rejected",
-                                                   "Accepted", "Rejected"]
+                                                   "Accepted", "Rejected", "Rejected", "Accepted"]
     assert res[4]["attributeStatusInfo"]["reasonCode"] == "ReadOnly"
-    assert seen == [("HeartbeatInterval", "60"), ("TxUpdatedMeasurands", "Power.Active.Import")]
+    assert res[7]["attributeStatusInfo"]["reasonCode"] == "InvalidValue"
+    assert seen == [("HeartbeatInterval", "60"), ("TxUpdatedMeasurands", "Power.Active.Import"),
+                    ("TxStopPoint", "EVConnected,Authorized")]
     assert dm.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 60
 
 
