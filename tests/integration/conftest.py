@@ -136,8 +136,11 @@ class Stack:
 
         return await get_all(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE)
 
-    async def wait(self, what, predicate, timeout: float = 5.0, what_name: str = "condition"):
-        """Poll `await what()` until predicate(value) holds; fail with the last value."""
+    async def wait(self, what, predicate, timeout: float = 20.0, what_name: str = "condition"):
+        """Poll `await what()` until predicate(value) holds; fail with the last value.
+
+        The default is generous on purpose: under the full suite on 2 cores a service can be
+        starved for seconds (a 5 s default failed there); a passing wait returns as soon as it holds."""
         import asyncio
 
         loop = asyncio.get_running_loop()

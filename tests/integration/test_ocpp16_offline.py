@@ -122,3 +122,30 @@ async def test_session_ended_while_ocpp_not_running_is_reported_on_start(start_o
 
     (stop,) = await csms16.wait_for("StopTransaction", timeout=20)
     assert stop["transactionId"] == tid and stop["reason"] == "Remote"
+
+
+async def test_stop_while_start_transaction_is_unanswered_does_not_start_it_twice(start_ocpp16, csms16, supervisor):
+    """A clean stop (SIGTERM) while StartTransaction waits for its answer: the service waits for
+    the answer (and stores the transactionId) before it ends, so the restarted service does not
+    send it again and the Central System assigns one transactionId, which StopTransaction uses."""
+    import signal
+
+    from evcharge.sil.supervisor import ServiceSpec
+
+    stack = await start_ocpp16()
+    csms16.behaviour.hold["StartTransaction"] = 1   # the Central System is slow to answer
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await csms16.wait_for("StartTransaction")
+    supervisor.kill("ocpp", signal.SIGTERM)
+    await supervisor.wait_stopping("ocpp")
+    csms16.release()                                # the answer arrives while the service stops
+    assert await supervisor.stop("ocpp") == 0
+
+    await supervisor.start(ServiceSpec("ocpp", ["--config", str(stack.dir / "ocpp.yaml")]))
+    await stack.evse(1, "Stop", "s", "Remote")
+    await stack.sim(1, "Unplug")
+    (stop,) = await csms16.wait_for("StopTransaction", timeout=20)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=20)
+    assert transaction_actions(csms16).count("StartTransaction") == 1
+    assert len(csms16.assigned) == 1 and stop["transactionId"] == csms16.assigned[0]

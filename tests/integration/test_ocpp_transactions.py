@@ -290,12 +290,15 @@ async def test_K01_set_charging_profile_limits_energy(start_ocpp, csms):
     r = await csms.call("SetChargingProfile", {"evseId": 0, "chargingProfile": prof(2, "ChargingStationMaxProfile", 20)})
     assert r["status"] == "Accepted"
     got = await stack.wait(limits, lambda p: sorted(map(tuple, p["ExternalLimits"])) == [(0, "ocpp", 20.0),
-                                                                                          (1, "ocpp", 10.0)])
+                                                                                          (1, "ocpp", 10.0)],
+                           timeout=30, what_name="both OCPP limits in energy")
     assert got["EffectiveSiteLimitA"] == 20.0
     await stack.sim(1, "PlugIn", "d", 220.0)
     await stack.tap(CARD)
     await stack.sim(1, "SetEvReady", "b", True)
-    await stack.wait(lambda: stack.conn(1), lambda c: 0 < c["AllocatedCurrentA"] <= 10.0, what_name="allocation <= 10 A")
+    await stack.wait(lambda: stack.conn(1), lambda c: 0 < c["AllocatedCurrentA"] <= 10.0, timeout=30,
+                     what_name="allocation <= 10 A")
     assert (await csms.call("ClearChargingProfile", {"chargingProfileId": 1}))["status"] == "Accepted"
     assert (await csms.call("ClearChargingProfile", {"chargingProfileId": 1}))["status"] == "Unknown"
-    await stack.wait(limits, lambda p: [tuple(x) for x in p["ExternalLimits"]] == [(0, "ocpp", 20.0)])
+    await stack.wait(limits, lambda p: [tuple(x) for x in p["ExternalLimits"]] == [(0, "ocpp", 20.0)], timeout=30,
+                     what_name="the evse limit cleared")

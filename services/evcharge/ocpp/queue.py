@@ -10,15 +10,22 @@ and the same commit as the message it produced, so seqNo stays continuous across
 either both the message and the advanced counter are on disk, or neither.
 
 Delivery policy (attempts, interval) is the pure `RetryPolicy`; this module only stores.
+The senders (2.0.1 and 1.6) deliver one message at a time, from one task, and on a clean stop
+let the answer to the message in flight come in first (`drain_in_flight`): a duplicate can then
+only follow a crash, kill -9 or power cut between the CSMS's receipt and the delete.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("evcharge.ocpp")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -144,3 +151,18 @@ class RetryPolicy:
         if attempts_so_far >= self.attempts:
             return None
         return self.interval_s * attempts_so_far  # OCPP E13: interval x number of attempts so far
+
+
+async def drain_in_flight(idle: asyncio.Event, timeout_s: float) -> bool:
+    """On a clean stop: wait (bounded) until the sender is idle, i.e. the message it sent is
+    answered and deleted, or its failure counted. False if it was still unanswered at the end:
+    it stays queued and is sent again after the restart (at-least-once)."""
+    if idle.is_set():
+        return True
+    log.info("stopping: waiting up to %.1f s for the answer to the message in flight", timeout_s)
+    try:
+        await asyncio.wait_for(idle.wait(), timeout_s)
+    except TimeoutError:
+        log.warning("stopping: the message in flight was not answered; it is sent again after the restart")
+        return False
+    return True

@@ -41,7 +41,7 @@ from .netprofile import STATE_KEY as NETWORK_KEY
 from .netprofile import NetworkProfiles, Selector, Target
 from .netprofile import check_profile as check_network_profile
 from .netprofile import target as network_target
-from .queue import MessageQueue, RetryPolicy
+from .queue import MessageQueue, Queued, RetryPolicy, drain_in_flight
 from .reset import Resetter
 from .security import Security
 from .smartcharging import MAX_ENTRIES, ProfileStore, check_profile, parse_time
@@ -56,6 +56,7 @@ SUBPROTOCOL = "ocpp2.0.1"
 # sleeps (a new boot retry, a transaction's first sample) is seen within TICK_MAX_S.
 TICK_S = 0.1
 TICK_MAX_S = 1.0
+STOP_DRAIN_S = 3.0  # on a clean stop, at most this long for the answer to a message in flight
 LOCAL_LIST_MAX = 1000  # auth.locallist.MAX_ENTRIES
 # evse connector State -> OCPP ConnectorStatusEnumType
 CONNECTOR_STATUS = {"Available": "Available", "Preparing": "Occupied", "Charging": "Occupied",
@@ -136,6 +137,9 @@ class OcppService:
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
         self._wake_sender = asyncio.Event()
+        self._sender_idle = asyncio.Event()   # clear while a queued message waits for its answer
+        self._sender_idle.set()
+        self._stopping = False
         self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn)
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -186,11 +190,16 @@ class OcppService:
                  self.cfg.station_id, self.cfg.url, self.cfg.security_profile, len(self.queue))
 
     async def stop(self) -> None:
+        # A queued message the CSMS has but not yet answered would be sent again after the
+        # restart (and a CSMS that does not de-duplicate would count it twice): let its answer
+        # come in first, within the stop budget (common.service gives stop() 5 s).
+        self._stopping = True
+        await drain_in_flight(self._sender_idle, min(STOP_DRAIN_S, self.cfg.message_timeout_s))
         for t in list(self._tasks):
             t.cancel()
         if self.ws is not None:
             try:
-                await asyncio.wait_for(self.ws.close(), 2)
+                await asyncio.wait_for(self.ws.close(), 1.5)
             except Exception:  # noqa: BLE001 - closing on the way out
                 pass
         self.queue.close()
@@ -388,44 +397,62 @@ class OcppService:
                 self._wake_sender.set()
 
     async def _deliver(self) -> None:
-        while self.online:
+        while self.online and not self._stopping:  # stopping: the head waits for the next start
             head = self.queue.head()
             if head is None:
                 break
             link = self.link
             assert link is not None
-            policy = RetryPolicy(self.dm.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"),
-                                 self.dm.get_int("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"))
-            self.boot.message_sent(time.monotonic())
+            self._sender_idle.clear()
             try:
-                resp = await link.call(make_call(head.action, head.payload), suppress=False)
-            except (TypeError, ValueError) as e:  # a payload the library cannot build: never deliverable
-                log.error("%s %s cannot be sent, dropped: %s", head.action, head.id, e)
-                self.queue.remove(head.id)
-                continue
-            except websockets.ConnectionClosed:
+                closed, retry_in = await self._deliver_head(link, head)
+            finally:
+                self._sender_idle.set()
+            if closed:
                 # Not an attempt: it waits for the next connection, whose boot wakes the sender.
                 # (Returning, not re-waking: `online` stays true until the connection loop notices.)
                 return
-            except (TimeoutError, OCPPError) as e:
-                if self.link is not link:
-                    break  # the connection went away while we waited
-                attempts = self.queue.count_attempt(head.id)
-                wait = policy.after_failure(attempts)
-                if wait is None:
-                    log.error("%s %s given up after %d attempts: %s", head.action, head.id, attempts, e)
-                    self.queue.remove(head.id)
-                else:
-                    log.warning("%s %s not accepted (%s); attempt %d, retry in %.1f s", head.action, head.id,
-                                e, attempts, wait)
-                    await asyncio.sleep(wait)
-                continue
-            self.queue.remove(head.id)
-            self.publish()
-            if head.action == "TransactionEvent":
-                self._on_transaction_response(head.payload, resp)
-        if self.online and len(self.queue):
+            if retry_in:
+                await asyncio.sleep(retry_in)
+        if self.online and len(self.queue) and not self._stopping:
             self._wake_sender.set()
+
+    async def _deliver_head(self, link: Link, head: Queued) -> tuple[bool, float]:
+        """One exchange for the queue's head, stored outcome included: (connection closed, retry in s).
+
+        The message leaves the queue only once its answer is in (at-least-once); `stop()` waits
+        for this to return, so a clean stop never leaves an answered message behind."""
+        policy = RetryPolicy(self.dm.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"),
+                             self.dm.get_int("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"))
+        self.boot.message_sent(time.monotonic())
+        try:
+            resp = await link.call(make_call(head.action, head.payload), suppress=False)
+        except (TypeError, ValueError) as e:  # a payload the library cannot build: never deliverable
+            log.error("%s %s cannot be sent, dropped: %s", head.action, head.id, e)
+            self.queue.remove(head.id)
+            return False, 0.0
+        except websockets.ConnectionClosed:
+            return True, 0.0
+        except (TimeoutError, OCPPError) as e:
+            if self.link is not link:
+                return True, 0.0  # the connection went away while we waited
+            attempts = self.queue.count_attempt(head.id)
+            wait = policy.after_failure(attempts)
+            if wait is None:
+                log.error("%s %s given up after %d attempts: %s", head.action, head.id, attempts, e)
+                self.queue.remove(head.id)
+                return False, 0.0
+            log.warning("%s %s not accepted (%s); attempt %d, retry in %.1f s", head.action, head.id,
+                        e, attempts, wait)
+            return False, wait
+        self.queue.remove(head.id)
+        self.publish()
+        if head.action == "TransactionEvent":
+            try:
+                self._on_transaction_response(head.payload, resp)
+            except Exception:  # the CSMS has it: never send it again because of a bug here
+                log.exception("handling the answer to %s %s failed", head.action, head.id)
+        return False, 0.0
 
     def _on_transaction_response(self, payload: dict[str, Any], resp: Any) -> None:
         info = getattr(resp, "id_token_info", None)

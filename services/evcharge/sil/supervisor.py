@@ -35,6 +35,7 @@ class _Child:
     spec: ServiceSpec
     process: asyncio.subprocess.Process | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)   # it said STOPPING=1
     starts: int = 0
     exits: list[int] = field(default_factory=list)
     notify_sock: socket.socket | None = None
@@ -95,6 +96,13 @@ class Supervisor:
             tail = self.log_path(name).read_text(errors="replace")[-3000:] if self.log_path(name).exists() else ""
             raise RuntimeError(f"service {name} did not become ready in {timeout_s} s; log tail:\n{tail}") from None
 
+    async def wait_stopping(self, name: str, timeout_s: float = 20.0) -> None:
+        """Until the service said STOPPING=1 (it got SIGTERM and began its clean stop)."""
+        try:
+            await asyncio.wait_for(self._children[name].stopping.wait(), timeout_s)
+        except TimeoutError:
+            raise RuntimeError(f"service {name} did not begin stopping in {timeout_s} s") from None
+
     async def wait_restarted(self, name: str, previous_starts: int, timeout_s: float = 20.0) -> None:
         child = self._children[name]
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -154,6 +162,7 @@ class Supervisor:
         env.setdefault("PYTHONUNBUFFERED", "1")
         logf = open(self.log_path(spec.name), "ab")  # noqa: SIM115 - handed to the child
         child.ready.clear()
+        child.stopping.clear()
         child.process = await asyncio.create_subprocess_exec(
             self.python, "-m", f"evcharge.{spec.name}", *spec.args,
             stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
@@ -186,6 +195,8 @@ class Supervisor:
         lines = data.split(b"\n")
         if b"READY=1" in lines:
             child.ready.set()
+        if b"STOPPING=1" in lines:
+            child.stopping.set()
         if b"WATCHDOG=1" in lines or b"READY=1" in lines:
             child.last_ping = asyncio.get_running_loop().time()
 

@@ -75,6 +75,9 @@ class Behaviour:
     transaction_event_errors: int = 0                          # answer this many TransactionEvents with CALLERROR
     ignore: dict[str, int] = field(default_factory=dict)       # action -> how many of its CALLs to leave unanswered
     sign_certificate: list[str] = field(default_factory=lambda: ["Accepted"])  # SignCertificate answers
+    # action -> how many of its CALLs to answer only when the test calls `Csms.release()` (a slow
+    # CSMS, deterministically: the station has a message in flight for as long as the test wants)
+    hold: dict[str, int] = field(default_factory=dict)
 
 
 class _Recorder:
@@ -92,11 +95,34 @@ class _Recorder:
             if frame.action and ignore.get(frame.action, 0) > 0:
                 ignore[frame.action] -= 1   # as if lost: the station's MessageTimeout runs out
                 continue
+            hold = self.csms.behaviour.hold
+            if frame.action and hold.get(frame.action, 0) > 0:
+                hold[frame.action] -= 1
+                self.csms._held[frame.data[1]] = self.csms._release
             return raw
 
     async def send(self, raw: str) -> None:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        release = self.csms._held.pop(data[1], None) if isinstance(data, list) and len(data) > 1 \
+            and data[0] in (3, 4) and isinstance(data[1], str) else None
+        if release is not None:   # answered later, without blocking the library's receive loop
+            task = asyncio.get_running_loop().create_task(self._send_when(release, raw))
+            self.csms._tasks.add(task)
+            task.add_done_callback(self.csms._tasks.discard)
+            return
         self.csms._record("out", raw)
         await self.ws.send(raw)
+
+    async def _send_when(self, release: asyncio.Event, raw: str) -> None:
+        await release.wait()
+        self.csms._record("out", raw)
+        try:
+            await self.ws.send(raw)
+        except Exception as e:  # noqa: BLE001 - the station went away meanwhile
+            log.info("held answer not delivered: %s", e)
 
 
 class StationHandler(ChargePoint):
@@ -188,6 +214,9 @@ class Csms:
         self.paths: list[str] = []
         self._server: Server | None = None
         self._changed = asyncio.Condition()
+        self._release = asyncio.Event()               # Behaviour.hold: answers wait for this
+        self._held: dict[str, asyncio.Event] = {}    # message id of a held CALL -> its release
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -273,7 +302,14 @@ class Csms:
     def actions(self) -> list[str]:
         return [f.action for f in self.frames if f.direction == "in" and f.action]
 
-    async def wait_until(self, predicate, timeout: float = 10.0, what: str = "condition") -> Any:
+    def release(self) -> None:
+        """Send the answers held so far (`Behaviour.hold`); later holds wait for the next release."""
+        self._release.set()
+        self._release = asyncio.Event()
+
+    async def wait_until(self, predicate, timeout: float = 20.0, what: str = "condition") -> Any:
+        """Until predicate() is truthy (its value); the generous default timeouts of the waits are
+        for tests on a loaded machine: a wait that holds returns at once."""
         async def waiter() -> Any:
             async with self._changed:
                 while True:
@@ -287,7 +323,7 @@ class Csms:
         except TimeoutError:
             raise AssertionError(f"CSMS: timed out waiting for {what}; actions so far: {self.actions()}") from None
 
-    async def wait_for(self, action: str, count: int = 1, timeout: float = 10.0,
+    async def wait_for(self, action: str, count: int = 1, timeout: float = 20.0,
                        where=None) -> list[dict[str, Any]]:
         def check() -> list[dict[str, Any]] | None:
             got = [p for p in self.received(action) if where is None or where(p)]
@@ -295,7 +331,7 @@ class Csms:
 
         return await self.wait_until(check, timeout, f"{count} x {action}")
 
-    async def wait_connected(self, station_id: str | None = None, timeout: float = 10.0) -> StationHandler:
+    async def wait_connected(self, station_id: str | None = None, timeout: float = 20.0) -> StationHandler:
         def check() -> StationHandler | None:
             if station_id is None:
                 return next(iter(self.stations.values()), None)
@@ -316,7 +352,7 @@ class Csms:
         self._record("out", raw)
         await ws.send(raw)
 
-    async def wait_raw_reply(self, predicate, timeout: float = 5.0) -> list:
+    async def wait_raw_reply(self, predicate, timeout: float = 20.0) -> list:
         """The first frame from a station whose parsed JSON satisfies predicate."""
         def check() -> Any:
             return next((f.data for f in self.frames if f.direction == "in" and f.data is not None

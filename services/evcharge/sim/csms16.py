@@ -95,7 +95,7 @@ class Csms16(Csms):
         self.assigned: list[int] = []     # transactionIds handed out, oldest first
         self.start_status: dict[str, str] = {}  # idTag -> StartTransaction.conf status (default: as Authorize)
 
-    async def transaction_id(self, n: int = 1, timeout: float = 10.0) -> int:
+    async def transaction_id(self, n: int = 1, timeout: float = 20.0) -> int:
         """The id assigned by the n-th StartTransaction.conf, once it was sent."""
         ids = await self.wait_until(lambda: self.assigned if len(self.assigned) >= n else None, timeout,
                                     f"{n} StartTransaction answer(s)")

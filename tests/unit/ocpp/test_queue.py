@@ -1,6 +1,7 @@
+import asyncio
 import sqlite3
 
-from evcharge.ocpp.queue import MessageQueue, RetryPolicy
+from evcharge.ocpp.queue import MessageQueue, RetryPolicy, drain_in_flight
 
 
 def test_fifo_and_durable_reopen(tmp_path):
@@ -41,3 +42,17 @@ def test_retry_policy():
     assert p.after_failure(1) == 10
     assert p.after_failure(2) == 20
     assert p.after_failure(3) is None
+
+
+async def test_drain_in_flight_waits_for_the_answer_then_gives_up():
+    idle = asyncio.Event()
+    idle.set()
+    assert await drain_in_flight(idle, 0.01)            # nothing in flight: returns at once
+    idle.clear()                                         # a message waits for its answer
+    waiter = asyncio.create_task(drain_in_flight(idle, 60))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    idle.set()                                           # answered and deleted
+    assert await waiter
+    idle.clear()
+    assert not await drain_in_flight(idle, 0.01)        # never answered: stays queued

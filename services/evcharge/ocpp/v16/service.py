@@ -35,7 +35,7 @@ from ..boot import Backoff, BootMachine
 from ..bridge import Bridge
 from ..config import OcppConfig
 from ..interfaces import OcppInterface
-from ..queue import MessageQueue, RetryPolicy
+from ..queue import MessageQueue, Queued, RetryPolicy, drain_in_flight
 from ..smartcharging import ProfileStore, check_profile, parse_time
 from .adapter import Link16, make_call16
 from .composite import composite
@@ -46,6 +46,7 @@ log = logging.getLogger("evcharge.ocpp")
 
 SUBPROTOCOL = "ocpp1.6"
 TICK_S = 0.1
+STOP_DRAIN_S = 3.0  # on a clean stop, at most this long for the answer to a message in flight
 TRANSACTION_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues", "SecurityEventNotification")
 # evse connector State -> 1.6 ChargePointStatus (evse uses the 1.6 names already)
 STATUSES = {"Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved",
@@ -122,6 +123,7 @@ class Ocpp16Service:
         self.profiles = ProfileStore()
         self.profiles.load_json(self.queue.get_state("profiles"))
         self.sent_limits: dict[int, float | None] = {}
+        self._limits_lock = asyncio.Lock()
         self._next_limit_check = 0.0
         self.boot = BootMachine(heartbeat_s=float(self.conf.get_int("HeartbeatInterval")))
         self.backoff = Backoff(r.backoff_wait_minimum_s, r.backoff_random_range_s, r.backoff_repeat_times)
@@ -143,6 +145,9 @@ class Ocpp16Service:
         self.restart_requested = asyncio.Event()  # set by Reset: common.service exits with EXIT_RESTART
         self._auth_failure_reported = False
         self._wake_sender = asyncio.Event()
+        self._sender_idle = asyncio.Event()   # clear while a queued message waits for its answer
+        self._sender_idle.set()
+        self._stopping = False
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}
@@ -175,11 +180,15 @@ class Ocpp16Service:
                  self.cfg.station_id, self.cfg.url, self.cfg.security_profile, len(self.queue))
 
     async def stop(self) -> None:
+        # An unanswered StartTransaction sent again after the restart would open a second
+        # transaction at the Central System: let the answer in flight come in first.
+        self._stopping = True
+        await drain_in_flight(self._sender_idle, min(STOP_DRAIN_S, self.cfg.message_timeout_s))
         for t in list(self._tasks):
             t.cancel()
         if self.ws is not None:
             try:
-                await asyncio.wait_for(self.ws.close(), 2)
+                await asyncio.wait_for(self.ws.close(), 1.5)
             except Exception:  # noqa: BLE001 - closing on the way out
                 pass
         self.queue.close()
@@ -403,53 +412,66 @@ class Ocpp16Service:
                 self._wake_sender.set()
 
     async def _deliver(self) -> None:
-        while self.online:
+        while self.online and not self._stopping:  # stopping: the head waits for the next start
             head = self.queue.head()
             if head is None:
                 break
             link = self.link
             assert link is not None
-            payload = dict(head.payload)
-            if head.action in ("StopTransaction", "MeterValues") and head.transaction_id:
-                tid = self.tx.resolve(head.transaction_id)
-                if tid is None:  # its StartTransaction was given up: the Central System cannot place it
-                    log.error("%s of transaction %s has no transactionId (StartTransaction was not accepted); "
-                              "dropped", head.action, head.transaction_id)
-                    self.queue.remove(head.id)
-                    continue
-                payload["transactionId"] = tid
-            policy = RetryPolicy(self.conf.get_int("TransactionMessageAttempts"),
-                                 self.conf.get_int("TransactionMessageRetryInterval"))
-            self.boot.message_sent(time.monotonic())
+            self._sender_idle.clear()
             try:
-                resp = await link.call(make_call16(head.action, payload), suppress=False)
-            except (TypeError, ValueError) as e:
-                log.error("%s %s cannot be sent, dropped: %s", head.action, head.id, e)
-                self.queue.remove(head.id)
-                continue
-            except websockets.ConnectionClosed:
+                closed, retry_in = await self._deliver_head(link, head)
+            finally:
+                self._sender_idle.set()
+            if closed:
                 break
-            except (TimeoutError, OCPPError) as e:
-                if self.link is not link:
-                    break
-                attempts = self.queue.count_attempt(head.id)
-                wait = policy.after_failure(attempts)
-                if wait is None:
-                    log.error("%s %s given up after %d attempts: %s", head.action, head.id, attempts, e)
-                    self.queue.remove(head.id)
-                else:
-                    log.warning("%s %s not accepted (%s); attempt %d, retry in %.1f s", head.action, head.id,
-                                e, attempts, wait)
-                    await asyncio.sleep(wait)
-                continue
-            try:
-                self._on_delivered(head.action, head.transaction_id, resp)
-            except Exception:  # the Central System has it: never send it again because of a bug here
-                log.exception("handling the answer to %s %s failed", head.action, head.id)
-            self.queue.remove(head.id)
-            self.publish()
-        if self.online and len(self.queue):
+            if retry_in:
+                await asyncio.sleep(retry_in)
+        if self.online and len(self.queue) and not self._stopping:
             self._wake_sender.set()
+
+    async def _deliver_head(self, link: Link16, head: Queued) -> tuple[bool, float]:
+        """One exchange for the queue's head, stored outcome included: (connection closed, retry in s).
+        `stop()` waits for this to return, so a clean stop never leaves an answered message behind."""
+        payload = dict(head.payload)
+        if head.action in ("StopTransaction", "MeterValues") and head.transaction_id:
+            tid = self.tx.resolve(head.transaction_id)
+            if tid is None:  # its StartTransaction was given up: the Central System cannot place it
+                log.error("%s of transaction %s has no transactionId (StartTransaction was not accepted); "
+                          "dropped", head.action, head.transaction_id)
+                self.queue.remove(head.id)
+                return False, 0.0
+            payload["transactionId"] = tid
+        policy = RetryPolicy(self.conf.get_int("TransactionMessageAttempts"),
+                             self.conf.get_int("TransactionMessageRetryInterval"))
+        self.boot.message_sent(time.monotonic())
+        try:
+            resp = await link.call(make_call16(head.action, payload), suppress=False)
+        except (TypeError, ValueError) as e:
+            log.error("%s %s cannot be sent, dropped: %s", head.action, head.id, e)
+            self.queue.remove(head.id)
+            return False, 0.0
+        except websockets.ConnectionClosed:
+            return True, 0.0
+        except (TimeoutError, OCPPError) as e:
+            if self.link is not link:
+                return True, 0.0
+            attempts = self.queue.count_attempt(head.id)
+            wait = policy.after_failure(attempts)
+            if wait is None:
+                log.error("%s %s given up after %d attempts: %s", head.action, head.id, attempts, e)
+                self.queue.remove(head.id)
+                return False, 0.0
+            log.warning("%s %s not accepted (%s); attempt %d, retry in %.1f s", head.action, head.id,
+                        e, attempts, wait)
+            return False, wait
+        try:
+            self._on_delivered(head.action, head.transaction_id, resp)
+        except Exception:  # the Central System has it: never send it again because of a bug here
+            log.exception("handling the answer to %s %s failed", head.action, head.id)
+        self.queue.remove(head.id)
+        self.publish()
+        return False, 0.0
 
     def _on_delivered(self, action: str, local_id: str | None, resp: Any) -> None:
         if action == "StartTransaction" and local_id:
@@ -889,6 +911,13 @@ class Ocpp16Service:
                        "chargingSchedulePeriod": periods}
 
     async def apply_limits(self) -> None:
+        # One at a time: the timer and the SetChargingProfile/ClearChargingProfile handlers all
+        # call this; interleaved runs could finish in another order than energy saw their calls,
+        # leaving `sent_limits` claiming a limit energy does not have (never corrected after).
+        async with self._limits_lock:
+            await self._apply_limits()
+
+    async def _apply_limits(self) -> None:
         now = time.time()
         wanted: dict[int, float | None] = {0: self.profiles.station_limit(now)}
         for cid, n in self.connectors.items():
