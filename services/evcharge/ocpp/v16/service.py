@@ -858,6 +858,10 @@ class Ocpp16Service:
         purpose = PURPOSES_16_TO_201.get(profile.get("chargingProfilePurpose", ""))
         if purpose is None:
             return "Rejected"
+        if profile.get("chargingSchedule", {}).get("chargingRateUnit") != "A":
+            # The 1.6 side stays in amps (GetCompositeSchedule too); the shared store's W
+            # conversion assumes 2.0.1's numberPhases semantics, not checked against 1.6 yet.
+            return "Rejected"
         p: dict[str, Any] = json.loads(json.dumps(profile, default=float))  # the library parses limits as Decimal
         p["id"] = p.pop("chargingProfileId")
         p["chargingProfilePurpose"] = purpose
