@@ -126,6 +126,7 @@ class OcppService:
         self.token_types: dict[int, tuple[str, str]] = {}   # connector -> (token, real type) of a CSMS-authorized card
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
+        self._offline_since: float | None = None  # monotonic time the CSMS link was lost (B04)
         self._wake_sender = asyncio.Event()
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -213,6 +214,8 @@ class OcppService:
                     self.security.connect_failed(e)
             finally:
                 self.link = self.ws = None
+                if self._offline_since is None:
+                    self._offline_since = time.monotonic()
                 self.boot.disconnected()
                 self.publish()
             delay = 0.0 if self._reconnect.is_set() else self.backoff.next_delay()  # Reconnect(): now
@@ -238,7 +241,9 @@ class OcppService:
             else:
                 log.info("reconnected; the CSMS accepted this station before, no BootNotification")
                 self.backoff.reset()
-                await self._after_accepted()
+                offline_s = time.monotonic() - (self._offline_since or 0.0)
+                await self._after_accepted(all_statuses=bootmod.report_all_after_offline(
+                    offline_s, self.dm.get_int("OCPPCommCtrlr", "OfflineThreshold")))
             reconnect = asyncio.create_task(self._reconnect.wait())
             await asyncio.wait({reader, reconnect}, return_when=asyncio.FIRST_COMPLETED)
             reconnect.cancel()
@@ -280,8 +285,10 @@ class OcppService:
             await self._after_accepted()
         self.publish()
 
-    async def _after_accepted(self) -> None:
-        self.sent_status.clear()
+    async def _after_accepted(self, all_statuses: bool = True) -> None:
+        self._offline_since = None
+        if all_statuses:
+            self.sent_status.clear()
         for cid in self.evses:
             await self._send_status(cid)
             await self.send_faults(cid)
@@ -507,6 +514,10 @@ class OcppService:
             if known and known[0].casefold() == token.casefold():
                 token_type = known[1]
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
+        elif event == "TokenExpired" and self.tx.remote_starts.pop(cid, None) is not None:
+            # E03.FR.05 / TC_F_04: no EV within EVConnectionTimeOut, the remote start is void.
+            log.info("connector %d: remote start expired (no EV connected in time)", cid, extra=fields(connector=cid))
+            self.queue.put_state("tx", self.tx.to_json())
         elif event == "Stopped":
             if detail.get("reason") in ("OvercurrentFault", "GroundFault"):  # ChargeX CX004 / CX002
                 self.faults.raise_fault(cid, detail["reason"])
@@ -743,6 +754,8 @@ class OcppService:
             if evse and evse.get("id") and not self._connectors_for(evse):
                 return "Rejected"
             return "Accepted"
+        if requested in ("LogStatusNotification", "FirmwareStatusNotification"):
+            return "Accepted"  # F06.FR.03: an evse given with these is ignored (TC_F_17)
         if requested == "SignChargingStationCertificate":
             return self.security.trigger_sign()
         return "NotImplemented"
@@ -760,10 +773,29 @@ class OcppService:
             for cid in self._connectors_for(evse):
                 self.sent_status.pop(cid, None)
                 await self._send_status(cid)
-        elif requested in ("TransactionEvent", "MeterValues"):
+        elif requested == "TransactionEvent":
             for cid in self._connectors_for(evse):
                 self._emit(cid, self.tx.meter(cid, self._meter(cid, "Trigger", "TxUpdatedMeasurands"), utc_now(),
                                               trigger="Trigger", offline=not self.online))
+        elif requested == "MeterValues":  # F06.FR.06: the AlignedDataCtrlr measurands, context Trigger
+            for cid in self._connectors_for(evse):
+                values = self._values(cid, "Trigger", "AlignedDataCtrlr", "Measurands")
+                if values:
+                    await self._send_meter_values(cid, values)
+        elif requested == "LogStatusNotification":  # F06.FR.14/15: Uploading with its requestId, else Idle
+            await self.logs.notify_current()
+        elif requested == "FirmwareStatusNotification":
+            await self._notify_firmware_status()
+
+    async def _notify_firmware_status(self) -> None:
+        """F06.FR.16 / L01.FR.25: no firmware update in progress (this service runs none) is Idle."""
+        link = self.link
+        if link is None:
+            return
+        try:
+            await link.call(make_call("FirmwareStatusNotification", {"status": "Idle"}), suppress=False)
+        except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+            log.info("FirmwareStatusNotification failed: %s", e)
 
     def _connectors_for(self, evse: dict[str, Any] | None) -> list[int]:
         if not evse or not evse.get("id"):
