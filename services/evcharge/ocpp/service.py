@@ -813,11 +813,19 @@ class OcppService:
 
     async def change_availability(self, status: str, evse: dict[str, Any] | None) -> None:
         todo, self.pending_availability = self.pending_availability, []
+        # G03/G04 (TC_G_13, TC_G_18): the CSMS hears the current state of every connector after the
+        # request. Those whose availability changes report through their State; the rest again here.
+        wanted = dict(todo)
+        unchanged = [cid for cid in sorted(self.evses)
+                     if cid not in wanted or self.connector_props.get(cid, {}).get("Available", True) == wanted[cid]]
         for cid, operative in todo:
             try:
                 await self.bridge.set_availability(cid, operative)
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: SetAvailability failed: %s", cid, e)
+        for cid in unchanged:
+            self.sent_status.pop(cid, None)
+            await self._send_status(cid)
 
     def request_start(self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None) -> tuple[str, str | None]:
         candidates = self._connectors_for({"id": evse_id} if evse_id else None)
