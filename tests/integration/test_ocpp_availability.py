@@ -179,14 +179,23 @@ async def test_TC_G_15_CS_and_TC_G_16_CS_connector_same_state_again(start_ocpp, 
 async def still_running(stack, csms) -> None:
     """The transaction on EVSE 1 goes on after the Scheduled answer."""
     conn = await stack.conn(1)
-    assert conn["SessionId"] and conn["State"] in ("Charging", "SuspendedEV", "SuspendedEVSE"), conn
+    assert conn["SessionId"] and conn["State"] == "Charging", conn
     assert not [p for p in csms.received("TransactionEvent") if p["eventType"] == "Ended"]
     assert last_status(csms, 1) == "Occupied"
 
 
-async def stop_and_unplug(stack, csms, cid: int) -> tuple[int, int]:
-    """StopAuthorized (remote), then EVDisconnected; the mark before the unplug."""
+def charged_on(csms, since: int) -> None:
+    """No TransactionEvent since `since` says the EVSE suspended the energy transfer."""
+    suspended = [p for p in csms.received("TransactionEvent")[since:]
+                 if p["transactionInfo"].get("chargingState") == "SuspendedEVSE"]
+    assert not suspended, suspended
+
+
+async def stop_and_unplug(stack, csms, cid: int, tx_mark: int) -> tuple[int, int]:
+    """StopAuthorized (remote), then EVDisconnected; the mark before the unplug. Until the stop the
+    transaction charged on (no SuspendedEVSE in the TransactionEvents since `tx_mark`)."""
     sid = (await stack.conn(cid))["SessionId"]
+    charged_on(csms, tx_mark)
     assert (await csms.call("RequestStopTransaction", {"transactionId": sid}))["status"] == "Accepted"
     await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "RemoteStop", timeout=WAIT)
     m = marks(csms)
@@ -198,10 +207,11 @@ async def stop_and_unplug(stack, csms, cid: int) -> tuple[int, int]:
 async def test_TC_G_11_CS_evse_inoperative_with_transaction(start_ocpp, csms):
     stack = await booted(start_ocpp, csms)
     await authorized_session(stack, csms, 1)
+    tx_mark = len(csms.received("TransactionEvent"))
     m0 = marks(csms)
     assert await change(csms, "Inoperative", {"id": 1}) == "Scheduled"
     await still_running(stack, csms)
-    m = await stop_and_unplug(stack, csms, 1)
+    m = await stop_and_unplug(stack, csms, 1, tx_mark)
     await reported(csms, 1, "Unavailable", m)
     assert "Unavailable" not in [p["connectorStatus"] for p in statuses(csms, m0[0])[:m[0] - m0[0]]
                                  if p["evseId"] == 1]
@@ -210,20 +220,22 @@ async def test_TC_G_11_CS_evse_inoperative_with_transaction(start_ocpp, csms):
 async def test_TC_G_14_CS_station_inoperative_with_transaction(start_ocpp, csms):
     stack = await booted(start_ocpp, csms)
     await authorized_session(stack, csms, 1)
+    tx_mark = len(csms.received("TransactionEvent"))
     m0 = marks(csms)
     assert await change(csms, "Inoperative") == "Scheduled"
     await reported(csms, 2, "Unavailable", m0)  # the EVSE without a transaction at once
     await still_running(stack, csms)
-    m = await stop_and_unplug(stack, csms, 1)
+    m = await stop_and_unplug(stack, csms, 1, tx_mark)
     await reported(csms, 1, "Unavailable", m)
 
 
 async def test_TC_G_17_CS_connector_inoperative_with_transaction(start_ocpp, csms):
     stack = await booted(start_ocpp, csms)
     await authorized_session(stack, csms, 1)
+    tx_mark = len(csms.received("TransactionEvent"))
     assert await change(csms, "Inoperative", {"id": 1, "connectorId": 1}) == "Scheduled"
     await still_running(stack, csms)
-    m = await stop_and_unplug(stack, csms, 1)
+    m = await stop_and_unplug(stack, csms, 1, tx_mark)
     await reported(csms, 1, "Unavailable", m)
 
 
