@@ -162,12 +162,25 @@ install -d "$ROOT/etc/systemd/system/serial-getty@ttyS0.service.d"
 install -m 0644 "$IMG/autologin.conf" "$ROOT/etc/systemd/system/serial-getty@ttyS0.service.d/"
 install -m 0644 "$IMG/20-dhcp.network" "$ROOT/etc/systemd/network/"
 chroot "$ROOT" systemctl enable systemd-networkd serial-getty@ttyS0.service >/dev/null 2>&1
+# Watchdogs and start timeouts for TCG on a loaded machine (tests/system/image/tcg-timing.conf).
+for u in "${units[@]}"; do
+  case "$u" in evcharge-*.service) ;; *) continue ;; esac
+  grep -q '^WatchdogSec=' "services/systemd/$u" || continue
+  install -d "$ROOT/etc/systemd/system/$u.d"
+  install -m 0644 "$IMG/tcg-timing.conf" "$ROOT/etc/systemd/system/$u.d/"
+done
+install -d "$ROOT/etc/systemd/system/evcharge-healthcheck.service.d"
+install -m 0644 "$IMG/tcg-healthcheck.conf" "$ROOT/etc/systemd/system/evcharge-healthcheck.service.d/"
 chroot "$ROOT" systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
   e2scrub_all.timer fstrim.timer getty@tty1.service >/dev/null 2>&1 || true
 echo evcharge > "$ROOT/etc/hostname"
 : > "$ROOT/etc/fstab"
 passwd -R "$ROOT" -d root >/dev/null
 echo "1" > "$ROOT/etc/evcharge-version"
+# The OCPP client talks to a CSMS on the host: QEMU user networking shows the host's loopback
+# as 10.0.2.2. The system tests run their CSMS on a free port and set it here at run time.
+sed -i 's#^csms_url:.*#csms_url: ws://10.0.2.2:9000/ocpp#' "$ROOT/etc/evcharge/ocpp.yaml"
+grep -q '^csms_url: ws://10.0.2.2:' "$ROOT/etc/evcharge/ocpp.yaml"
 
 # Test CA (code signing), a second untrusted CA, RAUC system.conf with the test keyring.
 PKI="$W/pki"
@@ -210,19 +223,22 @@ grub-editenv "$W/grubenv" set ORDER="A B" A_OK=1 A_TRY=0 B_OK=0 B_TRY=0
 mmd -i "$ESP" ::/EFI ::/EFI/BOOT
 mcopy -i "$ESP" "$W/BOOTX64.EFI" "$IMG/grub.cfg" "$W/grubenv" ::/EFI/BOOT/
 
+# data holds a bundle downloaded over HTTP (OCPP UpdateFirmware; v2 is ~150 MiB) besides the
+# services' state, so it is sized for that.
+DATA_MB=512
 DATA="$W/data.ext4"
-rm -f "$DATA"; mkfs.ext4 -q -F -L data "$DATA" 128M
+rm -f "$DATA"; mkfs.ext4 -q -F -L data "$DATA" "${DATA_MB}M"
 
 DISK="$W/disk.img"
 rm -f "$DISK"
-TOTAL_MB=$(( 1 + 64 + SLOT_MB * 2 + 128 + 1 ))
+TOTAL_MB=$(( 1 + 64 + SLOT_MB * 2 + DATA_MB + 1 ))
 truncate -s "${TOTAL_MB}M" "$DISK"
 sfdisk -q "$DISK" <<EOF
 label: gpt
 start=1MiB, size=64MiB, type=uefi, name=boot
 size=${SLOT_MB}MiB, type=linux, name=rootfs_a
 size=${SLOT_MB}MiB, type=linux, name=rootfs_b
-size=128MiB, type=linux, name=data
+size=${DATA_MB}MiB, type=linux, name=data
 EOF
 put() { dd if="$1" of="$DISK" bs=1M seek="$2" conv=notrunc,sparse status=none; }
 put "$ESP" 1

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test of the project: unit, integration (private dbus-daemon, services as
-# processes, D-Bus policies as real users) and the static checks. Sets itself up first.
+# Runs every test of the project: the static checks, unit and integration tests (private
+# dbus-daemon, services as processes, D-Bus policies as real users), then the system tests (the
+# charger image booted in QEMU: real systemd, RAUC A/B updates). Sets itself up first.
 #   ci/test.sh                 everything
 #   ci/test.sh -m unit         one layer (any pytest arguments are passed on)
+#   ci/test.sh -m system       only the QEMU system stage
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
@@ -20,9 +22,6 @@ if [ $# -eq 0 ]; then
 fi
 echo "== pytest"
 if [ $# -eq 0 ]; then
-  # The QEMU system tests (tests/system, ~25 min) are not yet in the default run: their stage has
-  # not been proven to pass in one piece within CI's budget (issue 7). Run them with
-  # `ci/test.sh -m system`.
   python -m pytest -p no:cacheprovider -m "not system" || status=$?
 else
   python -m pytest -p no:cacheprovider "$@" || status=$?
@@ -30,5 +29,18 @@ fi
 if [ $# -eq 0 ]; then
   echo "== EXI decoder fuzzing (libFuzzer, ASan + UBSan)"
   bash ci/exi-fuzz.sh "${EXI_FUZZ_SECONDS:-60}" || status=1
+  # A stage of its own, after the fast tests so that their failures show first: builds the
+  # Debian test image when its inputs changed (~3 min, cached in /var/tmp/evcharge-image) and
+  # boots it in QEMU (TCG) for boot, memory, sessions, crash isolation, power cuts and OTA.
+  echo "== system tests (QEMU; docs/system-tests.md)"
+  t0=$SECONDS
+  if bash ci/build-test-image.sh >/dev/null; then
+    echo "test image ready after $((SECONDS - t0)) s"
+    python -m pytest -p no:cacheprovider -m system tests/system || status=$?
+  else
+    echo "ci/test.sh: building the test image failed" >&2
+    status=1
+  fi
+  echo "system stage: $((SECONDS - t0)) s"
 fi
 exit $status

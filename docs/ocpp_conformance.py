@@ -34,6 +34,8 @@ NOT_APPLICABLE = {
     "TC_C_48": "no Master Pass UI",
     "TC_C_49": "no Master Pass",
     "TC_C_45": "no Master Pass",
+    "TC_C_15": "MaxEnergyOnInvalidId (C-03) is not supported",
+    "TC_C_18": "MaxEnergyOnInvalidId (C-03) is not supported",
     "TC_E_11": "DataSigned: no signed meter (TxStartPoint refuses it)",
     "TC_E_12": "ParkingBayOccupancy: no bay sensor (TxStartPoint refuses it)",
     "TC_E_19": "ParkingBayOccupancy: no bay sensor (TxStopPoint refuses it)",
@@ -42,17 +44,29 @@ NOT_APPLICABLE = {
     "TC_E_27": "fixed cable variant",
     "TC_F_02": "AuthorizeRemoteStart is ReadOnly false",
     "TC_K_38": "only for stations without smart charging; this one has it (K01-K10)",
+    "TC_M_09": "AdditionalRootCertificateCheck (AS-2) is not supported",
+    "TC_M_30": "AdditionalRootCertificateCheck (AS-2) is not supported",
+    "TC_J_04": "signed meter values (C-42): the meter does not sign",
+    "TC_J_11": "signed meter values (C-42): the meter does not sign",
+    "TC_E_25": "C-12.2: UnlockOnEVSideDisconnect is ReadOnly true (the socket always releases)",
+    "TC_E_26": "C-06.1: StopTxOnEVSideDisconnect is ReadOnly true (authorization is not kept)",
+    "TC_J_08": "AQ-8: a transaction starts only with the evse session, so the EVSE is always known at Started",
 }
 # Cases a test covers only in part (what is not checked).
 PARTIAL = {
     "TC_E_16": "online variant (the CSMS answers Invalid); the offline queue start is not in the test",
     "TC_C_37": "no EnergyTransferStarted check",
+    "TC_C_26": "the closing \"present a valid idToken -> StopAuthorized\" step is not followed",
     "TC_B_11": "OCPPCommCtrlr values only",
     "TC_B_53": "not in the device model yet: the Connector component, EVSE Power/SupplyPhases, "
                "SmartChargingCtrlr Entries[ChargingProfiles] and LimitChangeSignificance",
     "TC_F_04": "TxStartPoint EVConnected only: with Authorized the remote start does not open a transaction "
                "before the cable, so no EVConnectTimeout Ended; TxCtrlr.EVConnectionTimeOut is ReadOnly 60 "
                "while the evse config sets the real timeout",
+    "TC_E_54": "the ISO 15118 EV simulator cannot pause, so the EV side disconnects from Charging, "
+               "not from EnergyTransferSuspended",
+    "TC_E_39": "a transaction starts only at plug-in, so step 1 (Ended, EVConnectTimeout) cannot occur; "
+               "checked: the authorization lapses with no TransactionEvent",
 }
 
 

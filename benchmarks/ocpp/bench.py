@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""OCPP figures: CALL round trip on loopback, CPU per message, schema validation, queue commit.
+"""OCPP figures: CALL round trip on loopback, CPU per message (station and CSMS), validation, queue.
 
-    python benchmarks/ocpp/bench.py [--n 2000]
+    python benchmarks/ocpp/bench.py [--n 2000] [--modes as-configured,jsonschema,off]
 
-- round trip: the station side (the `ocpp` library's ChargePoint, as `evcharge.ocpp.adapter`
-  uses it, ASYNC_VALIDATION off) sends Heartbeat / TransactionEvent CALLs to the test CSMS
-  (`evcharge.sim.csms`) over a loopback WebSocket; both ends validate every message against
-  the JSON schemas, as in the product. Both ends run in this one process, so "CPU per message"
-  is station + CSMS together (an upper bound for the station alone).
-- validation: jsonschema cost per message type alone (the field notes' dominant cost).
-- queue: one durable enqueue (SQLite WAL, synchronous=FULL: an fsync) + remove, on the temp dir's
-  file system: the extra cost of offline safety per transaction message.
+- round trip: the real station (`OcppService` with its `adapter.Link`, sim hardware in place of
+  D-Bus: `_station.py`) in this process, pinned to core 0; the test CSMS (`evcharge.sim.csms`)
+  in its own process on core 1, over a loopback WebSocket. Heartbeat: the service's own
+  `_heartbeat()`. TransactionEvent: a triggered meter sample (Energy + Power) that goes the
+  whole way: built, stored in the SQLite queue (fsync), sent by the queue's sender, answered,
+  removed from the queue. RTT is Link.call (validate, send, answer, validate the answer);
+  "queued -> removed" adds the queue's commits. CPU per message is each process's CPU time
+  over the messages (the station's includes its queue work and logging at INFO to a file).
+- validation modes: "as-configured" is what the service runs (ASYNC_VALIDATION off, the
+  fastjsonschema fast path when installed), "jsonschema" the library's validators alone, "off"
+  no validation (comparison only). The CSMS runs the same mode as the station.
+- validation alone: per message type, library validator vs. the fast path.
+- queue: one durable enqueue (fsync) + remove, on the temp dir's file system.
 Prints figures, asserts nothing.
 """
 
@@ -18,19 +23,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 from _common import percentiles, report  # noqa: E402
-from evcharge.ocpp import adapter  # noqa: E402  (sets ASYNC_VALIDATION = False)
+from _station import MODES, RttProbe, SimCharger, cpu_s, make_station, set_validation, wait_online  # noqa: E402
+from evcharge.ocpp import validation as fastval  # noqa: E402
 from evcharge.ocpp.queue import MessageQueue  # noqa: E402
-from evcharge.sim.csms import Csms  # noqa: E402
+from fleet import pin, start_csms  # noqa: E402
 from ocpp import messages  # noqa: E402
-from ocpp.v201 import ChargePoint  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
 
 TX = {"eventType": "Updated", "timestamp": "2026-01-01T00:00:00.000Z", "triggerReason": "MeterValuePeriodic",
       "seqNo": 3, "transactionInfo": {"transactionId": "0123456789abcdef0123456789abcdef", "chargingState": "Charging"},
@@ -39,42 +48,75 @@ TX = {"eventType": "Updated", "timestamp": "2026-01-01T00:00:00.000Z", "triggerR
            "unitOfMeasure": {"unit": "Wh"}},
           {"value": 7360.0, "context": "Sample.Periodic", "measurand": "Power.Active.Import",
            "unitOfMeasure": {"unit": "W"}}]}]}
+BOOT = {"chargingStation": {"model": "m", "vendorName": "v"}, "reason": "PowerUp"}
 
 
-async def round_trips(n: int) -> None:
-    csms = Csms()
-    await csms.start()
-    async with connect(csms.url + "/bench-1", subprotocols=["ocpp2.0.1"], ping_interval=None) as ws:
-        cp = ChargePoint("bench-1", ws, response_timeout=10)
-        reader = asyncio.create_task(cp.start())
-        await csms.wait_connected()
-        for action, payload in (("Heartbeat", {}), ("TransactionEvent", TX)):
-            for _ in range(50):  # warm-up: schema loading, caches
-                await cp.call(adapter.make_call(action, payload), suppress=False)
-            samples = []
-            cpu0 = time.process_time()
-            for _ in range(n):
-                t0 = time.perf_counter()
-                await cp.call(adapter.make_call(action, payload), suppress=False)
-                samples.append(time.perf_counter() - t0)
-            cpu = (time.process_time() - cpu0) / n
-            report(f"CALL round trip {action}", percentiles(samples))
-            print(f"{'':<44} CPU per CALL+CALLRESULT (both ends): {cpu * 1e6:.0f} us")
-            csms.frames.clear()
-        reader.cancel()
-    await csms.stop()
+async def round_trips(mode: str, n: int) -> None:
+    set_validation(mode)
+    csms, url = start_csms(mode, 3600, core=1)
+    root = Path(tempfile.mkdtemp(prefix="evcharge-bench-"))
+    probe = RttProbe()
+    probe.install()
+    try:
+        svc = make_station(0, url, root, sample_interval_s=0, heartbeat_s=3600)
+        removed = asyncio.Event()
+        orig_remove = svc.queue.remove
+
+        def remove(msg_id: int) -> None:
+            orig_remove(msg_id)
+            removed.set()
+
+        svc.queue.remove = remove  # type: ignore[method-assign]
+        await svc.start()
+        await wait_online([svc], 30)
+        SimCharger(svc).plug_in_and_charge()
+        while len(svc.queue):
+            await asyncio.sleep(0.05)
+        for _ in range(50):  # warm-up: validators, caches
+            await svc._heartbeat()  # noqa: SLF001
+
+        probe.reset()
+        c0, cc0 = time.process_time(), cpu_s(csms.pid)
+        for _ in range(n):
+            await svc._heartbeat()  # noqa: SLF001
+        cpu, ccpu = (time.process_time() - c0) / n, (cpu_s(csms.pid) - cc0) / n
+        report(f"[{mode}] Heartbeat RTT", percentiles(probe.samples))
+        print(f"{'':<44} CPU per message: station {cpu * 1e6:.0f} us, CSMS {ccpu * 1e6:.0f} us")
+
+        e2e = []
+        probe.reset()
+        c0, cc0 = time.process_time(), cpu_s(csms.pid)
+        for _ in range(n):
+            removed.clear()
+            t0 = time.perf_counter()
+            await svc.run_trigger("MeterValues", None)
+            await removed.wait()
+            e2e.append(time.perf_counter() - t0)
+        cpu, ccpu = (time.process_time() - c0) / n, (cpu_s(csms.pid) - cc0) / n
+        report(f"[{mode}] TransactionEvent RTT", percentiles(probe.samples))
+        report(f"[{mode}] TransactionEvent queued -> removed", percentiles(e2e))
+        print(f"{'':<44} CPU per message: station {cpu * 1e6:.0f} us, CSMS {ccpu * 1e6:.0f} us")
+        await svc.stop()
+    finally:
+        csms.terminate()
+        csms.wait()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def validation(n: int) -> None:
-    for action, payload in (("Heartbeat", {}), ("TransactionEvent", TX),
-                            ("BootNotification", {"chargingStation": {"model": "m", "vendorName": "v"},
-                                                  "reason": "PowerUp"})):
-        call = messages.Call("1", action, payload)
-        messages._validate_payload(call, "2.0.1")  # noqa: SLF001 - warm the validator cache
-        t0 = time.perf_counter()
-        for _ in range(n):
-            messages._validate_payload(call, "2.0.1")  # noqa: SLF001
-        print(f"{'schema validation ' + action:<44} {(time.perf_counter() - t0) / n * 1e6:.1f} us per message")
+    set_validation("as-configured")
+    for action, payload in (("Heartbeat", {}), ("TransactionEvent", TX), ("BootNotification", BOOT)):
+        line = []
+        for fast in (False, True):
+            fastval.install(fast=fast)
+            call = messages.Call("1", action, payload)
+            messages._validate_payload(call, "2.0.1")  # noqa: SLF001 - warm the validator cache
+            t0 = time.perf_counter()
+            for _ in range(n):
+                messages._validate_payload(call, "2.0.1")  # noqa: SLF001
+            line.append((time.perf_counter() - t0) / n * 1e6)
+        print(f"{'schema validation ' + action:<44} jsonschema {line[0]:.1f} us, fast path {line[1]:.1f} us")
+    fastval.install()
 
 
 def queue(n: int) -> None:
@@ -93,9 +135,15 @@ def queue(n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--modes", default=",".join(MODES))
     args = ap.parse_args()
-    print(f"ocpp library, ASYNC_VALIDATION={messages.ASYNC_VALIDATION}")
-    asyncio.run(round_trips(args.n))
+    logging.basicConfig(level=logging.INFO, filename=os.path.join(tempfile.gettempdir(), "evcharge-bench-ocpp.log"),
+                        filemode="w")
+    pin(0)
+    print(f"python {sys.version.split()[0]}, ocpp library, ASYNC_VALIDATION={messages.ASYNC_VALIDATION}, "
+          f"fastjsonschema {'installed' if fastval.fastjsonschema else 'absent'}; station core 0, CSMS core 1")
+    for mode in args.modes.split(","):
+        asyncio.run(round_trips(mode, args.n))
     validation(args.n)
     queue(min(args.n, 500))
 

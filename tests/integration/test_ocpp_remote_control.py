@@ -165,7 +165,7 @@ async def test_TC_F_16_CS_trigger_log_status_uploading(start_ocpp, csms):
 
 async def test_TC_F_17_CS_and_TC_F_18_CS_trigger_firmware_status_idle(start_ocpp, csms):
     """TC_F_18: no firmware update running is Idle; TC_F_17: an evse given is not relevant, same answer.
-    (The Downloading case needs UpdateFirmware, which this service does not implement yet.)"""
+    (The Downloading case is not tested here.)"""
     await start_ocpp()
     assert await trigger(csms, "FirmwareStatusNotification") == "Accepted"
     (st,) = await wait_triggered(csms, "FirmwareStatusNotification")

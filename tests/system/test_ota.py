@@ -1,4 +1,4 @@
-"""OTA with RAUC A/B through the update service (org.evcharge.Update1), and power cuts.
+"""OTA with RAUC A/B through the update service (org.evcharge.Update1).
 
 Bundles reach the guest on a read-only second disk (/dev/vdb, mounted on /mnt/bundles) or over
 HTTP from the host (QEMU user networking: the host's loopback is 10.0.2.2 in the guest).
@@ -6,53 +6,12 @@ HTTP from the host (QEMU user networking: the host's loopback is 10.0.2.2 in the
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
-import subprocess
-import threading
 import time
-from pathlib import Path
 
-import pytest
 from test_boot import SERVICES
 
 UPDATE = "org.evcharge.Update1 /org/evcharge/Update1 org.evcharge.Update1"
-
-
-@pytest.fixture(scope="session")
-def bundle_disk(image, workdir) -> Path:
-    if image.bundles is None:
-        pytest.fail("no bundles: give --bundles with --image")
-    disk = workdir / "bundles.ext4"
-    if not disk.exists():
-        size_mb = sum(p.stat().st_size for p in image.bundles.glob("*.raucb")) // (1 << 20) + 64
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "bundles", "-d", str(image.bundles), str(disk), f"{size_mb}M"],
-                       check=True)
-    return disk
-
-
-@pytest.fixture
-def ota_machine(image, workdir, bundle_disk, request):
-    from conftest import GRUB_MEMORY_MB
-    from qemu import Machine
-    m = Machine(image.disk, workdir, memory_mb=GRUB_MEMORY_MB, firmware_dir=image.firmware, name=request.node.name[:40],
-                extra_drives=[bundle_disk])
-    try:
-        yield m
-    finally:
-        m.destroy()
-
-
-@pytest.fixture(scope="session")
-def http_bundles(image):
-    """The bundles over HTTP on the host's loopback; the guest fetches http://10.0.2.2:<port>/."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(image.bundles))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield f"http://10.0.2.2:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def boot(m) -> None:
@@ -101,23 +60,78 @@ def healthy(m) -> None:
     assert m.run("systemctl is-active evcharge-mark-good.service", check=False).strip() == "active"
 
 
-def test_update_v1_to_v2(ota_machine, report):
+def test_update_v1_to_v2_over_ocpp_during_a_session(ota_machine, csms, http_bundles, report):
+    """OCPP UpdateFirmware from the host CSMS during a charging session, the bundle served over
+    HTTP from the host: the update service downloads it, schedules the install until the session
+    ends (RAUC idle, still charging), installs, reboots into slot B, and the CSMS receives each
+    FirmwareStatusNotification once, in order, Installed only after mark-good in slot B."""
+    from conftest import connect_ocpp
+    from test_session import charging, ctl, wait_connector
     m = ota_machine
     boot(m)
+    connect_ocpp(m, csms)
     assert booted_slot(m) == "A" and version(m) == "1"
+    ctl(m, "ev plug 1 --cable 32")
+    ctl(m, "session start 1 OTA")
+    wait_connector(m, charging, "charging", timeout=300)
     t0 = time.monotonic()
-    install(m, "/mnt/bundles/v2.raucb")
-    m.expect(rb"reboot: Restarting system", 600)
+    request_id = int(time.time()) % 1_000_000
+    answer = csms.call("UpdateFirmware", {"requestId": request_id, "firmware": {
+        "location": f"{http_bundles}/v2.raucb", "retrieveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}})
+    assert answer["status"] == "Accepted", answer
+    assert wait_status(m, {"InstallScheduled", "Installing", "DownloadFailed"}, 600) == "InstallScheduled", \
+        prop(m, "LastError")
+    # Still charging, and RAUC has not been asked to install.
+    wait_connector(m, charging, "still charging", timeout=120)
+    assert "idle" in m.run("busctl --system get-property de.pengutronix.rauc / de.pengutronix.rauc.Installer "
+                           "Operation")
+    assert status(m) == "InstallScheduled"
+    ctl(m, "session stop 1")
+    ctl(m, "ev unplug 1")
+    m.expect(rb"reboot: Restarting system", 1800)
     m.wait_reboot()
     assert booted_slot(m) == "B" and version(m) == "2"
-    assert wait_status(m, {"Installed", "InstallationFailed"}, 120) == "Installed"
-    assert history(m) == ["Installing", "InstallRebooting", "Installed"]
+    connect_ocpp(m, csms)  # /etc is per slot: slot B has the image's ocpp.yaml
+    assert wait_status(m, {"Installed", "InstallationFailed"}, 600) == "Installed"
+    want = ["Downloading", "Downloaded", "InstallScheduled", "Installing", "InstallRebooting", "Installed"]
+    assert history(m) == want
+    mine = lambda p: p.get("requestId") == request_id  # noqa: E731
+    csms.wait_for("FirmwareStatusNotification", timeout=600, where=lambda p: mine(p) and p["status"] == "Installed")
+    sent = [p["status"] for p in csms.received("FirmwareStatusNotification") if mine(p)]
+    assert sent == want, sent
     # Reported after mark-good: the update service starts only once mark-good has run.
     mark = int(m.run("systemctl show -p ExecMainExitTimestampMonotonic --value evcharge-mark-good.service"))
     upd = int(m.run("systemctl show -p ExecMainStartTimestampMonotonic --value evcharge-update.service"))
     assert 0 < mark <= upd
     healthy(m)
-    report(f"OTA v1 -> v2: {' -> '.join(history(m))} in {time.monotonic() - t0:.0f} s (slot A -> B)")
+    report(f"OTA v1 -> v2 by OCPP UpdateFirmware (bundle over HTTP from the host) during a session: "
+           f"FirmwareStatusNotification {' -> '.join(sent)} in {time.monotonic() - t0:.0f} s "
+           "(slot A -> B; RAUC idle until the session ended)")
+
+
+def test_update_v3_health_check_fails_falls_back(ota_machine, report):
+    """v3 boots but its board service cannot start (its board.yaml names a missing board): the
+    health check fails, systemd reboots before mark-good, GRUB falls back to slot A (v1); the
+    update service reports InstallationFailed and makes the booted slot primary again."""
+    m = ota_machine
+    boot(m)
+    assert booted_slot(m) == "A" and version(m) == "1"
+    t0 = time.monotonic()
+    install(m, "/mnt/bundles/v3.raucb")
+    _, end = m.expect(rb"reboot: Restarting system", 1800)
+    # v3 in slot B: the health check fails and systemd reboots again, before mark-good.
+    m.expect(rb"reboot: Restarting system", 1800, end)
+    m.wait_reboot()
+    assert booted_slot(m) == "A" and version(m) == "1", "did not fall back to v1 in slot A"
+    assert wait_status(m, {"Installed", "InstallationFailed"}, 600) == "InstallationFailed"
+    assert history(m) == ["Installing", "InstallRebooting", "InstallationFailed"], history(m)
+    err = re.search(r'"(.*)"', prop(m, "LastError")).group(1)
+    # The booted slot is primary again: the next boot starts A, not the failed B.
+    primary = m.run("busctl --system call de.pengutronix.rauc / de.pengutronix.rauc.Installer GetPrimary")
+    assert "rootfs.0" in primary, primary
+    healthy(m)
+    report(f"OTA v3 (health check fails): {' -> '.join(history(m))} ({err}); fell back to slot A (v1) in "
+           f"{time.monotonic() - t0:.0f} s; booted slot primary again")
 
 
 BAD = [

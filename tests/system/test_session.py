@@ -1,15 +1,15 @@
 """A software-in-the-loop charging session inside the booted image (board profile `sim`),
-driven with evchargectl as an operator would, then every evcharge service killed with SIGKILL
-in turn during a session: systemd restarts exactly that one, the contactor is never closed
-without a charging session, and the session recovers or ends cleanly.
-
-The OCPP parts of a session (transaction events to a CSMS on the host at 10.0.2.2) need the
-OCPP service, which does not exist yet: they are not here.
+driven with evchargectl as an operator would and by the CSMS on the host (the guest's OCPP
+client reaches it at 10.0.2.2), then every evcharge service killed with SIGKILL in turn during
+a session: systemd restarts exactly that one, the contactor is never closed without a charging
+session, the session recovers or ends cleanly, and the CSMS receives every TransactionEvent of
+every transaction exactly once (seqNo 0..n, Started first, Ended last).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -21,6 +21,20 @@ from test_boot import SERVICES, memory_report
 CHARGER = [u for u in SERVICES if u not in ("evcharge-update.service", "evcharge-energy.service")]
 
 
+def ctl(machine, args: str, *, check: bool = True, attempts: int = 5) -> str:
+    """evchargectl in the guest. Under TCG on a loaded host its 3 s connect timeout to the
+    system bus runs out now and then (seen at load average 8): that one error is retried, any
+    other fails at once."""
+    for _ in range(attempts - 1):
+        rc, out = machine.run_rc(f"evchargectl {args}")
+        if "cannot connect to the system bus" not in out:
+            if check and rc != 0:
+                raise AssertionError(f"evchargectl {args} exited {rc}:\n{out}")
+            return out
+        time.sleep(2)
+    return machine.run(f"evchargectl {args}", check=check)
+
+
 def status(machine) -> dict:
     out = machine.run("evchargectl status --json", timeout=60)
     return json.loads(out[out.index("{"):])
@@ -30,7 +44,7 @@ def connector(machine, cid: int = 1) -> dict:
     return next(c for c in status(machine)["connectors"] if c["id"] == cid)
 
 
-def wait_connector(machine, pred, what: str, timeout: float = 60, cid: int = 1) -> dict:
+def wait_connector(machine, pred, what: str, timeout: float = 180, cid: int = 1) -> dict:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -40,7 +54,8 @@ def wait_connector(machine, pred, what: str, timeout: float = 60, cid: int = 1) 
                 return last
         except (ValueError, KeyError, StopIteration, TypeError):
             pass  # a service restarting: its part of the status is missing for a moment
-        time.sleep(1)
+        # Each poll is a Python process in the guest (~1 s of TCG CPU): poll gently.
+        time.sleep(2)
     raise AssertionError(f"connector {cid}: not {what} after {timeout} s: {json.dumps(last, indent=1)}")
 
 
@@ -66,32 +81,55 @@ def restarts(machine) -> dict[str, tuple[int, int]]:
 @pytest.fixture
 def session(machine):
     """An EV on connector 1 charging under a remote-started session; unplugged afterwards."""
-    machine.run("evchargectl ev plug 1 --cable 32")
-    machine.run("evchargectl session start 1 SYSTEMTEST")
+    ctl(machine, "ev plug 1 --cable 32")
+    ctl(machine, "session start 1 SYSTEMTEST")
     c = wait_connector(machine, charging, "charging")
     yield c
-    machine.run("evchargectl session stop 1", check=False)
-    machine.run("evchargectl ev unplug 1", check=False)
+    ctl(machine, "session stop 1", check=False)
+    ctl(machine, "ev unplug 1", check=False)
     wait_connector(machine, lambda c: c["evse"]["state"] == "Available" and not c["session"], "available")
 
 
-def test_sil_charging_session(machine, session, report):
+def tx_events(csms, tx_id: str) -> list[dict]:
+    return [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+
+
+def check_transaction(events: list[dict]) -> None:
+    """Every seqNo once, in order; Started first, Ended last."""
+    seq = [e["seqNo"] for e in events]
+    assert seq == list(range(len(seq))), f"seqNos {seq}"
+    assert events[0]["eventType"] == "Started" and events[-1]["eventType"] == "Ended", \
+        [e["eventType"] for e in events]
+    assert all(e["eventType"] == "Updated" for e in events[1:-1])
+
+
+def test_sil_charging_session(machine, csms, session, report):
     sid = session["session"]["id"]
     assert session["board"]["offer_a"] > 0 and session["board"]["cp_state"] == "C"
     # Current flows: the simulated EV draws what the PWM duty cycle advertises. (The image's
     # shipped meter.yaml configures no meter, so the session counts no energy here.)
-    c = wait_connector(machine, lambda c: charging(c) and c["ev"]["current_a"] > 6, "drawing current", timeout=60)
+    c = wait_connector(machine, lambda c: charging(c) and c["ev"]["current_a"] > 6, "drawing current", timeout=180)
     assert c["session"]["id"] == sid
     memory_report(machine, report, "during a session")
-    machine.run("evchargectl session stop 1")
+    # The CSMS on the host sees the transaction and stops it remotely.
+    started = csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == sid)[0]
+    assert started["eventType"] == "Started" and started["seqNo"] == 0, started
+    answer = csms.call("RequestStopTransaction", {"transactionId": sid})
+    assert answer["status"] == "Accepted", answer
     wait_connector(machine, lambda c: not c["board"]["contactor_closed"], "contactor open after stop")
-    machine.run("evchargectl ev unplug 1")
+    ctl(machine, "ev unplug 1")
     wait_connector(machine, lambda c: c["evse"]["state"] == "Available" and not c["session"], "available")
-    out = machine.run("evchargectl session list --json --limit 1")
+    out = ctl(machine, "session list --json --limit 1")
     history = json.loads(out[out.index("{"):])["sessions"]
     assert history and history[0]["session_id"] == sid and history[0]["ended_at"], history
+    csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == sid
+                  and p["eventType"] == "Ended")
+    events = tx_events(csms, sid)
+    check_transaction(events)
     report(f"SIL session in the guest (sim board, -m {machine.memory_mb}): plug, remote start, charging at "
-           f"{c['ev']['current_a']:.1f} A with the contactor closed, stop, contactor open, unplug, session recorded")
+           f"{c['ev']['current_a']:.1f} A with the contactor closed, RequestStopTransaction from the host CSMS, "
+           f"contactor open, unplug, session recorded; CSMS got TransactionEvent "
+           f"{' '.join(e['eventType'][0] + str(e['seqNo']) for e in events)}")
 
 
 @pytest.mark.parametrize("unit", CHARGER)
@@ -103,7 +141,7 @@ def test_kill_one_service_during_session(machine, session, unit, report):
     machine.run(f"kill -9 {before[unit][1]}")
     # systemd restarts it (Restart=on-failure) and it serves again.
     machine.wait_for(f"test $(systemctl show -p NRestarts --value {unit}) -gt {before[unit][0]} && "
-                     f"systemctl is-active --quiet {unit}", timeout=90)
+                     f"systemctl is-active --quiet {unit}", timeout=300)
     back_s = time.monotonic() - t0
     # The contactor is never closed without a session while the service is gone and coming back.
     deadline = time.monotonic() + 20
@@ -116,11 +154,38 @@ def test_kill_one_service_during_session(machine, session, unit, report):
     # The session recovers (same session charging again) or ends cleanly (no fault, contactor open).
     c = wait_connector(machine, lambda c: (charging(c) and c["session"]["id"] == sid) or
                        (not c["session"] and c["evse"]["state"] != "Faulted" and not c["board"]["contactor_closed"]),
-                       "recovered or cleanly ended", timeout=90)
+                       "recovered or cleanly ended", timeout=300)
     outcome = "recovered" if c["session"] else f"ended ({c['evse']['state']})"
     after = restarts(machine)
     for other in SERVICES:
-        if other != unit:
-            assert after[other] == before[other], f"{other} restarted when {unit} was killed"
+        if other != unit and after[other] != before[other]:
+            journal = machine.run(f"journalctl --no-pager -o short-monotonic -n 60 -u {other} -u {unit}", check=False)
+            raise AssertionError(f"{other} restarted when {unit} was killed ({before[other]} -> {after[other]});"
+                                 f" host load {os.getloadavg()}:\n{journal}")
     report(f"crash isolation: kill -9 {unit.removesuffix('.service')}: back in {back_s:.1f} s, "
            f"session {outcome}, no other service restarted")
+
+
+def test_no_transaction_event_lost(machine, csms, report):
+    """After the sessions above (services killed in the middle of them): every transaction the
+    CSMS heard of ended, with every seqNo exactly once (the OCPP queue is in SQLite on disk)."""
+    if not csms.received("TransactionEvent"):
+        ctl(machine, "ev plug 1 --cable 32")
+        ctl(machine, "session start 1 LOSTCHECK")
+        wait_connector(machine, charging, "charging")
+        ctl(machine, "session stop 1")
+        ctl(machine, "ev unplug 1")
+    ids = list(dict.fromkeys(p["transactionInfo"]["transactionId"] for p in csms.received("TransactionEvent")))
+    assert ids
+    for tx in ids:
+        csms.wait_for("TransactionEvent", timeout=600,
+                      where=lambda p, tx=tx: p["transactionInfo"]["transactionId"] == tx and p["eventType"] == "Ended")
+    counts = []
+    for tx in ids:
+        events = tx_events(csms, tx)
+        check_transaction(events)
+        counts.append(len(events))
+    assert machine.run("busctl --system get-property org.evcharge.Ocpp1 /org/evcharge/Ocpp1 org.evcharge.Ocpp1 "
+                       "QueueLength").strip() == "u 0"
+    report(f"OCPP: {len(ids)} transactions, {sum(counts)} TransactionEvents at the host CSMS, every seqNo once "
+           f"and in order, each ended; queue empty")

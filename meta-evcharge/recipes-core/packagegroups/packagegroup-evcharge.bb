@@ -32,18 +32,17 @@ RDEPENDS:${PN} = "\
     python3-evcharge-evse \
     python3-evcharge-exi \
     python3-evcharge-meter \
+    python3-evcharge-ocpp \
     rauc \
     rauc-service \
 "
 
-# python3-evcharge-ocpp / -v2g / -power (and with them python3-ocpp): no unit runs them yet; the
-# development image carries them so that work runs against the target's Python, jsonschema
-# and EXI codec from day one. They move to ${PN} with their units.
+# python3-evcharge-v2g / -power: no unit runs them yet; the development image carries them so
+# that work runs against the target's Python and EXI codec from day one. They move to ${PN}
+# with their units.
 RDEPENDS:${PN}-sim = "\
     ${PN} \
-    python3-evcharge-ocpp \
     python3-evcharge-power \
     python3-evcharge-sim \
     python3-evcharge-v2g \
-    python3-ocpp \
 "

@@ -37,10 +37,10 @@ inherit python_setuptools_build_meta systemd useradd
 # toolchain set up by setuptools3-base (CC/LDSHARED, target python headers), hardened by
 # security_flags.inc like any other C code.
 
-# Services shipped today. Adding one (ocpp, v2g, slac, update): add it here and give it a
+# Services shipped today. Adding one (v2g, slac, update): add it here and give it a
 # package: PACKAGES, SUMMARY, FILES, CONFFILES, SYSTEMD_SERVICE, RDEPENDS, USERADD_PARAM,
 # plus its user in files/evcharge-passwd and files/evcharge-group.
-EVCHARGE_SERVICES = "board evse meter auth energy"
+EVCHARGE_SERVICES = "board evse meter auth energy ocpp"
 
 do_install:append() {
     install -d ${D}${systemd_system_unitdir} \
@@ -101,10 +101,14 @@ FILES:${PN}-energy += "\
     ${sysconfdir}/evcharge/energy.yaml \
     ${systemd_system_unitdir}/evcharge-energy.service \
 "
-# ocpp and v2g: code without units yet (services/systemd has none for them); packaged apart so
-# that no image carries them, or python3-ocpp, by accident. Their units and users follow the
-# pattern above when they arrive.
-FILES:${PN}-ocpp += "${PYTHON_SITEPACKAGES_DIR}/evcharge/ocpp"
+FILES:${PN}-ocpp += "\
+    ${PYTHON_SITEPACKAGES_DIR}/evcharge/ocpp \
+    ${datadir}/dbus-1/system.d/org.evcharge.Ocpp1.conf \
+    ${sysconfdir}/evcharge/ocpp.yaml \
+    ${systemd_system_unitdir}/evcharge-ocpp.service \
+"
+# v2g: code without a unit in the image yet; packaged apart so that no image carries it by
+# accident. Its unit and user follow the pattern above when it is shipped.
 FILES:${PN}-v2g += "${PYTHON_SITEPACKAGES_DIR}/evcharge/iso15118"
 # power (org.evcharge.PowerSupply1, DC charging): only a simulated backend so far, so its unit
 # (services/systemd/evcharge-power.service) ships with v2g's when DC hardware support arrives.
@@ -132,17 +136,19 @@ CONFFILES:${PN}-evse = "${sysconfdir}/evcharge/evse.yaml"
 CONFFILES:${PN}-meter = "${sysconfdir}/evcharge/meter.yaml"
 CONFFILES:${PN}-auth = "${sysconfdir}/evcharge/auth.yaml"
 CONFFILES:${PN}-energy = "${sysconfdir}/evcharge/energy.yaml"
+CONFFILES:${PN}-ocpp = "${sysconfdir}/evcharge/ocpp.yaml"
 
 # Units, enabled in the image; evcharge.target groups them.
-SYSTEMD_PACKAGES = "${PN}-common ${PN}-board ${PN}-evse ${PN}-meter ${PN}-auth ${PN}-energy"
+SYSTEMD_PACKAGES = "${PN}-common ${PN}-board ${PN}-evse ${PN}-meter ${PN}-auth ${PN}-energy ${PN}-ocpp"
 SYSTEMD_SERVICE:${PN}-common = "evcharge.target"
 SYSTEMD_SERVICE:${PN}-board = "evcharge-board.service"
 SYSTEMD_SERVICE:${PN}-evse = "evcharge-evse.service"
 SYSTEMD_SERVICE:${PN}-meter = "evcharge-meter.service"
 SYSTEMD_SERVICE:${PN}-auth = "evcharge-auth.service"
 SYSTEMD_SERVICE:${PN}-energy = "evcharge-energy.service"
+SYSTEMD_SERVICE:${PN}-ocpp = "evcharge-ocpp.service"
 
-RDEPENDS:${PN} = "${PN}-auth ${PN}-board ${PN}-cli ${PN}-energy ${PN}-evse ${PN}-meter"
+RDEPENDS:${PN} = "${PN}-auth ${PN}-board ${PN}-cli ${PN}-energy ${PN}-evse ${PN}-meter ${PN}-ocpp"
 RDEPENDS:${PN}-common = "\
     python3-asyncio \
     python3-core \
@@ -160,7 +166,7 @@ RDEPENDS:${PN}-evse = "${PN}-common"
 RDEPENDS:${PN}-meter = "${PN}-common python3-pymodbus python3-pyserial"
 RDEPENDS:${PN}-auth = "${PN}-common"
 RDEPENDS:${PN}-energy = "${PN}-common"
-RDEPENDS:${PN}-ocpp = "${PN}-common python3-cryptography python3-ocpp python3-sqlite3 python3-websockets"
+RDEPENDS:${PN}-ocpp = "${PN}-common python3-cryptography python3-fastjsonschema python3-ocpp python3-sqlite3 python3-websockets"
 RDEPENDS:${PN}-v2g = "${PN}-common ${PN}-exi"
 RDEPENDS:${PN}-power = "${PN}-common"
 RDEPENDS:${PN}-cli = "${PN}-common"
@@ -170,14 +176,13 @@ RDEPENDS:${PN}-sim = "${PN}-cli ${PN}-common ${PN}-exi"
 # One static system user per service; group evcharge may use evchargectl. Ids come from
 # files/evcharge-passwd and files/evcharge-group (useradd-staticids in the distro), so
 # they stay the same across A/B slots and releases.
-USERADD_PACKAGES = "${PN}-common ${PN}-board ${PN}-evse ${PN}-meter ${PN}-auth ${PN}-energy"
+USERADD_PACKAGES = "${PN}-common ${PN}-board ${PN}-evse ${PN}-meter ${PN}-auth ${PN}-energy ${PN}-ocpp"
 GROUPADD_PARAM:${PN}-common = "--system evcharge"
-# Users of services not packaged yet (ocpp, update, v2g, slac, power): the D-Bus policies already
+# Users of services not packaged yet (update, v2g, slac, power): the D-Bus policies already
 # name them and services/sysusers.d/evcharge.conf lists them, so they are created now and the
 # image agrees with both (no "unknown user" from dbus-daemon, nothing left for
 # systemd-sysusers to add on a read-only root). Move each to its package with its unit.
 USERADD_PARAM:${PN}-common = "\
-    --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-ocpp; \
     --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-update; \
     --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-v2g; \
     --system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-slac; \
@@ -191,3 +196,4 @@ USERADD_PARAM:${PN}-evse = "--system --no-create-home --home-dir / --shell /sbin
 USERADD_PARAM:${PN}-meter = "--system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-meter"
 USERADD_PARAM:${PN}-auth = "--system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-auth"
 USERADD_PARAM:${PN}-energy = "--system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-energy"
+USERADD_PARAM:${PN}-ocpp = "--system --no-create-home --home-dir / --shell /sbin/nologin --user-group evcharge-ocpp"

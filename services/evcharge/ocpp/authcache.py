@@ -38,6 +38,10 @@ class AuthCache:
     def clear(self) -> None:
         self.entries.clear()
 
+    def remove(self, token: str) -> bool:
+        """Forget one token (ClearCustomerInformation); True if it was cached."""
+        return self.entries.pop(token.casefold(), None) is not None
+
     def to_json(self) -> dict[str, Any]:
         return dict(self.entries)
 
@@ -52,3 +56,16 @@ def offline_decision(cached: str | None, *, local_authorize_offline: bool, unkno
     if cached is None:
         return unknown_id_enabled
     return False
+
+
+
+def online_cache_decision(cached: str | None, *, local_pre_authorize: bool,
+                          disable_post_authorize: bool) -> bool | None:
+    """Online: True = accept from the cache without an AuthorizeRequest (C12.FR.02, needs
+    AuthCtrlr.LocalPreAuthorize); False = refuse without one (C12.FR.06, a cached status that is not
+    Accepted with AuthCacheCtrlr.DisablePostAuthorize); None = ask the CSMS (C12.FR.05, C10.FR.11)."""
+    if not local_pre_authorize or cached is None:
+        return None
+    if cached == "Accepted":
+        return True
+    return False if disable_post_authorize else None

@@ -128,6 +128,9 @@ class Bridge:
         await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE, "Stop", "s",
                    [reason])
 
+    async def pause(self, cid: int) -> None:
+        await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE, "Pause", "", [])
+
     async def set_availability(self, cid: int, operative: bool) -> None:
         await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
                    "SetAvailability", "b", [operative])

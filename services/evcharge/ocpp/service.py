@@ -25,13 +25,15 @@ from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
+from . import customer
 from .adapter import Link, make_call
-from .authcache import AuthCache, offline_decision
+from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
 from .bridge import Bridge
 from .config import OcppConfig, Protocol
 from .devicemodel import Variable, pages, standard_model
 from .faults import FaultReporter, event_data
+from .firmware import FirmwareAgent
 from .interfaces import OcppInterface
 from .logupload import LogUploader
 from .metering import EndedSamples, Ticker
@@ -49,7 +51,11 @@ from .txpoints import Conditions, TxFlow, parse_points
 log = logging.getLogger("evcharge.ocpp")
 
 SUBPROTOCOL = "ocpp2.0.1"
+# The timer loop sleeps until its next known deadline, between these bounds: waking 10 times a
+# second cost ~40 us per station and wake-up (benchmarks/ocpp/fleet.py); a deadline set while it
+# sleeps (a new boot retry, a transaction's first sample) is seen within TICK_MAX_S.
 TICK_S = 0.1
+TICK_MAX_S = 1.0
 LOCAL_LIST_MAX = 1000  # auth.locallist.MAX_ENTRIES
 # evse connector State -> OCPP ConnectorStatusEnumType
 CONNECTOR_STATUS = {"Available": "Available", "Preparing": "Occupied", "Charging": "Occupied",
@@ -124,10 +130,14 @@ class OcppService:
         self.meter_values: dict[int, tuple[float | None, float | None]] = {}
         self.next_sample: dict[int, float] = {}
         self.token_types: dict[int, tuple[str, str]] = {}   # connector -> (token, real type) of a CSMS-authorized card
+        self.groups: dict[str, str] = {}          # casefolded token -> groupIdToken the CSMS gave it (C09)
+        self.session_token: dict[int, str] = {}   # connector -> the token that authorized its session
+        self.stop_token: dict[int, dict[str, str]] = {}  # connector -> the other card of the group stopping it
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
         self._offline_since: float | None = None  # monotonic time the CSMS link was lost (B04)
         self._wake_sender = asyncio.Event()
+        self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn)
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}
@@ -167,6 +177,7 @@ class OcppService:
     async def start(self) -> None:
         await self.bridge.start()
         self.spawn(self.push_local_list_enabled())
+        await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
         self.security.startup()
@@ -298,7 +309,7 @@ class OcppService:
     # --- timers ---------------------------------------------------------------------------------
     async def _timer_loop(self) -> None:
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._timer_wait())
             now = time.monotonic()
             if now >= self._next_limit_check:  # charging profiles apply offline too
                 self._next_limit_check = now + 1.0
@@ -314,6 +325,7 @@ class OcppService:
             if self.link is None:
                 continue
             try:
+                self._sample_meters(now)  # first: a sample going out makes this tick's Heartbeat unneeded (B05)
                 if self.boot.boot_due(now):
                     self.boot.next_boot_at = None
                     await self._send_boot()
@@ -323,6 +335,12 @@ class OcppService:
                 continue
             except Exception:  # a bug here must not stop heartbeats for good
                 log.exception("timer step failed")
+
+    def _timer_wait(self) -> float:
+        b = self.boot
+        due = [self._next_limit_check, *self.next_sample.values(),
+               *(t for t in (b.next_boot_at, b.next_heartbeat_at) if t is not None)]
+        return min(TICK_MAX_S, max(TICK_S, min(due) - time.monotonic()))
 
     async def _heartbeat(self) -> None:
         link = self.link
@@ -357,6 +375,8 @@ class OcppService:
             return
         tx_id = payload["transactionInfo"]["transactionId"]
         self.queue.enqueue("TransactionEvent", payload, transaction_id=tx_id, state=self.tx.to_json())
+        if self.online:  # the sender sends it now: no Heartbeat needed for another interval
+            self.boot.message_sent(time.monotonic())
         log.info("TransactionEvent %s %s seqNo %d queued", payload["eventType"], payload["triggerReason"],
                  payload["seqNo"], extra=fields(connector=cid, transaction=tx_id))
         self._wake_sender.set()
@@ -420,12 +440,19 @@ class OcppService:
         if not info or not token:
             return
         status = info.get("status", "")
+        self._note_group(token, info)
         self._cache_put(token, status, info.get("cache_expiry_date_time"))
         cid = self.tx.connector_of(payload["transactionInfo"]["transactionId"])
-        if cid is not None and status != "Accepted" and self.dm.get_bool("TxCtrlr", "StopTxOnInvalidId"):
+        if cid is None or status == "Accepted":
+            return
+        if self.dm.get_bool("TxCtrlr", "StopTxOnInvalidId"):
             log.info("connector %d: the CSMS answered %s for the token: stopping", cid, status,
                      extra=fields(connector=cid))
             self.spawn(self._stop(cid, "DeAuthorized"))
+        else:  # E05.FR.?: the transaction goes on, the energy transfer does not (SuspendedEVSE)
+            log.info("connector %d: the CSMS answered %s for the token: suspending", cid, status,
+                     extra=fields(connector=cid))
+            self.spawn(self._suspend(cid))
 
     async def _send_status(self, cid: int) -> None:
         state = self.connector_state.get(cid)
@@ -513,6 +540,7 @@ class OcppService:
             known = self.token_types.pop(cid, None)
             if known and known[0].casefold() == token.casefold():
                 token_type = known[1]
+            self.session_token[cid] = token
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
         elif event == "TokenExpired" and self.tx.remote_starts.pop(cid, None) is not None:
             # E03.FR.05 / TC_F_04: no EV within EVConnectionTimeOut, the remote start is void.
@@ -523,12 +551,14 @@ class OcppService:
                 self.faults.raise_fault(cid, detail["reason"])
                 self.spawn(self.send_faults(cid))
             self._emit_all(cid, self.flow.stopped(cid, detail.get("reason", "Other"), utc_now(),
-                                                  offline=not self.online))
+                                                  offline=not self.online, id_token=self.stop_token.pop(cid, None)))
 
     def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
         if cid not in self.evses:
             return
         self.next_sample.pop(cid, None)
+        self.session_token.pop(cid, None)
+        self.stop_token.pop(cid, None)
         for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
             self.faults.clear_fault(cid, fault)
         self.spawn(self.send_faults(cid))
@@ -567,6 +597,8 @@ class OcppService:
             for cid in sorted(self.evses):
                 values = self._values(cid, "Sample.Clock", "AlignedDataCtrlr", "Measurands", at)
                 if cid in self.tx.active:
+                    if self.dm.get_bool("AlignedDataCtrlr", "SendDuringIdle"):
+                        continue
                     self._emit(cid, self.tx.meter(cid, values, values[0]["timestamp"] if values else utc_now(),
                                                   trigger="MeterValueClock", offline=not self.online))
                 elif values and self.online:
@@ -662,14 +694,47 @@ class OcppService:
         self.cache.put(token, status, time.time(), self.dm.get_int("AuthCacheCtrlr", "LifeTime"), exp)
         self.queue.put_state("authcache", self.cache.to_json())
 
+    def _note_group(self, token: str, info: dict[str, Any]) -> None:
+        group = (info.get("group_id_token") or {}).get("id_token")
+        if group:
+            self.groups[token.casefold()] = group
+        else:
+            self.groups.pop(token.casefold(), None)
+
+    def _same_group_stop(self, token: str, token_type: str) -> bool:
+        """C09.FR.03: another valid card of the GroupId of the card that started a session stops it. The
+        reader serves every connector, so the session may be on any of them."""
+        group = self.groups.get(token.casefold())
+        if group is None:
+            return False
+        for cid, started_by in self.session_token.items():
+            if started_by.casefold() != token.casefold() and self.groups.get(started_by.casefold()) == group:
+                log.info("connector %d: a card of the same GroupId stops the session", cid,
+                         extra=fields(connector=cid))
+                self.stop_token[cid] = {"idToken": token, "type": token_type}
+                self.spawn(self._stop(cid, "Local"))
+                return True
+        return False
+
     async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
         accepted = False
         link = self.link
-        if self.online and link is not None and not self.dm.get_bool("AuthCtrlr", "DisableRemoteAuthorization"):
+        from_cache = None
+        if self.online and link is not None and self.dm.get_bool("AuthCacheCtrlr", "Enabled"):
+            cached = self.cache.lookup(token, time.time())
+            from_cache = online_cache_decision(
+                cached, local_pre_authorize=self.dm.get_bool("AuthCtrlr", "LocalPreAuthorize"),
+                disable_post_authorize=self.dm.get_bool("AuthCacheCtrlr", "DisablePostAuthorize"))
+            if from_cache is not None:
+                log.info("connector %d: authorization cache: %s", cid, cached, extra=fields(connector=cid))
+                accepted = from_cache
+        if from_cache is None and self.online and link is not None and \
+                not self.dm.get_bool("AuthCtrlr", "DisableRemoteAuthorization"):
             try:
                 resp = await link.call(make_call("Authorize", {"idToken": {"idToken": token, "type": token_type}}),
                                        suppress=False)
                 status = resp.id_token_info.get("status", "Invalid")
+                self._note_group(token, resp.id_token_info)
                 self._cache_put(token, status, resp.id_token_info.get("cache_expiry_date_time"))
                 accepted = status == "Accepted"
                 log.info("connector %d: Authorize: %s", cid, status, extra=fields(connector=cid))
@@ -684,6 +749,8 @@ class OcppService:
                                                                             "OfflineTxForUnknownIdEnabled"))
             log.info("connector %d: offline authorization (cache: %s): %s", cid, cached,
                      "accepted" if accepted else "refused", extra=fields(connector=cid))
+        if accepted and self._same_group_stop(token, token_type):
+            return
         if accepted:
             self.token_types[cid] = (token, token_type)
             try:
@@ -788,12 +855,12 @@ class OcppService:
             await self._notify_firmware_status()
 
     async def _notify_firmware_status(self) -> None:
-        """F06.FR.16 / L01.FR.25: no firmware update in progress (this service runs none) is Idle."""
+        """F06.FR.16 / L01.FR.25/26: the update in progress (firmware.py), else Idle."""
         link = self.link
         if link is None:
             return
         try:
-            await link.call(make_call("FirmwareStatusNotification", {"status": "Idle"}), suppress=False)
+            await link.call(make_call("FirmwareStatusNotification", self.firmware.trigger_payload()), suppress=False)
         except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
             log.info("FirmwareStatusNotification failed: %s", e)
 
@@ -857,6 +924,12 @@ class OcppService:
         cid = self.tx.connector_of(transaction_id)
         if cid is not None:
             await self._stop(cid, "Remote")
+
+    async def _suspend(self, cid: int) -> None:
+        try:
+            await self.bridge.pause(cid)
+        except (DBusError, TimeoutError) as e:  # not authorized (yet), stopped or already paused
+            log.info("connector %d: Pause: %s", cid, e, extra=fields(connector=cid))
 
     async def _stop(self, cid: int, reason: str) -> None:
         try:
@@ -981,9 +1054,31 @@ class OcppService:
         return "Accepted", schedule
 
     def clear_cache(self) -> str:
+        if not self.dm.get_bool("AuthCacheCtrlr", "Enabled"):  # C11.FR.04
+            return "Rejected"
         self.cache.clear()
         self.queue.put_state("authcache", {})
         return "Accepted"
+
+    # --- customer information (N09/N10; decisions in customer.py) -------------------------------
+    def customer_information(self, req: customer.Request) -> tuple[str, str | None, list[str]]:
+        """(status, why, report parts): the report is collected before a clear (N10.FR.01)."""
+        status, why = customer.check(req)
+        if status != "Accepted":
+            return status, why, []
+        tokens = {t.transaction_id: t.id_token for t in self.tx.active.values() if t.id_token}
+        parts = customer.to_parts(customer.collect(req, self.cache.entries, tokens)) if req.report else []
+        if req.clear and req.id_token is not None and self.cache.remove(req.id_token.get("idToken", "")):
+            self.queue.put_state("authcache", self.cache.to_json())
+        return status, None, parts
+
+    async def send_customer_information(self, request_id: int, parts: list[str]) -> None:
+        for payload in customer.notifications(parts, request_id, utc_now()):
+            try:
+                await self.call_csms("NotifyCustomerInformation", payload)
+            except (ConnectionError, TimeoutError, OCPPError) as e:
+                log.warning("NotifyCustomerInformation %d: %s", request_id, e)
+                return
 
     async def call_csms(self, action: str, payload: dict[str, Any]) -> Any:
         """Send one CALL now (not queued); raises when offline, on timeout or CALLERROR."""

@@ -127,12 +127,15 @@ class TxBuilder:
         tx.charging_state = state
         return self._msg(tx, "Updated", "ChargingStateChanged", ts, offline=offline)
 
-    def stopped(self, connector: int, reason: str, ts: str, *, offline: bool = False) -> dict[str, Any] | None:
+    def stopped(self, connector: int, reason: str, ts: str, *, offline: bool = False,
+                id_token: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """`id_token`: the card that stopped it when not the one that started it (C09, same GroupId)."""
         tx = self.active.get(connector)
         if tx is None:
             return None
         tx.charging_state = "EVConnected"
-        return self._msg(tx, "Updated", STOP_TRIGGERS.get(reason, "AbnormalCondition"), ts, offline=offline)
+        return self._msg(tx, "Updated", STOP_TRIGGERS.get(reason, "AbnormalCondition"), ts, offline=offline,
+                         id_token=id_token)
 
     def meter(self, connector: int, meter: list[dict[str, Any]], ts: str, *, trigger: str = "MeterValuePeriodic",
               offline: bool = False) -> dict[str, Any] | None:

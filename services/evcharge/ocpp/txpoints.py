@@ -134,13 +134,14 @@ class TxFlow:
             return self._note(cid, [msg] if msg else [])
         return self._note(cid, self._maybe_start(cid, ts, "Authorized", offline))
 
-    def stopped(self, cid: int, reason: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:
+    def stopped(self, cid: int, reason: str, ts: str, *, offline: bool,
+                id_token: dict[str, str] | None = None) -> list[dict[str, Any]]:
         c = self._c(cid)
         c.authorized, c.stop_reason, c.power_path = False, reason, False
         ended = self._maybe_stop(cid, ts, offline, STOP_TRIGGERS.get(reason, "AbnormalCondition"), reason)
         if ended:
             return ended
-        msg = self.tx.stopped(cid, reason, ts, offline=offline)
+        msg = self.tx.stopped(cid, reason, ts, offline=offline, id_token=id_token)
         return self._note(cid, [msg] if msg else [])
 
     def state(self, cid: int, state: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:

@@ -70,6 +70,7 @@ class Behaviour:
     boot_status: list[str] = field(default_factory=lambda: ["Accepted"])
     boot_interval: int = 300
     authorize: dict[str, str] = field(default_factory=dict)   # token -> status; default Accepted
+    groups: dict[str, str] = field(default_factory=dict)      # token -> groupIdToken in its idTokenInfo
     password: str | None = None                                # expected basic-auth password
     transaction_event_errors: int = 0                          # answer this many TransactionEvents with CALLERROR
     ignore: dict[str, int] = field(default_factory=dict)       # action -> how many of its CALLs to leave unanswered
@@ -121,7 +122,7 @@ class StationHandler(ChargePoint):
     @on(Action.authorize)
     def on_authorize(self, id_token: dict, **_: Any) -> Any:
         status = self.csms.behaviour.authorize.get(id_token["id_token"], "Accepted")
-        return call_result.Authorize(id_token_info={"status": status})
+        return call_result.Authorize(id_token_info=self.csms.id_token_info(id_token["id_token"], status))
 
     @on(Action.transaction_event)
     def on_transaction_event(self, event_type: str, id_token: dict | None = None, **_: Any) -> Any:
@@ -131,7 +132,7 @@ class StationHandler(ChargePoint):
             raise InternalError(description="test CSMS: configured to fail")
         if id_token:
             status = b.authorize.get(id_token["id_token"], "Accepted")
-            return call_result.TransactionEvent(id_token_info={"status": status})
+            return call_result.TransactionEvent(id_token_info=self.csms.id_token_info(id_token["id_token"], status))
         return call_result.TransactionEvent()
 
     @on(Action.notify_report)
@@ -150,6 +151,10 @@ class StationHandler(ChargePoint):
     def on_security_event(self, **_: Any) -> Any:
         return call_result.SecurityEventNotification()
 
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, **_: Any) -> Any:
+        return call_result.FirmwareStatusNotification()
+
     @on(Action.meter_values)
     def on_meter_values(self, **_: Any) -> Any:
         return call_result.MeterValues()
@@ -162,6 +167,10 @@ class StationHandler(ChargePoint):
     @on(Action.log_status_notification)
     def on_log_status(self, **_: Any) -> Any:
         return call_result.LogStatusNotification()
+
+    @on(Action.notify_customer_information)
+    def on_notify_customer_information(self, **_: Any) -> Any:
+        return call_result.NotifyCustomerInformation()
 
 
 class Csms:
@@ -247,6 +256,13 @@ class Csms:
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
+
+    def id_token_info(self, token: str, status: str) -> dict[str, Any]:
+        info: dict[str, Any] = {"status": status}
+        group = self.behaviour.groups.get(token)
+        if group:
+            info["group_id_token"] = {"id_token": group, "type": "Central"}
+        return info
 
     # --- for tests --------------------------------------------------------------------------
     def received(self, action: str | None = None) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 import random
 
-from evcharge.ocpp.authcache import AuthCache, offline_decision
+from evcharge.ocpp.authcache import AuthCache, offline_decision, online_cache_decision
 from evcharge.ocpp.boot import ACCEPTED, PENDING, REJECTED, Backoff, BootMachine, report_all_after_offline
 
 
@@ -66,3 +66,17 @@ def test_reconnect_reports_all_connectors_only_after_the_offline_threshold():
     assert not report_all_after_offline(299.0, 300)
     assert not report_all_after_offline(300.0, 300)
     assert report_all_after_offline(0.5, 0)
+
+
+def test_online_cache_decision():
+    """C12.FR.02 (accept), C12.FR.05 (ask the CSMS), C12.FR.06 (refuse), C10.FR.11 (cache not used)."""
+    def d(cached, pre=True, disable_post=False):
+        return online_cache_decision(cached, local_pre_authorize=pre, disable_post_authorize=disable_post)
+
+    assert d("Accepted") is True
+    assert d("Accepted", pre=False) is None
+    assert d(None) is None and d(None, disable_post=True) is None
+    for status in ("Invalid", "Blocked", "Expired"):
+        assert d(status) is None
+        assert d(status, disable_post=True) is False
+        assert d(status, pre=False, disable_post=True) is None

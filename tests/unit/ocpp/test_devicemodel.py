@@ -38,7 +38,7 @@ def test_set_checks_type_range_mutability_and_notifies():
         cv("OCPPCommCtrlr", "HeartbeatInterval", attributeValue="0"),
         cv("OCPPCommCtrlr", "HeartbeatInterval", attributeValue="1.5"),
         cv("AuthCtrlr", "LocalAuthorizeOffline", attributeValue="yes"),
-        cv("TxCtrlr", "StopTxOnInvalidId", attributeValue="false"),
+        cv("AuthCtrlr", "AuthorizeRemoteStart", attributeValue="true"),
         cv("SampledDataCtrlr", "TxUpdatedMeasurands", attributeValue="Power.Active.Import"),
         cv("SampledDataCtrlr", "TxUpdatedMeasurands", attributeValue="SoC"),
         cv("TxCtrlr", "TxStartPoint", attributeValue="ParkingBayOccupancy"),   # no bay sensor

@@ -46,3 +46,12 @@ def test_state_survives_restart():
     c.load_json(b.to_json())
     assert c.ended(1, "EVDisconnected", "t2")["seqNo"] == 2
     assert c.started(9, "x", "t") is None  # unmapped connector
+
+
+def test_stopped_by_another_card_of_the_group_carries_its_id_token():
+    """C09: the StopAuthorized event names the card that stopped the transaction (TC_C_39)."""
+    b = builder()
+    b.started(1, "s1", "t0")
+    b.authorized(1, "CARDA", "ISO14443", "t1")
+    m = b.stopped(1, "Local", "t2", id_token={"idToken": "CARDB", "type": "ISO14443"})
+    assert m["triggerReason"] == "StopAuthorized" and m["idToken"] == {"idToken": "CARDB", "type": "ISO14443"}

@@ -1,0 +1,475 @@
+"""OCPP 2.0.1 block C (authorization cache): the real stack against the test CSMS.
+
+Tests are named after the OCA Part 6 charging-station test cases they follow. Tokens named CAFE...
+are not in the auth service's local list, so only the CSMS (or the cache) can accept them. The
+cache is filled the way the station fills it in the field: a token presented once and answered by
+the CSMS (C10.FR.01).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from evcharge.common import names
+from evcharge.common.bus import get_all
+
+CARD = "04A1B2C3"  # in the auth service's local list (conftest)
+
+
+def cv(component: str, variable: str, value: str) -> dict:
+    return {"component": {"name": component}, "variable": {"name": variable}, "attributeValue": value}
+
+
+async def ocpp_props(stack) -> dict:
+    return await get_all(stack.bus, names.OCPP, names.OCPP_PATH, names.OCPP)
+
+
+async def set_vars(csms, *items: dict) -> None:
+    r = await csms.call("SetVariables", {"setVariableData": list(items)})
+    assert [x["attributeStatus"] for x in r["setVariableResult"]] == ["Accepted"] * len(items), r
+
+
+async def plug_in(stack, csms, evse_id: int = 1) -> str:
+    """Plug in on `evse_id`; the transactionId of the new transaction (TxStartPoint EVConnected)."""
+    def is_start(p):
+        return p["eventType"] == "Started" and p["evse"]["id"] == evse_id
+
+    before = len([p for p in csms.received("TransactionEvent") if is_start(p)])
+    await stack.sim(evse_id, "PlugIn", "d", 220.0)
+    got = await csms.wait_for("TransactionEvent", before + 1, where=is_start, timeout=15)
+    return got[-1]["transactionInfo"]["transactionId"]
+
+
+async def session_with(stack, csms, token: str, evse_id: int = 1) -> str:
+    """Plug in on `evse_id`, present `token`, wait for the TransactionEvent Authorized; its transactionId."""
+    tx_id = await plug_in(stack, csms, evse_id)
+    await stack.tap(token)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    return tx_id
+
+
+async def end_session(stack, csms, tx_id: str, evse_id: int = 1) -> None:
+    await stack.sim(evse_id, "Unplug")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    await stack.wait(lambda: stack.conn(evse_id), lambda c: c["SessionId"] == "", timeout=15,
+                     what_name="session over")
+
+
+async def prime_cache(stack, csms, token: str) -> None:
+    """One full session with `token` authorized by the CSMS: the cache now holds it as Accepted."""
+    tx_id = await session_with(stack, csms, token)
+    await end_session(stack, csms, tx_id)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+
+
+async def test_TC_C_08_CS_authorization_through_cache_accepted(start_ocpp, csms):
+    """C12.FR.02 (TC_C_08); TC_C_33: the AuthorizeResponse Accepted is cached, so the same token in the next
+    session is authorized online without an AuthorizeRequest and charges."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0008")
+    assert len(csms.received("Authorize")) == 1
+    tx_id = await session_with(stack, csms, "CAFE0008")
+    (auth,) = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id
+               and p["triggerReason"] == "Authorized"]
+    assert auth["idToken"] == {"idToken": "CAFE0008", "type": "ISO14443"}
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    assert len(csms.received("Authorize")) == 1, "the cached token was not sent to the CSMS again"
+
+
+@pytest.mark.parametrize(("token", "cached", "answer"), [("CAFE0009", "Invalid", "Invalid"),
+                                                          ("CAFE0010", "Blocked", "Blocked"),
+                                                          ("CAFE0011", "Expired", "Expired"),
+                                                          ("CAFE0012", "Invalid", "Accepted")])
+async def test_TC_C_09_CS_to_TC_C_12_CS_cache_not_valid_goes_to_csms(start_ocpp, csms, token, cached, answer):
+    """C12.FR.05: a token the cache holds as not valid is sent to the CSMS (AuthorizeRequest): TC_C_09 (Invalid),
+    TC_C_10 (Blocked), TC_C_11 (Expired) are refused again; TC_C_12 (Invalid, now Accepted) is authorized."""
+    csms.behaviour.authorize[token] = cached
+    stack = await start_ocpp()
+    await plug_in(stack, csms)
+    await stack.tap(token)
+    await csms.wait_for("Authorize", timeout=15)           # the cache now holds `cached`
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    assert (await stack.conn(1))["SessionToken"] == ""
+    csms.behaviour.authorize[token] = answer
+    await stack.tap(token)
+    (_, again) = await csms.wait_for("Authorize", 2, timeout=15)
+    assert again["idToken"] == {"idToken": token, "type": "ISO14443"}
+    if answer == "Accepted":
+        (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized",
+                                      timeout=15)
+        assert auth["idToken"] == {"idToken": token, "type": "ISO14443"}
+        await stack.sim(1, "SetEvReady", "b", True)
+        await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState")
+                            == "Charging", timeout=15)
+    else:
+        await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+        assert (await stack.conn(1))["SessionToken"] == ""
+        assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Authorized"]
+
+
+async def test_TC_C_34_CS_cache_updated_on_transaction_response(start_ocpp, csms):
+    """C10.FR.05: a cached Accepted token starts without AuthorizeRequest; the TransactionEventResponse says
+    Invalid: the transaction is deauthorized (StopTxOnInvalidId) and the cache updated, so next time the token
+    goes to the CSMS (AuthorizeRequest)."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0034")
+    csms.behaviour.authorize["CAFE0034"] = "Invalid"
+    tx_id = await session_with(stack, csms, "CAFE0034")
+    assert len(csms.received("Authorize")) == 1
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                                 and p["triggerReason"] == "Deauthorized", timeout=15)
+    await end_session(stack, csms, tx_id)
+    await plug_in(stack, csms)
+    await stack.tap("CAFE0034")
+    (_, req) = await csms.wait_for("Authorize", 2, timeout=15)
+    assert req["idToken"] == {"idToken": "CAFE0034", "type": "ISO14443"}
+
+
+async def test_TC_C_32_CS_auth_cache_persistent_over_reboot(start_ocpp, csms, supervisor):
+    """C10.FR.02: the cache survives a restart of the OCPP service (kill -9): the token is accepted from it
+    after the reboot, without an AuthorizeRequest."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0032")
+    starts = supervisor.starts("ocpp")
+    supervisor.kill("ocpp")
+    await supervisor.wait_restarted("ocpp", starts)
+    await csms.wait_for("BootNotification", 2, timeout=20)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"], timeout=20, what_name="ocpp online")
+    tx_id = await session_with(stack, csms, "CAFE0032")
+    (auth,) = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id
+               and p["triggerReason"] == "Authorized"]
+    assert auth["idToken"] == {"idToken": "CAFE0032", "type": "ISO14443"}
+    assert len(csms.received("Authorize")) == 1
+
+
+async def test_TC_C_36_CS_local_pre_authorize_false_ignores_cache(start_ocpp, csms):
+    """C10.FR.11: with AuthCtrlr.LocalPreAuthorize false a cached token is sent to the CSMS; Invalid refuses it."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0036")
+    await set_vars(csms, cv("AuthCtrlr", "LocalPreAuthorize", "false"))
+    csms.behaviour.authorize["CAFE0036"] = "Invalid"
+    await plug_in(stack, csms)
+    await stack.tap("CAFE0036")
+    (_, req) = await csms.wait_for("Authorize", 2, timeout=15)
+    assert req["idToken"] == {"idToken": "CAFE0036", "type": "ISO14443"}
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    assert (await stack.conn(1))["SessionToken"] == ""
+    assert len([p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Authorized"]) == 1
+
+
+async def test_TC_C_38_CS_clear_cache_rejected_when_cache_disabled(start_ocpp, csms):
+    """C11.FR.04: ClearCache while AuthCacheCtrlr.Enabled is false is Rejected; enabled again, Accepted."""
+    await start_ocpp()
+    await set_vars(csms, cv("AuthCacheCtrlr", "Enabled", "false"))
+    assert (await csms.call("ClearCache", {}))["status"] == "Rejected"
+    await set_vars(csms, cv("AuthCacheCtrlr", "Enabled", "true"))
+    assert (await csms.call("ClearCache", {}))["status"] == "Accepted"
+
+
+async def test_TC_C_04_CS_local_stop_different_id_token(start_ocpp, csms):
+    """TC_C_04: during charging another card (accepted by the CSMS) neither stops nor re-authorizes the
+    transaction: no TransactionEvent with the other idToken, no StopAuthorized."""
+    stack = await start_ocpp()
+    tx_id = await session_with(stack, csms, CARD)
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=15)
+    await stack.tap("CAFE0004")
+    await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == "CAFE0004", timeout=15)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    conn = await stack.conn(1)
+    assert conn["SessionId"] == tx_id and conn["SessionToken"] == CARD and conn["StopReason"] == ""
+    events = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    assert not [p for p in events if p.get("idToken", {}).get("idToken") == "CAFE0004"]
+    assert not [p for p in events if p["triggerReason"] in ("StopAuthorized", "Deauthorized")]
+
+
+@pytest.mark.parametrize(("token", "status", "plugged"), [("CAFE0005", "Invalid", False),
+                                                          ("CAFE0006", "Blocked", True),
+                                                          ("CAFE0007", "Expired", True)])
+async def test_TC_C_05_CS_to_TC_C_07_CS_local_start_refused(start_ocpp, csms, token, status, plugged):
+    """TC_C_05 (Invalid, no cable yet), TC_C_06 (Blocked) and TC_C_07 (Expired) with the EV connected: the
+    AuthorizeRequest is answered with a refusal; no TransactionEvent follows it."""
+    csms.behaviour.authorize[token] = status
+    stack = await start_ocpp()
+    if plugged:
+        await plug_in(stack, csms)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    await stack.tap(token)
+    (req,) = await csms.wait_for("Authorize", timeout=15)
+    assert req["idToken"] == {"idToken": token, "type": "ISO14443"}
+    n = len(csms.received())
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    assert (await stack.conn(1))["SessionToken"] == ""
+    assert not [p for p in csms.received()[n:] if "idToken" in p], "no TransactionEvent with the idToken"
+
+
+async def test_TC_C_13_CS_cache_accepted_before_cable(start_ocpp, csms):
+    """TC_C_13: a cached token presented before the cable (TxStartPoint EVConnected): no AuthorizeRequest; on
+    plug-in the transaction starts and is Authorized with the token, and charges."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0013")
+    await stack.tap("CAFE0013")
+    tx_id = await plug_in(stack, csms)
+    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert auth["idToken"] == {"idToken": "CAFE0013", "type": "ISO14443"}
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    assert len(csms.received("Authorize")) == 1
+
+
+async def test_TC_C_46_CS_auth_cache_lifetime(start_ocpp, csms):
+    """C10.FR.08: AuthCacheCtrlr.LifeTime: once it has passed since the CSMS's last answer the cached token is
+    no longer used; presenting it sends an AuthorizeRequest again."""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("AuthCacheCtrlr", "LifeTime", "1"))
+    await prime_cache(stack, csms, "CAFE0046")
+    await asyncio.sleep(2.0)   # lets LifeTime pass (wall clock); not a synchronisation
+    await plug_in(stack, csms)
+    await stack.tap("CAFE0046")
+    (_, req) = await csms.wait_for("Authorize", 2, timeout=15)
+    assert req["idToken"] == {"idToken": "CAFE0046", "type": "ISO14443"}
+    await csms.wait_for("TransactionEvent", 2, where=lambda p: p["triggerReason"] == "Authorized", timeout=15)
+
+
+async def test_TC_C_57_CS_cache_disable_post_authorize(start_ocpp, csms):
+    """C12.FR.06: with AuthCacheCtrlr.DisablePostAuthorize true a token the cache holds as Invalid is refused
+    without an AuthorizeRequest."""
+    csms.behaviour.authorize["CAFE0057"] = "Invalid"
+    stack = await start_ocpp()
+    await plug_in(stack, csms)
+    await stack.tap("CAFE0057")
+    await csms.wait_for("Authorize", timeout=15)           # the cache now holds Invalid
+    await set_vars(csms, cv("AuthCacheCtrlr", "DisablePostAuthorize", "true"))
+    csms.behaviour.authorize["CAFE0057"] = "Accepted"       # would be accepted if asked
+    await stack.tap(CARD)                                   # a local-list card: proves the taps are handled
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized", timeout=15)
+    await stack.sim(1, "Unplug")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] == "", timeout=15, what_name="session over")
+    tx_id = await plug_in(stack, csms)
+    await stack.tap("CAFE0057")
+    await stack.tap(CARD)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert len(csms.received("Authorize")) == 1, "no AuthorizeRequest for the cached Invalid token"
+    assert (await stack.conn(1))["SessionToken"] == CARD
+
+
+async def test_TC_C_16_CS_cached_token_offline_then_invalid_stops(start_ocpp, csms):
+    """TC_C_16 (StopTxOnInvalidId true): offline, a cached Accepted token authorizes locally (offline
+    TransactionEvent Authorized); back online the CSMS answers Invalid and the station sends Deauthorized."""
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0016")
+    tx_id = await plug_in(stack, csms)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    await csms.stop()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], timeout=15, what_name="ocpp offline")
+    await stack.tap("CAFE0016")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == "CAFE0016", timeout=15,
+                     what_name="authorized offline")
+    csms.behaviour.authorize["CAFE0016"] = "Invalid"
+    await csms.start()
+    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    assert auth["offline"] is True and auth["idToken"] == {"idToken": "CAFE0016", "type": "ISO14443"}
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Deauthorized"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["StopReason"] != "", timeout=15, what_name="stopped")
+
+
+async def test_TC_E_43_CS_transaction_during_offline_period(start_ocpp, csms):
+    """TC_E_43: a whole transaction while the CSMS is unreachable (local-list card, TransactionEventsInQueueEnded);
+    back online the queue is delivered: every event offline, Started to Ended, seqNo without gap."""
+    stack = await start_ocpp()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    await csms.stop()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], timeout=15, what_name="ocpp offline")
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD, timeout=15, what_name="authorized")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Charging", timeout=15, what_name="charging")
+    tx_id = (await stack.conn(1))["SessionId"]
+    await stack.sim(1, "Unplug")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] == "", timeout=15, what_name="session over")
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] >= 2, timeout=15)
+    assert not [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    await csms.start()
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    events = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    assert all(e.get("offline") is True for e in events)
+    assert events[0]["eventType"] == "Started" and events[-1]["eventType"] == "Ended"
+    assert [e["seqNo"] for e in events] == list(range(len(events)))
+    assert any(e["triggerReason"] == "Authorized" and e["idToken"]["idToken"] == CARD for e in events)
+
+
+async def offline_authorized_then_invalid(stack, csms, token: str) -> str:
+    """EVConnectedPreSession, the CSMS goes away, `token` is presented and the EV charges; the CSMS comes back
+    answering Invalid for it. The transactionId, once the offline Authorized event is delivered."""
+    tx_id = await plug_in(stack, csms)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    await csms.stop()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], timeout=15, what_name="ocpp offline")
+    await stack.tap(token)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == token, timeout=15,
+                     what_name="authorized offline")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Charging", timeout=15, what_name="charging")
+    csms.behaviour.authorize[token] = "Invalid"
+    await csms.start()
+    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    assert auth["offline"] is True and auth["idToken"] == {"idToken": token, "type": "ISO14443"}
+    return tx_id
+
+
+async def test_TC_C_17_CS_cached_token_offline_then_invalid_suspends(start_ocpp, csms):
+    """TC_C_17 (StopTxOnInvalidId false): as TC_C_16, but the Invalid answer only suspends the energy transfer
+    (SuspendedEVSE); the transaction is not deauthorized."""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "false"))
+    await prime_cache(stack, csms, "CAFE0017")
+    tx_id = await offline_authorized_then_invalid(stack, csms, "CAFE0017")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["Paused"] and c["State"] == "SuspendedEVSE", timeout=15,
+                     what_name="suspended")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "SuspendedEVSE" and not p.get("offline"),
+                        timeout=20)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    assert (await stack.conn(1))["StopReason"] == ""
+    assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Deauthorized"]
+
+
+async def test_TC_C_26_CS_offline_unknown_id(start_ocpp, csms):
+    """TC_C_26 (OfflineTxForUnknownIdEnabled, StopTxOnInvalidId false): offline, a token no one knows starts
+    charging; back online the CSMS answers Invalid: the energy transfer is suspended, the transaction goes on
+    until unplug. (The step "present a valid idToken -> StopAuthorized" is not followed: a different card does
+    not stop another's transaction here.)"""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "false"),
+                   cv("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "true"))
+    tx_id = await offline_authorized_then_invalid(stack, csms, "CAFE0026")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["Paused"], timeout=15, what_name="suspended")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "SuspendedEVSE", timeout=20)
+    await end_session(stack, csms, tx_id)
+    assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Deauthorized"]
+
+
+async def group_session(stack, csms) -> str:
+    """CAFE0391 (group GROUP1) starts charging; its transactionId."""
+    csms.behaviour.groups.update({"CAFE0391": "GROUP1", "CAFE0392": "GROUP1", "CAFE0421": "GROUP2"})
+    tx_id = await session_with(stack, csms, "CAFE0391")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    return tx_id
+
+
+async def test_TC_C_39_CS_authorization_by_group_id(start_ocpp, csms):
+    """TC_C_39 (C09.FR.03): another card the CSMS accepts with the same groupIdToken stops the transaction:
+    TransactionEvent StopAuthorized with that card's idToken; stoppedReason Local."""
+    stack = await start_ocpp()
+    tx_id = await group_session(stack, csms)
+    await stack.tap("CAFE0392")
+    (req,) = await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == "CAFE0392", timeout=15)
+    (stop,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "StopAuthorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert stop["idToken"] == {"idToken": "CAFE0392", "type": "ISO14443"}
+    await stack.sim(1, "Unplug")
+    (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended"
+                                 and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert end["transactionInfo"]["stoppedReason"] == "Local"
+
+
+async def test_TC_C_42_CS_not_stopped_by_other_group_id(start_ocpp, csms):
+    """TC_C_42: a card accepted with a different groupIdToken does not stop the transaction."""
+    stack = await start_ocpp()
+    tx_id = await group_session(stack, csms)
+    await stack.tap("CAFE0421")
+    await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == "CAFE0421", timeout=15)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    conn = await stack.conn(1)
+    assert conn["SessionId"] == tx_id and conn["StopReason"] == "" and conn["SessionToken"] == "CAFE0391"
+    assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "StopAuthorized"]
+
+
+async def test_TC_C_41_CS_group_id_with_cache(start_ocpp, csms):
+    """TC_C_41: both cards of GROUP1 in the cache; the first starts from the cache, the second (also from the
+    cache, no AuthorizeRequest) stops the transaction: StopAuthorized with its idToken."""
+    csms.behaviour.groups.update({"CAFE0411": "GROUP1", "CAFE0412": "GROUP1"})
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0411")
+    await prime_cache(stack, csms, "CAFE0412")
+    assert len(csms.received("Authorize")) == 2
+    tx_id = await session_with(stack, csms, "CAFE0411")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    await stack.tap("CAFE0412")
+    (stop,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "StopAuthorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    assert stop["idToken"] == {"idToken": "CAFE0412", "type": "ISO14443"}
+    assert len(csms.received("Authorize")) == 2
+
+
+async def test_TC_C_44_CS_group_id_invalid_with_cache(start_ocpp, csms):
+    """TC_C_44: a card of the same group the cache holds as Invalid is asked at the CSMS (Invalid, with the
+    group): it does not stop the transaction, no TransactionEvent with it."""
+    csms.behaviour.groups.update({"CAFE0441": "GROUP1", "CAFE0442": "GROUP1"})
+    csms.behaviour.authorize["CAFE0442"] = "Invalid"
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0441")
+    tx_id = await plug_in(stack, csms)
+    await stack.tap("CAFE0442")                             # the cache now holds it as Invalid
+    await csms.wait_for("Authorize", 2, timeout=15)
+    await stack.tap("CAFE0441")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=15)
+    await stack.tap("CAFE0442")
+    (*_, req) = await csms.wait_for("Authorize", 3, timeout=15)
+    assert req["idToken"] == {"idToken": "CAFE0442", "type": "ISO14443"}
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    conn = await stack.conn(1)
+    assert conn["SessionId"] == tx_id and conn["StopReason"] == "" and conn["SessionToken"] == "CAFE0441"
+    assert not [p for p in csms.received("TransactionEvent") if p.get("idToken", {}).get("idToken") == "CAFE0442"]
+
+
+async def test_TC_E_45_CS_stop_offline_same_group_id(start_ocpp, csms):
+    """TC_E_45: offline, a cached card of the group of the card that started the transaction stops it
+    (StopAuthorized with its idToken); after unplug and reconnect the queued events are all offline, Ended
+    with stoppedReason Local."""
+    csms.behaviour.groups.update({"CAFE0451": "GROUP1", "CAFE0452": "GROUP1"})
+    stack = await start_ocpp()
+    await prime_cache(stack, csms, "CAFE0452")
+    tx_id = await session_with(stack, csms, "CAFE0451")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    online = len([p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id])
+    await csms.stop()
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], timeout=15, what_name="ocpp offline")
+    await stack.tap("CAFE0452")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["StopReason"] == "Local", timeout=15, what_name="stopped")
+    await stack.sim(1, "Unplug")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] == "", timeout=15, what_name="session over")
+    await csms.start()
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended"
+                        and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    events = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    assert [e["seqNo"] for e in events] == list(range(len(events)))
+    offline = events[online:]
+    assert offline and all(e.get("offline") is True for e in offline)
+    stop = next(e for e in offline if e["triggerReason"] == "StopAuthorized")
+    assert stop["idToken"] == {"idToken": "CAFE0452", "type": "ISO14443"}
+    assert offline[-1]["eventType"] == "Ended" and offline[-1]["transactionInfo"]["stoppedReason"] == "Local"
