@@ -58,6 +58,11 @@ PARTIAL = {
     "TC_C_37": "no EnergyTransferStarted check",
     "TC_C_26": "the closing \"present a valid idToken -> StopAuthorized\" step is not followed",
     "TC_B_11": "OCPPCommCtrlr values only",
+    "TC_B_53": "not in the device model yet: the Connector component, EVSE Power/SupplyPhases, "
+               "SmartChargingCtrlr Entries[ChargingProfiles] and LimitChangeSignificance",
+    "TC_F_04": "TxStartPoint EVConnected only: with Authorized the remote start does not open a transaction "
+               "before the cable, so no EVConnectTimeout Ended; TxCtrlr.EVConnectionTimeOut is ReadOnly 60 "
+               "while the evse config sets the real timeout",
     "TC_E_54": "the ISO 15118 EV simulator cannot pause, so the EV side disconnects from Charging, "
                "not from EnergyTransferSuspended",
     "TC_E_39": "a transaction starts only at plug-in, so step 1 (Ended, EVConnectTimeout) cannot occur; "

@@ -229,7 +229,7 @@ async def test_trigger_message_status_and_heartbeat(start_ocpp, csms):
     assert (await csms.call("TriggerMessage", {"requestedMessage": "Heartbeat"}))["status"] == "Accepted"
     await csms.wait_for("Heartbeat")
     assert (await csms.call("TriggerMessage", {"requestedMessage": "BootNotification"}))["status"] == "Rejected"
-    assert (await csms.call("TriggerMessage", {"requestedMessage": "LogStatusNotification"}))["status"] == \
+    assert (await csms.call("TriggerMessage", {"requestedMessage": "SignCombinedCertificate"}))["status"] == \
         "NotImplemented"
 
 

@@ -134,7 +134,9 @@ class ConnectorSessions:
     @property
     def demand_a(self) -> float:
         s = self.session
-        if s and s.authorized and not s.stopped and not s.paused and self.available_now:
+        # Not gated on availability: Inoperative while a transaction runs is "Scheduled" (OCPP
+        # G03.FR.05, G04.FR.06), the running session charges on and availability applies after it.
+        if s and s.authorized and not s.stopped and not s.paused:
             if s.hlc:  # power only between PowerDelivery(Start) and (Stop)
                 return min(self.max_current_a, s.hlc_current_a) if s.hlc_power else 0.0
             return self.max_current_a

@@ -35,6 +35,12 @@ class Backoff:
         self.attempt = 0
 
 
+def report_all_after_offline(offline_s: float, threshold_s: float) -> bool:
+    """B04: back online after longer than OfflineThreshold, every connector's status is reported
+    (FR.01); after a shorter time only those that changed (FR.02)."""
+    return offline_s > threshold_s
+
+
 @dataclass
 class BootMachine:
     heartbeat_s: float

@@ -141,6 +141,14 @@ class FirmwareAgent:
         self.update = Subscription(bus, names.UPDATE)
         self.status = ""   # the update service's Status ("" while it is not on the bus)
 
+    def trigger_payload(self) -> dict[str, Any]:
+        """TriggerMessage(FirmwareStatusNotification): the running request's status with its
+        requestId (L01.FR.26), Idle when none runs (F06.FR.16, L01.FR.25)."""
+        t = self.relay.current
+        if t is not None and not t.done and self.status in OCPP_STATUSES:
+            return {"status": self.status, "requestId": t.request_id}
+        return {"status": "Idle"}
+
     async def start(self) -> None:
         await self.update.start()
         await self.update.properties(names.UPDATE, self._on_props, path_namespace=names.UPDATE_PATH)

@@ -119,13 +119,24 @@ class LogUploader:
         self.current_request = job["request_id"]
         self.task = asyncio.create_task(self._run(job, canceled))
 
-    async def _notify(self, status: str, request_id: int) -> None:
+    def uploading(self) -> int | None:
+        """The requestId of the upload in progress, None when idle."""
+        return self.current_request if self.task is not None and not self.task.done() else None
+
+    async def notify_current(self) -> None:
+        """TriggerMessage(LogStatusNotification), F06.FR.14/15: Uploading while an upload runs, else Idle."""
+        rid = self.uploading()
+        await self._notify("Idle" if rid is None else "Uploading", rid)
+
+    async def _notify(self, status: str, request_id: int | None) -> None:
         link = self.station.link
         if link is None or not self.station.online:
             return
+        payload: dict[str, Any] = {"status": status}
+        if request_id is not None:
+            payload["requestId"] = request_id
         try:
-            await link.call(make_call("LogStatusNotification", {"status": status, "requestId": request_id}),
-                            suppress=False)
+            await link.call(make_call("LogStatusNotification", payload), suppress=False)
         except Exception as e:  # noqa: BLE001 - a lost notification must not stop the upload
             log.info("LogStatusNotification %s failed: %s", status, e)
 

@@ -136,6 +136,7 @@ class OcppService:
         self.stop_token: dict[int, dict[str, str]] = {}  # connector -> the other card of the group stopping it
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
+        self._offline_since: float | None = None  # monotonic time the CSMS link was lost (B04)
         self._wake_sender = asyncio.Event()
         self._sender_idle = asyncio.Event()   # clear while a queued message waits for its answer
         self._sender_idle.set()
@@ -233,6 +234,8 @@ class OcppService:
                     self.security.connect_failed(e)
             finally:
                 self.link = self.ws = None
+                if self._offline_since is None:
+                    self._offline_since = time.monotonic()
                 self.boot.disconnected()
                 self.publish()
             delay = 0.0 if self._reconnect.is_set() else self.backoff.next_delay()  # Reconnect(): now
@@ -258,7 +261,9 @@ class OcppService:
             else:
                 log.info("reconnected; the CSMS accepted this station before, no BootNotification")
                 self.backoff.reset()
-                await self._after_accepted()
+                offline_s = time.monotonic() - (self._offline_since or 0.0)
+                await self._after_accepted(all_statuses=bootmod.report_all_after_offline(
+                    offline_s, self.dm.get_int("OCPPCommCtrlr", "OfflineThreshold")))
             reconnect = asyncio.create_task(self._reconnect.wait())
             await asyncio.wait({reader, reconnect}, return_when=asyncio.FIRST_COMPLETED)
             reconnect.cancel()
@@ -300,8 +305,10 @@ class OcppService:
             await self._after_accepted()
         self.publish()
 
-    async def _after_accepted(self) -> None:
-        self.sent_status.clear()
+    async def _after_accepted(self, all_statuses: bool = True) -> None:
+        self._offline_since = None
+        if all_statuses:
+            self.sent_status.clear()
         for cid in self.evses:
             await self._send_status(cid)
             await self.send_faults(cid)
@@ -562,6 +569,10 @@ class OcppService:
                 token_type = known[1]
             self.session_token[cid] = token
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
+        elif event == "TokenExpired" and self.tx.remote_starts.pop(cid, None) is not None:
+            # E03.FR.05 / TC_F_04: no EV within EVConnectionTimeOut, the remote start is void.
+            log.info("connector %d: remote start expired (no EV connected in time)", cid, extra=fields(connector=cid))
+            self.queue.put_state("tx", self.tx.to_json())
         elif event == "Stopped":
             if detail.get("reason") in ("OvercurrentFault", "GroundFault"):  # ChargeX CX004 / CX002
                 self.faults.raise_fault(cid, detail["reason"])
@@ -837,6 +848,8 @@ class OcppService:
             if evse and evse.get("id") and not self._connectors_for(evse):
                 return "Rejected"
             return "Accepted"
+        if requested in ("LogStatusNotification", "FirmwareStatusNotification"):
+            return "Accepted"  # F06.FR.03: an evse given with these is ignored (TC_F_17)
         if requested == "SignChargingStationCertificate":
             return self.security.trigger_sign()
         return "NotImplemented"
@@ -854,10 +867,29 @@ class OcppService:
             for cid in self._connectors_for(evse):
                 self.sent_status.pop(cid, None)
                 await self._send_status(cid)
-        elif requested in ("TransactionEvent", "MeterValues"):
+        elif requested == "TransactionEvent":
             for cid in self._connectors_for(evse):
                 self._emit(cid, self.tx.meter(cid, self._meter(cid, "Trigger", "TxUpdatedMeasurands"), utc_now(),
                                               trigger="Trigger", offline=not self.online))
+        elif requested == "MeterValues":  # F06.FR.06: the AlignedDataCtrlr measurands, context Trigger
+            for cid in self._connectors_for(evse):
+                values = self._values(cid, "Trigger", "AlignedDataCtrlr", "Measurands")
+                if values:
+                    await self._send_meter_values(cid, values)
+        elif requested == "LogStatusNotification":  # F06.FR.14/15: Uploading with its requestId, else Idle
+            await self.logs.notify_current()
+        elif requested == "FirmwareStatusNotification":
+            await self._notify_firmware_status()
+
+    async def _notify_firmware_status(self) -> None:
+        """F06.FR.16 / L01.FR.25/26: the update in progress (firmware.py), else Idle."""
+        link = self.link
+        if link is None:
+            return
+        try:
+            await link.call(make_call("FirmwareStatusNotification", self.firmware.trigger_payload()), suppress=False)
+        except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+            log.info("FirmwareStatusNotification failed: %s", e)
 
     def _connectors_for(self, evse: dict[str, Any] | None) -> list[int]:
         if not evse or not evse.get("id"):
@@ -875,11 +907,19 @@ class OcppService:
 
     async def change_availability(self, status: str, evse: dict[str, Any] | None) -> None:
         todo, self.pending_availability = self.pending_availability, []
+        # G03/G04 (TC_G_13, TC_G_18): the CSMS hears the current state of every connector after the
+        # request. Those whose availability changes report through their State; the rest again here.
+        wanted = dict(todo)
+        unchanged = [cid for cid in sorted(self.evses)
+                     if cid not in wanted or self.connector_props.get(cid, {}).get("Available", True) == wanted[cid]]
         for cid, operative in todo:
             try:
                 await self.bridge.set_availability(cid, operative)
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: SetAvailability failed: %s", cid, e)
+        for cid in unchanged:
+            self.sent_status.pop(cid, None)
+            await self._send_status(cid)
 
     def request_start(self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None) -> tuple[str, str | None]:
         candidates = self._connectors_for({"id": evse_id} if evse_id else None)

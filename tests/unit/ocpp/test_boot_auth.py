@@ -1,7 +1,7 @@
 import random
 
 from evcharge.ocpp.authcache import AuthCache, offline_decision, online_cache_decision
-from evcharge.ocpp.boot import ACCEPTED, PENDING, REJECTED, Backoff, BootMachine
+from evcharge.ocpp.boot import ACCEPTED, PENDING, REJECTED, Backoff, BootMachine, report_all_after_offline
 
 
 def test_backoff_doubles_up_to_repeat_times_plus_random():
@@ -59,6 +59,13 @@ def test_auth_cache_and_offline_rules(tmp_path):
     assert offline_decision(None, local_authorize_offline=True, unknown_id_enabled=True)
     assert not offline_decision("Blocked", local_authorize_offline=True, unknown_id_enabled=True)
 
+
+def test_reconnect_reports_all_connectors_only_after_the_offline_threshold():
+    """B04.FR.01: offline longer than OfflineThreshold, every connector; FR.02: shorter, only changes."""
+    assert report_all_after_offline(301.0, 300)
+    assert not report_all_after_offline(299.0, 300)
+    assert not report_all_after_offline(300.0, 300)
+    assert report_all_after_offline(0.5, 0)
 
 
 def test_online_cache_decision():
