@@ -7,6 +7,8 @@ Tests are named after the OCA Part 6 charging-station cases they follow.
 
 from __future__ import annotations
 
+import asyncio
+
 from evcharge.common.service import EXIT_RESTART
 
 from .test_ocpp_operations import LogServer, authorized_session, rebooted, wait_status_after_boot
@@ -147,14 +149,15 @@ async def test_TC_F_15_CS_trigger_log_status_idle(start_ocpp, csms):
 
 
 async def test_TC_F_16_CS_trigger_log_status_uploading(start_ocpp, csms):
-    await start_ocpp()
+    stack = await start_ocpp()
     server = LogServer(hold_first=True)  # the upload stays in progress until released
     try:
         r = await csms.call("GetLog", {"logType": "DiagnosticsLog", "requestId": 16,
                                        "log": {"remoteLocation": server.url}})
         assert r["status"] == "Accepted"
         await csms.wait_for("LogStatusNotification", where=lambda p: p["status"] == "Uploading", timeout=WAIT)
-        await csms.wait_until(lambda: server.attempts >= 1, WAIT, "the upload reached the server")
+        # server.attempts changes in the server's thread: poll it (csms.wait_until wakes on frames only).
+        await stack.wait(lambda: asyncio.sleep(0, server.attempts), lambda n: n >= 1, WAIT, "the upload reached the server")
         assert await trigger(csms, "LogStatusNotification") == "Accepted"
         (st,) = await wait_triggered(csms, "LogStatusNotification")
         assert st == {"status": "Uploading", "requestId": 16}

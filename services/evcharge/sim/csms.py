@@ -261,6 +261,7 @@ class Csms:
         if tls is not None:
             self.peer_certs[station_id] = tls.getpeercert(binary_form=True)
         log.info("station %s connected (%s)", station_id, ws.subprotocol)
+        await self._notify()   # waits on connections (paths, stations) hold without a frame
         try:
             await handler.start()
         except Exception as e:  # noqa: BLE001 - the connection ended
@@ -269,6 +270,7 @@ class Csms:
             if self.stations.get(station_id) is handler:
                 self.stations.pop(station_id, None)
                 self.connections.pop(station_id, None)
+            await self._notify()
 
     def _record(self, direction: str, raw: str | bytes) -> Frame:
         text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw

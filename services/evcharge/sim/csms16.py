@@ -115,6 +115,7 @@ class Csms16(Csms):
         handler = StationHandler16(station_id, _Recorder(ws, self), self)
         self.stations[station_id] = handler  # type: ignore[assignment]
         self.connections[station_id] = ws
+        await self._notify()   # waits on connections hold without a frame
         try:
             await handler.start()
         except Exception as e:  # noqa: BLE001 - the connection ended
@@ -123,6 +124,7 @@ class Csms16(Csms):
             if self.stations.get(station_id) is handler:
                 self.stations.pop(station_id, None)
                 self.connections.pop(station_id, None)
+            await self._notify()
 
     async def call(self, action: str, payload: dict[str, Any], station_id: str | None = None) -> dict[str, Any]:
         """Send a 1.6 request to a charge point; its answer as a camelCase dict (a CALLERROR raises)."""
