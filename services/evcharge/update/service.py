@@ -140,6 +140,9 @@ class UpdateService:
         except Exception as e:  # noqa: BLE001 - any download error is DownloadFailed
             await self._apply(self.core.download_done(False, str(e)))
             return
+        # Install now or schedule: decided on the sessions as they are now, not as the last
+        # poll saw them (a transaction started since would have been installed over).
+        self.core.sessions_active = await self._sessions_active()
         await self._apply(self.core.download_done(True))
 
     async def install(self, location: str) -> str:
@@ -148,6 +151,8 @@ class UpdateService:
         if location.startswith("/") and not os.path.isfile(location):
             raise InvalidArgument(f"no such bundle: {location}")
         req_id = os.urandom(6).hex()
+        if not self.core.busy():
+            self.core.sessions_active = await self._sessions_active()  # a local bundle installs at once
         try:
             actions = self.core.request_install(req_id, location, str(self.state_dir / "download.raucb"),
                                                 self.boot_slot)
