@@ -270,7 +270,7 @@ if [ "${EVCHARGE_BITBAKE_CHECK:-}" = 1 ]; then
         { [ -e ~/kaswork/build/keys/ca.cert.pem ] || ~/evcharge/meta-evcharge/scripts/create-dev-keys.sh ~/kaswork/build/keys >/dev/null; }"
     for m in kas/machine/*.yml; do
         case "$m" in *.lock.yml) continue ;; esac
-        for c in "$m" "$m:kas/opt/dev.yml"; do
+        for c in "$m" "$m:kas/opt/dev.yml" "$m:kas/opt/hlc.yml"; do
             if "${runas[@]}" "cd ~/evcharge && LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 KAS_WORK_DIR=~/kaswork \
                     KAS_PREMIRRORS='${KAS_PREMIRRORS:-}' ~/.evcharge-kas/bin/kas shell $c \
                     -c 'bitbake -p && bitbake -g evcharge-image evcharge-bundle evcharge-image-dev'" \
