@@ -44,7 +44,7 @@ from evcharge.sil.supervisor import ServiceSpec, Supervisor  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("board", "energy", "meter", "auth", "evse", "ocpp", "update")
 CARD = "04A1B2C3"
-SETTLE_S = 3.0
+SETTLE_S = 3.0   # --settle
 
 
 def _free_port() -> int:
@@ -151,7 +151,7 @@ async def measure(args: argparse.Namespace) -> None:
     try:
         cfgs = configs(f"ws://127.0.0.1:{_free_port()}/ocpp")
         await start_services(sup, work, services, cfgs, env)
-        await asyncio.sleep(SETTLE_S)
+        await asyncio.sleep(args.settle)
         if "idle" in args.phases:
             totals["idle"] = print_table("idle", sup, services)
         if "ocpp" in services and ({"connected", "charged"} & set(args.phases)):
@@ -161,12 +161,12 @@ async def measure(args: argparse.Namespace) -> None:
             await sup.start(ServiceSpec("ocpp", ["--config", str(work / "ocpp.yaml"), "--log-level", "INFO"],
                                         env=dict(env)))
             await csms.wait_for("StatusNotification", 2, timeout=60)
-            await asyncio.sleep(SETTLE_S)
+            await asyncio.sleep(args.settle)
             if "connected" in args.phases:
                 totals["connected"] = print_table("connected", sup, services)
         if "charged" in args.phases:
             await charge_once(client)
-            await asyncio.sleep(SETTLE_S)
+            await asyncio.sleep(args.settle)
             totals["charged"] = print_table("charged", sup, services)
     finally:
         client.disconnect()
@@ -224,6 +224,9 @@ def main() -> None:
     p.add_argument("--services", default=",".join(SERVICES), type=lambda s: s.split(","))
     p.add_argument("--importtime", action="store_true", help="also report imports per service")
     p.add_argument("--top", type=int, default=8)
+    p.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
+                   help=f"wait before each measurement (default {SETTLE_S:g} s; the services trim their heap "
+                        "after start-up and then every 60 s)")
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="extra environment for the services")
     args = p.parse_args()
     print(f"python {sys.version.split()[0]}, {len(args.services)} services")

@@ -24,6 +24,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.constants import NameFlag
 
 from . import bus as busmod
+from .heap import trim_periodically
 from .config import ConfigError, config_path, load_config
 from .log import setup_logging
 from .notify import notify, watchdog_interval_s
@@ -111,6 +112,7 @@ async def _main(service: str, bus_name: str, build: Callable[[ServiceContext], A
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     watchdog = asyncio.create_task(_watchdog())
+    trimming = asyncio.create_task(trim_periodically())   # start-up's freed heap back to the kernel
     disconnected = asyncio.create_task(bus.wait_for_disconnect())
     stopped = asyncio.create_task(stop.wait())
     # A service may ask to end itself (attribute `restart_requested`, an asyncio.Event): it then
@@ -122,6 +124,7 @@ async def _main(service: str, bus_name: str, build: Callable[[ServiceContext], A
     lost_bus = disconnected in done
     notify("STOPPING=1")
     watchdog.cancel()
+    trimming.cancel()
     stopped.cancel()
     if restart is not None:
         restart.cancel()

@@ -128,9 +128,9 @@ async def build(ctx: ServiceContext) -> MeterService:
         else:
             # pymodbus (~2 MiB of the service's memory, 47 modules) only where a meter uses it:
             # not with simulated meters (SIL, test image).
-            from .backends.modbus import ModbusBackend, ModbusLink, link_key
-            link = modbus_links.setdefault(link_key(entry), ModbusLink(entry, cfg.timeout_s))
-            backend = ModbusBackend(entry, link)
+            from .backends import modbus
+            link = modbus_links.setdefault(modbus.link_key(entry), modbus.ModbusLink(entry, cfg.timeout_s))
+            backend = modbus.ModbusBackend(entry, link)
         state = MeterState(entry.connector_id, entry.backend.value)
         iface = MeterInterface(state)
         ctx.bus.export(names.meter_path(entry.connector_id), iface)
