@@ -24,8 +24,8 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.constants import NameFlag
 
 from . import bus as busmod
-from .heap import trim_periodically
 from .config import ConfigError, config_path, load_config
+from .heap import trim_periodically
 from .log import setup_logging
 from .notify import notify, watchdog_interval_s
 
