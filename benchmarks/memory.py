@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import re
 import socket
 import sys
@@ -93,6 +94,31 @@ def print_table(phase: str, sup: Supervisor, services: list[str]) -> float:
     return total
 
 
+FLOOR = """
+import asyncio
+import evcharge.common.service
+from evcharge.common.bus import connect
+async def main():
+    await connect()
+    await asyncio.sleep(600)
+asyncio.run(main())
+"""
+
+
+async def print_floor(address: str) -> None:
+    """PSS of a process with only what every service imports (asyncio, dbus_fast, yaml, common), on the bus."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "services"), EVCHARGE_BUS_ADDRESS=address)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", FLOOR, env=env)
+    try:
+        await asyncio.sleep(3.0)
+        m = pss_kib(proc.pid)
+    finally:
+        proc.terminate()
+        await proc.wait()
+    print(f"       floor: a process with only the imports every service shares, connected to the bus: "
+          f"PSS {m['Pss'] / 1024:.1f} MiB (anon {m['Anonymous'] / 1024:.1f} MiB)")
+
+
 async def charge_once(bus) -> None:
     async def conn() -> dict:
         return await get_all(bus, names.EVSE, names.evse_connector_path(1), names.EVSE_CONNECTOR_IFACE)
@@ -154,6 +180,7 @@ async def measure(args: argparse.Namespace) -> None:
         await asyncio.sleep(args.settle)
         if "idle" in args.phases:
             totals["idle"] = print_table("idle", sup, services)
+            await print_floor(bus.address)
         if "ocpp" in services and ({"connected", "charged"} & set(args.phases)):
             await sup.stop("ocpp")
             cfgs = configs(csms.url)
