@@ -1,7 +1,7 @@
-"""sd_notify READY/WATCHDOG/STOPPING, through systemd-python when present.
+"""sd_notify READY/WATCHDOG/STOPPING over systemd's (stable, documented) datagram protocol.
 
-The fallback speaks the (stable, documented) datagram protocol itself, so a service behaves the
-same under systemd whether or not python3-systemd is installed.
+Spoken here rather than through python-systemd's `systemd.daemon`: that module and the libsystemd
+it loads cost each service memory for one datagram (issue 7, benchmarks/memory.py).
 """
 
 from __future__ import annotations
@@ -15,12 +15,6 @@ def notify(state: str) -> bool:
     addr = os.environ.get("NOTIFY_SOCKET")
     if not addr:
         return False
-    try:
-        from systemd import daemon  # type: ignore[import-not-found]
-
-        return bool(daemon.notify(state))
-    except ImportError:
-        pass
     if addr.startswith("@"):
         addr = "\0" + addr[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:

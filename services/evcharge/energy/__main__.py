@@ -1,3 +1,6 @@
+from ..common import notls  # noqa: F401 - first, before anything imports asyncio: see there
+
+# isort: split
 from ..common import names
 from ..common.service import main_entry
 from .service import build

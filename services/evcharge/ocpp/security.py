@@ -277,7 +277,9 @@ class Security:
             self.event(found[0], found[1])
         self.failures += 1
         attempts = max(1, self.svc.dm.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"))
-        if self.failures >= attempts and self.store.restore_previous():
+        # A store not loaded yet holds no previous certificate (its files would have loaded it at
+        # start, see __init__): no need to load `cryptography` on every failed connection.
+        if self.failures >= attempts and self._store is not None and self._store.restore_previous():
             self.failures = 0
             log.warning("the new charging station certificate did not connect: back to the previous one")
 
@@ -285,7 +287,8 @@ class Security:
         self.failures = 0
         self.reported.clear()
         self.connected_slot = target.slot
-        self.store.forget_previous()
+        if self._store is not None:   # not loaded: nothing to forget (see connect_failed)
+            self._store.forget_previous()
         # Security profile 0 (tests and SIL only, not an OCPP profile) leaves the floor off.
         if self.floor >= 1 and target.security_profile > self.floor:
             old, self.floor = self.floor, target.security_profile

@@ -14,6 +14,12 @@ format checks (Draft4Validator has no format checker) and without defaults (fast
 would write them into the payload). Schemas the library parses with Decimal (three OCPP 1.6
 schedules) keep the library's validator alone.
 
+A schema's fast path is compiled only once the schema is in regular use (HOT_AFTER validations):
+compiling costs ~0.15-0.5 MiB of the service's memory per schema for good (generated code), and
+several MiB of heap during the compilation; a charger sends a few message types often
+(TransactionEvent, MeterValues, StatusNotification, Heartbeat) and the others rarely, where
+the library's ~0.5 ms per message does not matter (benchmarks/memory.py, issue 7).
+
 Optional: without the fastjsonschema package the library's validators run unchanged.
 """
 
@@ -35,18 +41,38 @@ log = logging.getLogger("evcharge.ocpp.validation")
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 
 
+# Validations of one schema by the library's validator before its fast path is compiled.
+HOT_AFTER = 16
+
+
 class FastFirst:
     """A library validator with a compiled fast path for payloads that are valid."""
 
-    __slots__ = ("slow", "fast")
+    __slots__ = ("slow", "_fast", "uses")
 
-    def __init__(self, slow: Any, fast: Any) -> None:
+    def __init__(self, slow: Any) -> None:
         self.slow = slow
-        self.fast = fast
+        self._fast: Any = None     # None: not compiled yet; False: cannot be compiled
+        self.uses = 0
+
+    @property
+    def fast(self) -> Any:
+        """The compiled check (compiled on first use), or None where the library's validator stays alone."""
+        if self._fast is None:
+            self._fast = _compile(self.slow.schema) or False
+        return self._fast or None
 
     def validate(self, payload: Any) -> None:
+        if self._fast is None and self.uses < HOT_AFTER:
+            self.uses += 1
+            self.slow.validate(payload)
+            return
+        fast = self.fast
+        if fast is None:
+            self.slow.validate(payload)
+            return
         try:
-            self.fast(payload)
+            fast(payload)
         except fastjsonschema.JsonSchemaException:
             self.slow.validate(payload)  # the library's own error (or it accepts: the fast path was stricter)
 
@@ -64,18 +90,21 @@ def _has_decimal(node: Any) -> bool:
     return False
 
 
+def _compile(schema: dict[str, Any]) -> Any:
+    try:
+        return fastjsonschema.compile({**schema, "$schema": DRAFT4}, use_default=False, use_formats=False)
+    except Exception as e:  # noqa: BLE001 - a schema it cannot compile keeps the library's validator
+        log.warning("fastjsonschema cannot compile %s: %s", schema.get("$id", "a schema"), e)
+        return None
+
+
 def wrap(validator: Any) -> Any:
     if fastjsonschema is None or isinstance(validator, FastFirst):
         return validator
     schema = getattr(validator, "schema", None)
     if not isinstance(schema, dict) or _has_decimal(schema):
         return validator
-    try:
-        fast = fastjsonschema.compile({**schema, "$schema": DRAFT4}, use_default=False, use_formats=False)
-    except Exception as e:  # noqa: BLE001 - a schema it cannot compile keeps the library's validator
-        log.warning("fastjsonschema cannot compile %s: %s", schema.get("$id", "a schema"), e)
-        return validator
-    return FastFirst(validator, fast)
+    return FastFirst(validator)
 
 
 class _WrappingCache(dict):

@@ -34,6 +34,9 @@ INVALID = [
 
 def verdict(payload, fast: bool):
     validation.install(fast=fast)
+    v = messages.get_validator(messages.MessageType.Call, "TransactionEvent", "2.0.1")
+    if fast:
+        assert v.fast is not None  # compiled now, not after HOT_AFTER validations
     try:
         messages._validate_payload(messages.Call("1", "TransactionEvent", copy.deepcopy(payload)), "2.0.1")
     except Exception as e:  # noqa: BLE001 - compared below
@@ -62,6 +65,20 @@ def test_valid_payload_accepted_and_not_modified():
     v = messages.get_validator(messages.MessageType.Call, "TransactionEvent", "2.0.1")
     v.validate(payload)
     assert payload == TX  # no defaults written into it
+
+
+def test_fast_path_compiled_only_for_a_schema_in_regular_use():
+    validation.install(fast=False)
+    validation.install()   # a fresh cache: nothing compiled yet
+    v = messages.get_validator(messages.MessageType.Call, "Heartbeat", "2.0.1")
+    assert isinstance(v, validation.FastFirst)
+    for _ in range(validation.HOT_AFTER):
+        v.validate({})
+        assert v._fast is None  # the library's validator alone
+    v.validate({})
+    assert v._fast  # compiled by this validation
+    with pytest.raises(validation.fastjsonschema.JsonSchemaException):
+        v.fast({"unexpected": 1})
 
 
 def test_uninstall_restores_the_library_validators():
