@@ -8,8 +8,8 @@
 #   --with-ocpp  also measure python3-ocpp and python3-jsonschema (development image only)
 #   OUTDIR       keep the installed tree there (default: a temporary directory)
 #
-# Runs on a fresh Debian 12 machine as root (installs a compiler, Python headers and
-# libsystemd headers for the C extensions). Host build: the sizes of compiled modules are for
+# Runs on a fresh Debian 12 machine as root (installs a compiler and Python headers for the C
+# extensions). Host build: the sizes of compiled modules are for
 # x86-64 and only approximate an aarch64 target; pure-Python parts are identical.
 # Wheels from PyPI may carry compiled speedups that the Yocto recipe does not build (or the
 # other way round); the per-package table makes such differences visible.
@@ -30,7 +30,6 @@ DEPS=(
     "PyYAML==6.0.1"            # oe-core python3-pyyaml
     "pyserial==3.5"            # meta-python python3-pyserial
     "pymodbus==3.6.7"          # meta-python python3-pymodbus
-    "systemd-python==235"      # meta-python python3-systemd
 )
 OCPP=(
     "ocpp==2.1.0"              # meta-evcharge python3-ocpp
@@ -41,7 +40,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     pkgs=()
     command -v cc >/dev/null || pkgs+=(gcc)
     command -v pkg-config >/dev/null || pkgs+=(pkg-config)
-    pkg-config --exists libsystemd 2>/dev/null || pkgs+=(libsystemd-dev)
     python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
         || pkgs+=(python3-dev)
     python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)

@@ -215,7 +215,6 @@ RDEPENDS:${PN}-common = "\
     python3-json \
     python3-logging \
     python3-pyyaml \
-    python3-systemd \
 "
 # evcharge-board-profile: /usr/share/evcharge/boards/<board>.yaml for the MACHINE and the
 # udev rules granting group evcharge-hw exactly the board's lines.
