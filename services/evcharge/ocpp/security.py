@@ -193,8 +193,9 @@ class Security:
         return pw or None
 
     # --- security events ----------------------------------------------------------------------
-    def event(self, kind: str, tech_info: str = "") -> bool:
-        """Log a security event; queue it for the CSMS if critical. True if queued."""
+    def event(self, kind: str, tech_info: str = "", *, send: bool = False) -> bool:
+        """Log a security event; queue it for the CSMS if critical, or if `send` (a use case that
+        requires the notification of a non-critical event, e.g. L01.FR.02/03). True if queued."""
         critical = CRITICAL.get(kind, True)
         ts = utc_now()
         entry = {"timestamp": ts, "type": kind, "critical": critical}
@@ -203,7 +204,7 @@ class Security:
         self._append_log(json.dumps(entry, separators=(",", ":")))
         log.warning("security event %s%s", kind, f": {tech_info}" if tech_info else "",
                     extra={"EVCHARGE_SECURITY_EVENT": kind})
-        if not critical:
+        if not (critical or send):
             return False
         payload: dict[str, Any] = {"type": kind, "timestamp": ts}
         if tech_info:
