@@ -69,6 +69,7 @@ class Tracked:
     reported: int = 0        # how many entries of the update's History were sent
     done: bool = False       # a final status was sent
     options: dict[str, Any] = field(default_factory=dict)   # InstallWithOptions' options (plain)
+    last: str = ""           # the last status of the update's History seen
 
 
 def install_options(firmware: dict[str, Any], retries: int | None, retry_interval: int | None) -> dict[str, Any]:
@@ -167,10 +168,17 @@ class FirmwareRelay:
         out = []
         for status in history[t.reported:]:
             t.reported += 1
+            t.last = status
             t.done = status in FINAL
             if status in OCPP_STATUSES:
                 out.append(({"status": status, "requestId": t.request_id}, self.to_json()))
         return out
+
+    def rebooting(self) -> bool:
+        """The station went down for the install of the tracked request (BootNotification
+        reason FirmwareUpdate at the next start)."""
+        t = self.current
+        return t is not None and not t.done and t.last == "InstallRebooting"
 
     # --- persistence -----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -217,10 +225,13 @@ class FirmwareAgent:
         for payload, state in messages:
             log.info("firmware request %d: %s", payload["requestId"], payload["status"])
             self.queue.enqueue(ACTION, payload, state=state, state_key=STATE_KEY)
+            # L01.FR.03 and the FirmwareUpdated event after a successful update (a crash right
+            # here loses the event: the status is already queued with the relay's state).
             if payload["status"] == "InvalidSignature" and self.security is not None:
-                # L01.FR.03 (a crash right here loses this event; the status is already queued)
                 self.security.event("InvalidFirmwareSignature", f"firmware request {payload['requestId']}",
                                     send=True)
+            if payload["status"] == "Installed" and self.security is not None:
+                self.security.event("FirmwareUpdated", f"firmware request {payload['requestId']}")
         if messages:
             self.wake()
 

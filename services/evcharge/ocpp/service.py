@@ -142,6 +142,8 @@ class OcppService:
         self._sender_idle.set()
         self._stopping = False
         self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn, self.security)
+        if self.boot_reason == "PowerUp" and self.firmware.relay.rebooting():
+            self.boot_reason = "FirmwareUpdate"   # L01: the boot after InstallRebooting
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}
