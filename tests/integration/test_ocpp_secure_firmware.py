@@ -157,7 +157,7 @@ async def reboot_into_new_slot(stack, rauc) -> None:
     await stack.sup.start(ServiceSpec("ocpp", ["--config", str(stack.dir / "ocpp.yaml")]), timeout_s=60)
 
 
-async def test_tc_l_01_cs_secure_firmware_update_installation_successful(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_01_CS_secure_firmware_update_installation_successful(start_ocpp, csms, signer, rauc, files):
     stack = await start(start_ocpp, csms, signer, rauc)
     answer = await csms.call("UpdateFirmware", request(files, signer, 101))
     assert answer["status"] == "Accepted"
@@ -171,7 +171,7 @@ async def test_tc_l_01_cs_secure_firmware_update_installation_successful(start_o
     assert len(security_events(csms, "FirmwareUpdated")) == 1
 
 
-async def test_tc_l_02_cs_secure_firmware_update_install_scheduled(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_02_CS_secure_firmware_update_install_scheduled(start_ocpp, csms, signer, rauc, files):
     await start(start_ocpp, csms, signer, rauc)
     answer = await csms.call("UpdateFirmware", request(files, signer, 102, install=in_seconds(6)))
     assert answer["status"] == "Accepted"
@@ -181,7 +181,7 @@ async def test_tc_l_02_cs_secure_firmware_update_install_scheduled(start_ocpp, c
                                                           "InstallScheduled", "Installing", "InstallRebooting"]
 
 
-async def test_tc_l_03_cs_secure_firmware_update_download_scheduled(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_03_CS_secure_firmware_update_download_scheduled(start_ocpp, csms, signer, rauc, files):
     await start(start_ocpp, csms, signer, rauc)
     answer = await csms.call("UpdateFirmware", request(files, signer, 103, retrieve=in_seconds(6)))
     assert answer["status"] == "Accepted"
@@ -200,7 +200,7 @@ async def test_a_scheduled_download_survives_a_restart_of_both_services(start_oc
     assert await until(csms, 104, "InstallRebooting") == ["DownloadScheduled", "Downloading", *INSTALL]
 
 
-async def test_tc_l_05_cs_secure_firmware_update_invalid_certificate(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_05_CS_secure_firmware_update_invalid_certificate(start_ocpp, csms, signer, rauc, files):
     from evcharge.sim.pki import Authority
     await start(start_ocpp, csms, signer, rauc)
     stranger = Authority.create("not the manufacturer").issue("firmware signing")
@@ -211,7 +211,7 @@ async def test_tc_l_05_cs_secure_firmware_update_invalid_certificate(start_ocpp,
     assert statuses(csms, 105) == [] and files.gets == [] and rauc.installs == []
 
 
-async def test_tc_l_06_cs_secure_firmware_update_invalid_signature(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_06_CS_secure_firmware_update_invalid_signature(start_ocpp, csms, signer, rauc, files):
     await start(start_ocpp, csms, signer, rauc)
     answer = await csms.call("UpdateFirmware", request(files, signer, 106, signature=signer.signature(b"other")))
     assert answer["status"] == "Accepted"
@@ -221,7 +221,7 @@ async def test_tc_l_06_cs_secure_firmware_update_invalid_signature(start_ocpp, c
     assert rauc.installs == []          # nothing unsigned reaches the installer
 
 
-async def test_tc_l_07_cs_secure_firmware_update_download_failed(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_07_CS_secure_firmware_update_download_failed(start_ocpp, csms, signer, rauc, files):
     await start(start_ocpp, csms, signer, rauc)
     answer = await csms.call("UpdateFirmware", request(files, signer, 107, path="/fw.raucb_does_not_exist"))
     assert answer["status"] == "Accepted"
@@ -235,7 +235,7 @@ async def test_tc_l_07_cs_secure_firmware_update_download_failed(start_ocpp, csm
     assert rauc.installs == []
 
 
-async def test_tc_l_08_cs_secure_firmware_update_install_verification_failed(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_08_CS_secure_firmware_update_install_verification_failed(start_ocpp, csms, signer, rauc, files):
     await start(start_ocpp, csms, signer, rauc)
     rauc.result, rauc.error = 1, "Failed to check bundle: Compatible mismatch: expected 'evcharge-qemu'"
     answer = await csms.call("UpdateFirmware", request(files, signer, 109, retrieve=in_seconds(3)))
@@ -245,7 +245,7 @@ async def test_tc_l_08_cs_secure_firmware_update_install_verification_failed(sta
          "InstallVerificationFailed"]
 
 
-async def test_tc_l_10_cs_secure_firmware_update_accepted_canceled(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_10_CS_secure_firmware_update_accepted_canceled(start_ocpp, csms, signer, rauc, files):
     await start(start_ocpp, csms, signer, rauc)
     answer = await csms.call("UpdateFirmware", request(files, signer, 110, path="/slow.raucb"))
     assert answer["status"] == "Accepted"
@@ -258,7 +258,7 @@ async def test_tc_l_10_cs_secure_firmware_update_accepted_canceled(start_ocpp, c
     assert len(rauc.installs) == 1
 
 
-async def test_tc_l_11_cs_secure_firmware_update_unable_to_cancel(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_11_CS_secure_firmware_update_unable_to_cancel(start_ocpp, csms, signer, rauc, files):
     stack = await start(start_ocpp, csms, signer, rauc)
     rauc.hold = True                 # the install runs until released: cannot be cancelled
     answer = await csms.call("UpdateFirmware", request(files, signer, 112))
@@ -273,7 +273,7 @@ async def test_tc_l_11_cs_secure_firmware_update_unable_to_cancel(start_ocpp, cs
     assert props["Status"] == "InstallRebooting"
 
 
-async def test_tc_l_16_cs_update_with_an_ongoing_transaction_installs_after_it(start_ocpp, csms, signer, rauc, files):
+async def test_TC_L_16_CS_update_with_an_ongoing_transaction_installs_after_it(start_ocpp, csms, signer, rauc, files):
     """TC_L_16's condition (able to install during a transaction) is not met: the station
     downloads and verifies during the transaction and schedules the install until it ends
     (InstallScheduled; L01.FR.06), as TC_L_12/13 expect of such a station."""
@@ -291,7 +291,7 @@ async def test_tc_l_16_cs_update_with_an_ongoing_transaction_installs_after_it(s
                                                           "InstallScheduled", "Installing", "InstallRebooting"]
 
 
-async def test_tc_l_18_cs_secure_firmware_update_missing_certificate_and_signature(start_ocpp, csms, signer, rauc,
+async def test_TC_L_18_CS_secure_firmware_update_missing_certificate_and_signature(start_ocpp, csms, signer, rauc,
                                                                                    files):
     await start(start_ocpp, csms, signer, rauc)
     answer = await csms.call("UpdateFirmware", {"requestId": 118, "firmware": {
