@@ -69,7 +69,7 @@ class Files:
         files = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 files.gets.append(self.path)
                 if self.path != "/slow.raucb":
                     return super().do_GET()

@@ -12,8 +12,7 @@ Use in-process (`await RaucSim.start(bus_address)`), or `python -m evcharge.sim.
 (on the session bus / DBUS_SYSTEM_BUS_ADDRESS given by --address).
 """
 
-from __future__ import annotations
-
+# No postponed annotations: dbus-fast reads the signature strings.
 import argparse
 import asyncio
 import os
@@ -28,23 +27,23 @@ IFACE = "de.pengutronix.rauc.Installer"
 
 
 class Installer(ServiceInterface):
-    def __init__(self, sim: RaucSim) -> None:
+    def __init__(self, sim: "RaucSim") -> None:
         super().__init__(IFACE)
         self._sim = sim
 
     @method()
-    def InstallBundle(self, source: "s", args: "a{sv}"):  # noqa: N802 - RAUC's name
+    def InstallBundle(self, source: "s", args: "a{sv}"):
         self._sim.install(source)
 
     @method()
-    def Mark(self, state: "s", slot_identifier: "s") -> "ss":  # noqa: N802
+    def Mark(self, state: "s", slot_identifier: "s") -> "ss":
         slot = self._sim.boot_slot if slot_identifier == "booted" else self._sim.other_slot()
         if state in ("active", "good"):
             self._sim.primary = slot if state == "active" else self._sim.primary
         return [f"rootfs.{'AB'.index(slot)}", f"marked slot {slot} {state}"]
 
     @method()
-    def GetSlotStatus(self) -> "a(sa{sv})":  # noqa: N802
+    def GetSlotStatus(self) -> "a(sa{sv})":
         out = []
         for i, bootname in enumerate("AB"):
             booted = bootname == self._sim.boot_slot
@@ -54,31 +53,31 @@ class Installer(ServiceInterface):
         return out
 
     @method()
-    def GetPrimary(self) -> "s":  # noqa: N802
+    def GetPrimary(self) -> "s":
         return f"rootfs.{'AB'.index(self._sim.primary)}"
 
     @dbus_property(access=PropertyAccess.READ)
-    def Operation(self) -> "s":  # noqa: N802
+    def Operation(self) -> "s":
         return self._sim.operation
 
     @dbus_property(access=PropertyAccess.READ)
-    def LastError(self) -> "s":  # noqa: N802
+    def LastError(self) -> "s":
         return self._sim.last_error
 
     @dbus_property(access=PropertyAccess.READ)
-    def Progress(self) -> "(isi)":  # noqa: N802
+    def Progress(self) -> "(isi)":
         return [self._sim.progress, "installing" if self._sim.operation == "installing" else "", 1]
 
     @dbus_property(access=PropertyAccess.READ)
-    def BootSlot(self) -> "s":  # noqa: N802
+    def BootSlot(self) -> "s":
         return self._sim.boot_slot
 
     @dbus_property(access=PropertyAccess.READ)
-    def Compatible(self) -> "s":  # noqa: N802
+    def Compatible(self) -> "s":
         return "evcharge-sim"
 
     @signal()
-    def Completed(self, result: int) -> "i":  # noqa: N802
+    def Completed(self, result: int) -> "i":
         return result
 
 
@@ -97,7 +96,7 @@ class RaucSim:
         self.iface = Installer(self)
 
     @classmethod
-    async def start(cls, address: str | None = None, boot_slot: str = "A") -> RaucSim:
+    async def start(cls, address: str | None = None, boot_slot: str = "A") -> "RaucSim":
         bus = await (MessageBus(bus_address=address) if address else MessageBus(bus_type=BusType.SYSTEM)).connect()
         sim = cls(bus, boot_slot)
         bus.export(PATH, sim.iface)
