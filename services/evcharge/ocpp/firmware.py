@@ -86,6 +86,18 @@ def install_options(firmware: dict[str, Any], retries: int | None, retry_interva
     return o
 
 
+def signing_certificate_error(pem: str, roots: list[Any], now: datetime) -> str | None:
+    """Why a firmware signing certificate (PEM, leaf first, intermediates may follow) is not
+    trusted: None when each certificate is in its validity period and the chain ends at one of
+    `roots` (the installed ManufacturerRootCertificates). Loads `cryptography`."""
+    from .certificates import CertificateError, parse_pem_chain, verify_chain
+    try:
+        verify_chain(parse_pem_chain(pem), roots, now)
+    except CertificateError as e:
+        return str(e)
+    return None
+
+
 def variants(options: dict[str, Any]) -> dict[str, Variant]:
     return {k: Variant("i" if isinstance(v, int) else "s", v) for k, v in options.items()}
 
@@ -254,16 +266,10 @@ class FirmwareAgent:
             self.spawn(self.sync())  # RequestId is not in the change: read both together
 
     def check_certificate(self, pem: str) -> str | None:
-        """Why the signing certificate is not trusted (None: it chains to an installed
-        ManufacturerRootCertificate and is in its validity period). Loads `cryptography`."""
-        from .certificates import CertificateError, parse_pem_chain, verify_chain
+        """Why the signing certificate is not trusted (None: trusted). Loads `cryptography`."""
         if self.security is None:
             return "no certificate store"
-        try:
-            verify_chain(parse_pem_chain(pem), self.security.store.root_certs(MANUFACTURER_ROOT), datetime.now(UTC))
-        except CertificateError as e:
-            return str(e)
-        return None
+        return signing_certificate_error(pem, self.security.store.root_certs(MANUFACTURER_ROOT), datetime.now(UTC))
 
     def secure_required(self) -> bool:
         """Whether a manufacturer root is installed (then only signed requests are accepted).

@@ -1,4 +1,6 @@
-from evcharge.ocpp.firmware import FirmwareRelay, install_options, variants
+from datetime import UTC, datetime, timedelta
+
+from evcharge.ocpp.firmware import FirmwareRelay, install_options, signing_certificate_error, variants
 from evcharge.ocpp.queue import MessageQueue
 
 URL = "http://10.0.2.2:8080/v2.raucb"
@@ -142,3 +144,32 @@ def test_new_statuses_are_relayed_and_a_replaced_request_stops():
     r.install_started("u2")
     assert statuses(r.update_state("u2", ["Downloading", "Downloaded", "SignatureVerified", "InstallScheduled"])) == \
         ["Downloading", "Downloaded", "SignatureVerified", "InstallScheduled"]
+
+
+def test_signing_certificate_must_chain_to_a_manufacturer_root():
+    from evcharge.sim.pki import Authority
+    root = Authority.create("manufacturer")
+    leaf = root.issue("firmware signing")
+    now = datetime.now(UTC)
+    assert signing_certificate_error(leaf.cert_pem, [root.cert], now) is None
+    assert signing_certificate_error(leaf.cert_pem + root.cert_pem, [root.cert], now) is None   # with the chain
+    other = Authority.create("someone else")
+    assert "not issued by an installed root" in signing_certificate_error(leaf.cert_pem, [other.cert], now)
+    assert "no root" in signing_certificate_error(leaf.cert_pem, [], now)
+    assert "expired" in signing_certificate_error(root.issue("old", expired=True).cert_pem, [root.cert], now)
+    assert "not valid before" in signing_certificate_error(leaf.cert_pem, [root.cert], now - timedelta(days=1))
+    assert "no PEM" in signing_certificate_error("garbage", [root.cert], now)
+
+
+def test_the_boot_after_install_rebooting_is_a_firmware_update():
+    r = FirmwareRelay()
+    r.request(1, URL, "Idle")
+    r.install_started("u1")
+    r.update_state("u1", ["Downloading", "Downloaded", "Installing"])
+    assert not r.rebooting()
+    _payload, state = r.update_state("u1", ["Downloading", "Downloaded", "Installing", "InstallRebooting"])[-1]
+    after = FirmwareRelay()
+    after.load_json(state)
+    assert after.rebooting()
+    after.update_state("u1", ["Downloading", "Downloaded", "Installing", "InstallRebooting", "Installed"])
+    assert not after.rebooting()
