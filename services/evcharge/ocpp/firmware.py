@@ -57,6 +57,8 @@ OCPP_STATUSES = {"DownloadScheduled", "Downloading", "Downloaded", "DownloadFail
 # Final: the request is over (a new UpdateFirmware is accepted).
 FINAL = {"Idle", "DownloadFailed", "Installed", "InstallationFailed", "InvalidSignature",
          "InstallVerificationFailed", "Canceled"}
+# Statuses that come with a SecurityEventNotification (sent whatever the event's criticality).
+SECURITY_EVENTS = {"InvalidSignature": "InvalidFirmwareSignature", "Installed": "FirmwareUpdated"}
 # Nothing written to a slot yet: a new request replaces it (AcceptedCanceled).
 CANCELLABLE = {"DownloadScheduled", "Downloading", "Downloaded", "SignatureVerified", "InstallScheduled"}
 
@@ -236,14 +238,14 @@ class FirmwareAgent:
     def _queue(self, messages: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
         for payload, state in messages:
             log.info("firmware request %d: %s", payload["requestId"], payload["status"])
-            self.queue.enqueue(ACTION, payload, state=state, state_key=STATE_KEY)
-            # L01.FR.03 and the FirmwareUpdated event after a successful update (a crash right
-            # here loses the event: the status is already queued with the relay's state).
-            if payload["status"] == "InvalidSignature" and self.security is not None:
-                self.security.event("InvalidFirmwareSignature", f"firmware request {payload['requestId']}",
-                                    send=True)
-            if payload["status"] == "Installed" and self.security is not None:
-                self.security.event("FirmwareUpdated", f"firmware request {payload['requestId']}")
+            out: list[tuple[str, dict[str, Any]]] = [(ACTION, payload)]
+            # L01.FR.03, and FirmwareUpdated after a successful update: queued with the status
+            # and the relay's state in one transaction (each once, even across a crash).
+            kind = SECURITY_EVENTS.get(payload["status"])
+            if kind and self.security is not None:
+                out.append(("SecurityEventNotification",
+                            self.security.record(kind, f"firmware request {payload['requestId']}")))
+            self.queue.enqueue_many(out, state=state, state_key=STATE_KEY)
         if messages:
             self.wake()
 
