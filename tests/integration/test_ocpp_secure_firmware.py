@@ -301,3 +301,45 @@ async def test_TC_L_18_CS_secure_firmware_update_missing_certificate_and_signatu
         "location": files.base + "/fw.raucb", "retrieveDateTime": ago(), "installDateTime": ago()}})
     assert answer["status"] == "Rejected"
     assert statuses(csms, 118) == [] and files.gets == [] and rauc.installs == []
+
+
+async def test_an_accepted_request_is_handed_over_once_after_a_crash(start_ocpp, csms, signer, rauc, files):
+    """The OCPP service died after answering Accepted (the request persisted) but before, or
+    while, handing it to the update service: at the next start it hands it over, or recognises
+    the request the update service already has by its origin, and reports each status once."""
+    from dbus_fast import Variant
+    from evcharge.common.bus import call
+    from evcharge.ocpp.queue import MessageQueue
+    stack = await start(start_ocpp, csms, signer, rauc)
+    queue_file = stack.sup.state_dir("ocpp") / "queue.sqlite"
+    options = {"signature": signer.signature(), "signing_certificate": signer.leaf.cert_pem}
+
+    def accepted(request_id: int, origin: str) -> dict:
+        return {"current": {"request_id": request_id, "location": files.base + "/fw.raucb",
+                            "options": {**options, "origin": origin}}}
+
+    # Crash before InstallWithOptions: handed over at the start.
+    await stack.sup.stop("ocpp")
+    q = MessageQueue(queue_file)
+    q.put_state("firmware", accepted(201, "ocpp:201:aaaa"))
+    q.close()
+    await stack.sup.start(ServiceSpec("ocpp", ["--config", str(stack.dir / "ocpp.yaml")]), timeout_s=60)
+    assert await until(csms, 201, "InstallRebooting") == ["Downloading", *INSTALL]
+    assert len(rauc.installs) == 1
+
+    # Crash after InstallWithOptions returned, before its id was stored: recognised, not asked twice.
+    await stack.sup.stop("ocpp")
+    rauc.boot_slot = rauc.primary            # (the reboot for 201)
+    await stack.sup.stop("update")
+    await stack.sup.start(ServiceSpec("update", []), timeout_s=120)
+    (update_id,) = await call(stack.bus, names.UPDATE, names.UPDATE_PATH, names.UPDATE, "InstallWithOptions", "sa{sv}",
+                              [files.base + "/fw.raucb", {**{k: Variant("s", v) for k, v in options.items()},
+                                                          "origin": Variant("s", "ocpp:202:bbbb")}])
+    q = MessageQueue(queue_file)
+    q.put_state("firmware", accepted(202, "ocpp:202:bbbb"))
+    q.close()
+    await stack.sup.start(ServiceSpec("ocpp", ["--config", str(stack.dir / "ocpp.yaml")]), timeout_s=60)
+    assert await until(csms, 202, "InstallRebooting") == ["Downloading", *INSTALL]
+    assert len(rauc.installs) == 2
+    props = await get_all(stack.bus, names.UPDATE, names.UPDATE_PATH, names.UPDATE)
+    assert props["RequestId"] == update_id and props["Origin"] == "ocpp:202:bbbb"

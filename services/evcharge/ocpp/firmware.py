@@ -27,6 +27,7 @@ L01.FR.24); once installing it cannot be cancelled (Rejected, L01.FR.27).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -220,6 +221,7 @@ class FirmwareAgent:
         self.update = Subscription(bus, names.UPDATE)
         self.status = ""   # the update service's Status ("" while it is not on the bus)
         self.update_id = ""   # the update service's RequestId
+        self._handing_over = False   # an InstallWithOptions call is under way
 
     def trigger_payload(self) -> dict[str, Any]:
         """TriggerMessage(FirmwareStatusNotification): the running request's status with its
@@ -232,7 +234,26 @@ class FirmwareAgent:
     async def start(self) -> None:
         await self.update.start()
         await self.update.properties(names.UPDATE, self._on_props, path_namespace=names.UPDATE_PATH)
-        self.update.on_owner_changed.append(lambda _o, new: self.spawn(self.sync()) if new else None)
+        self.update.on_owner_changed.append(lambda _o, new: self.spawn(self.resume()) if new else None)
+        await self.resume()
+
+    async def resume(self) -> None:
+        """At start (or when the update service appears): a request accepted but not handed over
+        (a crash between the answer and InstallWithOptions) is found by its origin, or handed
+        over now; then report what was not reported."""
+        t = self.relay.current
+        if t is not None and not t.done and not t.update_id:
+            try:
+                props = await get_all(self.bus, names.UPDATE, names.UPDATE_PATH, names.UPDATE)
+            except (DBusError, TimeoutError):
+                return   # not on the bus yet: again when it appears
+            if t.options.get("origin") and str(props.get("Origin", "")) == t.options["origin"] \
+                    and props.get("RequestId"):
+                self.relay.install_started(str(props["RequestId"]))
+                self.queue.put_state(STATE_KEY, self.relay.to_json())
+            else:
+                await self.install()
+                return
         await self.sync()
 
     def _queue(self, messages: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
@@ -307,18 +328,29 @@ class FirmwareAgent:
                 return "Rejected"
             await self.sync()   # report what the old request had reached (not Canceled: not OCPP)
         if status in ("Accepted", "AcceptedCanceled"):
-            self.relay.accept(request_id, location, install_options(firmware, retries, retry_interval))
+            # origin: unique, so this request is recognised after a crash (requestIds repeat)
+            options = {**install_options(firmware, retries, retry_interval),
+                       "origin": f"ocpp:{request_id}:{os.urandom(4).hex()}"}
+            self.relay.accept(request_id, location, options)
             self.queue.put_state(STATE_KEY, self.relay.to_json())
         return status
 
     async def install(self) -> None:
         """After an Accepted UpdateFirmware: hand the location to the update service."""
         t = self.relay.current
-        if t is None or t.update_id or t.done:
+        if t is None or t.update_id or t.done or self._handing_over:
             return
+        self._handing_over = True
+        try:
+            await self._hand_over(t)
+        finally:
+            self._handing_over = False
+
+    async def _hand_over(self, t: Tracked) -> None:
         try:
             (update_id,) = await call(self.bus, names.UPDATE, names.UPDATE_PATH, names.UPDATE, "InstallWithOptions",
-                                      "sa{sv}", [t.location, variants(t.options)], timeout=30.0)
+                                      "sa{sv}", [t.location, variants(t.options)],
+                                      timeout=30.0)
         except (DBusError, TimeoutError) as e:
             text = getattr(e, "text", None) or str(e)
             log.warning("firmware request %d: the update service refused: %s", t.request_id, text)

@@ -80,6 +80,7 @@ class Options:
     retry_interval_s: float = 0.0
     signature: str = ""              # base64, over the bundle file (SHA-256)
     signing_certificate: str = ""    # PEM; checked against the manufacturer roots by the caller
+    origin: str = ""                 # who asked (e.g. "ocpp:<requestId>"), to find it again after a crash
 
 
 # RAUC's LastError texts (1.8 .. 1.15) for the refusals a charger must tell apart. A signature
@@ -125,6 +126,7 @@ class Request:
     signing_certificate: str = ""
     failed_attempts: int = 0         # failed downloads so far
     next_attempt_at: float = 0.0     # a retry waits until then (0: no retry pending)
+    origin: str = ""
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -180,7 +182,7 @@ class UpdateCore:
                                booted_before=booted, target_slot=other_slot(booted),
                                retrieve_at=o.retrieve_at, install_at=o.install_at, retries=o.retries,
                                retry_interval_s=o.retry_interval_s, signature=o.signature,
-                               signing_certificate=o.signing_certificate)
+                               signing_certificate=o.signing_certificate, origin=o.origin)
         if remote:
             if o.retrieve_at > self.now:
                 self._set(Status.DOWNLOAD_SCHEDULED)

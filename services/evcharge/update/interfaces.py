@@ -36,7 +36,8 @@ class UpdateInterface(ServiceInterface):
         install_datetime (s: InstallScheduled until then), retries (i) and retry_interval_s (i)
         for the download, signature (s, base64 SHA-256 signature of the bundle file) with
         signing_certificate (s, PEM; its trust is the caller's check): SignatureVerified or
-        InvalidSignature after the download."""
+        InvalidSignature after the download; origin (s, free text shown as Origin, so a caller
+        can recognise its request after a crash)."""
         return await self._svc.install(location, {k: v.value for k, v in options.items()})
 
     @method()
@@ -57,6 +58,11 @@ class UpdateInterface(ServiceInterface):
     def RequestId(self) -> "s":
         """Id of the last request ("" if none)."""
         return self._svc.core.request.id if self._svc.core.request else ""
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Origin(self) -> "s":
+        """The origin given with InstallWithOptions for the last request ("" if none)."""
+        return self._svc.core.request.origin if self._svc.core.request else ""
 
     @dbus_property(access=PropertyAccess.READ)
     def History(self) -> "as":

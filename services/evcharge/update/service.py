@@ -34,7 +34,7 @@ SESSION_POLL_S = 2.0
 
 # InstallWithOptions keys (a{sv}) and their D-Bus types.
 OPTION_TYPES = {"retrieve_datetime": "s", "install_datetime": "s", "retries": "i", "retry_interval_s": "i",
-                "signature": "s", "signing_certificate": "s"}
+                "signature": "s", "signing_certificate": "s", "origin": "s"}
 
 
 def parse_rfc3339(value: str, key: str) -> float:
@@ -66,6 +66,7 @@ def parse_options(raw: dict[str, Any]) -> Options:
         raise InvalidArgument("retries and retry_interval_s must not be negative")
     o.signature = str(raw.get("signature", ""))
     o.signing_certificate = str(raw.get("signing_certificate", ""))
+    o.origin = str(raw.get("origin", ""))
     if bool(o.signature) != bool(o.signing_certificate):
         raise InvalidArgument("signature and signing_certificate go together")
     if o.signature:
