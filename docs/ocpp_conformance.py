@@ -51,9 +51,15 @@ NOT_APPLICABLE = {
     "TC_E_25": "C-12.2: UnlockOnEVSideDisconnect is ReadOnly true (the socket always releases)",
     "TC_E_26": "C-06.1: StopTxOnEVSideDisconnect is ReadOnly true (authorization is not kept)",
     "TC_J_08": "AQ-8: a transaction starts only with the evse session, so the EVSE is always known at Started",
+    "TC_L_16": "the A/B install is not done during a transaction: it is scheduled until the transaction ends "
+               "(InstallScheduled, L01.FR.06); the test shows that path",
 }
 # Cases a test covers only in part (what is not checked).
 PARTIAL = {
+    "TC_L_11": "this station can cancel a download (TC_L_10), so the request is refused only once it installs "
+               "(L01.FR.27): the test sends the second request while Installing, not while Downloading",
+    "TC_L_01": "the reboot is simulated (both services restarted, the RAUC simulator booted from the new slot); "
+               "the real reboot in QEMU: tests/system/test_ota.py",
     "TC_E_16": "online variant (the CSMS answers Invalid); the offline queue start is not in the test",
     "TC_C_37": "no EnergyTransferStarted check",
     "TC_C_26": "the closing \"present a valid idToken -> StopAuthorized\" step is not followed",

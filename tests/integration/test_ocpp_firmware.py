@@ -2,7 +2,9 @@
 
 There is no RAUC on this bus, so an install that gets as far as RAUC fails (InstallationFailed):
 what is shown here is the OCPP side (answers, FirmwareStatusNotification order, nothing sent
-twice) and the update service's gate: no install while a transaction is active. The install
+twice) and the update service's gate: no install while a transaction is active. No manufacturer
+root is installed, so unsigned requests are accepted (the bundle's RAUC signature is the check).
+The signed requests (TC_L_xx) with the RAUC simulator: test_ocpp_secure_firmware.py. The install
 itself, the reboot and Installed after mark-good run in QEMU (tests/system/test_ota.py).
 """
 
@@ -49,10 +51,6 @@ async def test_update_firmware_waits_for_the_transaction_then_reports_each_statu
     await csms.wait_for("FirmwareStatusNotification", timeout=60,
                         where=lambda p: p["requestId"] == 41 and p["status"] == "InstallScheduled")
     assert statuses(csms, 41) == ["Downloading", "Downloaded", "InstallScheduled"]
-    # A second request while this one waits: refused (an update cannot be cancelled).
-    again = await csms.call("UpdateFirmware", {"requestId": 42, "firmware": {
-        "location": http_file, "retrieveDateTime": "2026-01-01T00:00:00Z"}})
-    assert again["status"] == "Rejected"
     props = await get_all(stack.bus, names.UPDATE, names.UPDATE_PATH, names.UPDATE)
     assert props["Status"] == "InstallScheduled"
     # The transaction ends (unplug): the install starts, and fails here (no RAUC on this bus).
@@ -60,7 +58,6 @@ async def test_update_firmware_waits_for_the_transaction_then_reports_each_statu
     await csms.wait_for("FirmwareStatusNotification", timeout=60,
                         where=lambda p: p["requestId"] == 41 and p["status"] == "InstallationFailed")
     assert statuses(csms, 41) == ["Downloading", "Downloaded", "InstallScheduled", "Installing", "InstallationFailed"]
-    assert statuses(csms, 42) == []
     await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
     await stack.wait(lambda: get_all(stack.bus, names.OCPP, names.OCPP_PATH, names.OCPP),
                      lambda p: p["QueueLength"] == 0, timeout=30, what_name="the OCPP queue empty")

@@ -334,8 +334,10 @@ class Link(ChargePoint):
         return call_result.DeleteCertificate(status=status, status_info=_info(why))
     # --- firmware (firmware.py: the update service does the work) ----------------------------
     @on(Action.update_firmware)
-    def on_update_firmware(self, request_id: int, firmware: dict, **_: Any) -> Any:
-        return call_result.UpdateFirmware(status=self.station.firmware.answer(request_id, firmware["location"]))
+    async def on_update_firmware(self, request_id: int, firmware: dict, retries: int | None = None,
+                                 retry_interval: int | None = None, **_: Any) -> Any:
+        status = await self.station.firmware.answer(request_id, to_camel(firmware), retries, retry_interval)
+        return call_result.UpdateFirmware(status=status)
 
     @after(Action.update_firmware)
     async def after_update_firmware(self, **_: Any) -> None:

@@ -71,6 +71,17 @@ class MessageQueue:
                 self._put(state_key, state)
             return int(cur.lastrowid)
 
+    def enqueue_many(self, messages: list[tuple[str, dict[str, Any]]], *, state: dict[str, Any] | None = None,
+                     state_key: str = "tx") -> None:
+        """Store several messages (action, payload), in order, and the producer's state, in one
+        transaction: all or none of them survive a crash."""
+        with self._tx():
+            for action, payload in messages:
+                self.db.execute("INSERT INTO queue (action, payload, transaction_id) VALUES (?, ?, NULL)",
+                                (action, json.dumps(payload, separators=(",", ":"))))
+            if state is not None:
+                self._put(state_key, state)
+
     def head(self) -> Queued | None:
         row = self.db.execute("SELECT id, action, payload, attempts, transaction_id FROM queue "
                               "ORDER BY id LIMIT 1").fetchone()

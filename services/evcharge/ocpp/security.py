@@ -193,25 +193,32 @@ class Security:
         return pw or None
 
     # --- security events ----------------------------------------------------------------------
-    def event(self, kind: str, tech_info: str = "") -> bool:
-        """Log a security event; queue it for the CSMS if critical. True if queued."""
+    def event(self, kind: str, tech_info: str = "", *, send: bool = False) -> bool:
+        """Log a security event; queue it for the CSMS if critical, or if `send` (a use case that
+        requires the notification of a non-critical event, e.g. L01.FR.02). True if queued."""
         critical = CRITICAL.get(kind, True)
+        payload = self.record(kind, tech_info)
+        if not (critical or send):
+            return False
+        self.svc.queue.enqueue("SecurityEventNotification", payload)
+        self.svc._wake_sender.set()
+        self.svc.publish()
+        return True
+
+    def record(self, kind: str, tech_info: str = "") -> dict[str, Any]:
+        """Write the event to the security log and the journal; its SecurityEventNotification
+        payload, for a caller that queues it together with other messages (one transaction)."""
         ts = utc_now()
-        entry = {"timestamp": ts, "type": kind, "critical": critical}
+        entry = {"timestamp": ts, "type": kind, "critical": CRITICAL.get(kind, True)}
         if tech_info:
             entry["techInfo"] = tech_info[:255]
         self._append_log(json.dumps(entry, separators=(",", ":")))
         log.warning("security event %s%s", kind, f": {tech_info}" if tech_info else "",
                     extra={"EVCHARGE_SECURITY_EVENT": kind})
-        if not critical:
-            return False
         payload: dict[str, Any] = {"type": kind, "timestamp": ts}
         if tech_info:
             payload["techInfo"] = tech_info[:255]
-        self.svc.queue.enqueue("SecurityEventNotification", payload)
-        self.svc._wake_sender.set()
-        self.svc.publish()
-        return True
+        return payload
 
     def _append_log(self, line: str) -> None:
         try:

@@ -141,7 +141,9 @@ class OcppService:
         self._sender_idle = asyncio.Event()   # clear while a queued message waits for its answer
         self._sender_idle.set()
         self._stopping = False
-        self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn)
+        self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn, self.security)
+        if self.boot_reason == "PowerUp" and self.firmware.relay.rebooting():
+            self.boot_reason = "FirmwareUpdate"   # L01: the boot after InstallRebooting
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}

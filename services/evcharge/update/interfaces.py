@@ -29,17 +29,40 @@ class UpdateInterface(ServiceInterface):
         request id. Scheduled (InstallScheduled) while a charging session is active."""
         return await self._svc.install(location)
 
+    @method()
+    async def InstallWithOptions(self, location: "s", options: "a{sv}") -> "s":
+        """Install with options (what OCPP UpdateFirmware carries); returns the request id.
+        Options: retrieve_datetime (s, RFC 3339 UTC: DownloadScheduled until then),
+        install_datetime (s: InstallScheduled until then), retries (i) and retry_interval_s (i)
+        for the download, signature (s, base64 SHA-256 signature of the bundle file) with
+        signing_certificate (s, PEM; its trust is the caller's check): SignatureVerified or
+        InvalidSignature after the download; origin (s, free text shown as Origin, so a caller
+        can recognise its request after a crash)."""
+        return await self._svc.install(location, {k: v.value for k, v in options.items()})
+
+    @method()
+    async def Cancel(self, request_id: "s"):
+        """Cancel request_id (final status Canceled) while it has not started installing;
+        InvalidState once it is Installing or over."""
+        await self._svc.cancel(request_id)
+
     @dbus_property(access=PropertyAccess.READ)
     def Status(self) -> "s":
-        """OCPP firmware status of the last request: Idle, Downloading, Downloaded, DownloadFailed,
-        InstallScheduled, Installing, InstallRebooting, Installed, InstallationFailed,
-        InvalidSignature, InstallVerificationFailed."""
+        """OCPP firmware status of the last request: Idle, DownloadScheduled, Downloading,
+        Downloaded, DownloadFailed, SignatureVerified, InstallScheduled, Installing,
+        InstallRebooting, Installed, InstallationFailed, InvalidSignature,
+        InstallVerificationFailed; or Canceled (not OCPP: a newer request replaced it)."""
         return self._svc.core.status.value
 
     @dbus_property(access=PropertyAccess.READ)
     def RequestId(self) -> "s":
         """Id of the last request ("" if none)."""
         return self._svc.core.request.id if self._svc.core.request else ""
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Origin(self) -> "s":
+        """The origin given with InstallWithOptions for the last request ("" if none)."""
+        return self._svc.core.request.origin if self._svc.core.request else ""
 
     @dbus_property(access=PropertyAccess.READ)
     def History(self) -> "as":

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
@@ -22,12 +25,57 @@ from ..common import names
 from ..common.errors import InvalidArgument, InvalidState
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
-from .core import Action, Busy, Request, Status, UpdateCore
+from .core import Action, Busy, NotCancellable, Options, Request, Status, UpdateCore
 from .interfaces import RAUC, RAUC_IFACE, RAUC_PATH, UPDATE_PATH, UpdateInterface
 
 log = logging.getLogger("evcharge.update")
 
 SESSION_POLL_S = 2.0
+
+# InstallWithOptions keys (a{sv}) and their D-Bus types.
+OPTION_TYPES = {"retrieve_datetime": "s", "install_datetime": "s", "retries": "i", "retry_interval_s": "i",
+                "signature": "s", "signing_certificate": "s", "origin": "s"}
+
+
+def parse_rfc3339(value: str, key: str) -> float:
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"{key}: not an RFC 3339 date-time: {value!r}") from None
+    if t.tzinfo is None:
+        raise InvalidArgument(f"{key}: a UTC offset is required (e.g. 2026-01-01T00:00:00Z): {value!r}")
+    return t.timestamp()
+
+
+def parse_options(raw: dict[str, Any]) -> Options:
+    """InstallWithOptions' a{sv} (values unwrapped) as core Options; a clear error for bad input."""
+    o = Options()
+    for key, value in raw.items():
+        want = OPTION_TYPES.get(key)
+        if want is None:
+            raise InvalidArgument(f"unknown option {key!r} (known: {', '.join(sorted(OPTION_TYPES))})")
+        if (want == "s") != isinstance(value, str) or (want == "i" and not isinstance(value, int)):
+            raise InvalidArgument(f"option {key!r} must be of D-Bus type {want}")
+    if raw.get("retrieve_datetime"):
+        o.retrieve_at = parse_rfc3339(raw["retrieve_datetime"], "retrieve_datetime")
+    if raw.get("install_datetime"):
+        o.install_at = parse_rfc3339(raw["install_datetime"], "install_datetime")
+    o.retries = int(raw.get("retries", 0))
+    o.retry_interval_s = float(raw.get("retry_interval_s", 0))
+    if o.retries < 0 or o.retry_interval_s < 0:
+        raise InvalidArgument("retries and retry_interval_s must not be negative")
+    o.signature = str(raw.get("signature", ""))
+    o.signing_certificate = str(raw.get("signing_certificate", ""))
+    o.origin = str(raw.get("origin", ""))
+    if bool(o.signature) != bool(o.signing_certificate):
+        raise InvalidArgument("signature and signing_certificate go together")
+    if o.signature:
+        from .signature import SignatureError, check_inputs
+        try:
+            check_inputs(o.signature, o.signing_certificate)
+        except SignatureError as e:
+            raise InvalidArgument(str(e)) from None
+    return o
 
 
 class UpdateService:
@@ -44,6 +92,9 @@ class UpdateService:
         self._tasks: set[asyncio.Task] = set()
         self._poller: asyncio.Task | None = None
         self._last_status = self.core.status
+        self._tick = asyncio.Event()   # a deadline may have moved: re-plan the wait
+        self._download_stop: threading.Event | None = None  # the running download's stop flag
+        self._replace_lock = threading.Lock()   # a stopped download never replaces a newer bundle
 
     # ---- RAUC ---------------------------------------------------------------------------------------
     async def _rauc(self, member: str, signature: str = "", body=(), timeout: float = 30.0):
@@ -88,6 +139,12 @@ class UpdateService:
                 write_json_atomic(self.state_file, self.core.request.to_json())
             elif a == Action.DOWNLOAD:
                 self._spawn(self._download())
+            elif a == Action.STOP_DOWNLOAD:
+                with self._replace_lock:
+                    if self._download_stop is not None:
+                        self._download_stop.set()
+            elif a == Action.VERIFY:
+                self._spawn(self._verify())
             elif a == Action.INSTALL:
                 await self._install()
             elif a == Action.REBOOT:
@@ -112,6 +169,7 @@ class UpdateService:
         self.iface.emit_properties_changed({"Status": st.value, "LastError": self.core.request.error
                                             if self.core.request else "",
                                             "History": list(self.core.request.history) if self.core.request else []})
+        self._tick.set()
 
     async def _install(self) -> None:
         req = self.core.request
@@ -125,41 +183,83 @@ class UpdateService:
     async def _download(self) -> None:
         req = self.core.request
         dest = Path(req.bundle)
+        stop = threading.Event()
+        with self._replace_lock:
+            if self._download_stop is not None:
+                self._download_stop.set()   # at most one download writes at a time
+            self._download_stop = stop
 
         def fetch() -> None:
             import urllib.request  # only when downloading: http.client, ssl and email cost ~4 MB PSS
-            tmp = dest.with_name(dest.name + ".part")
-            with urllib.request.urlopen(req.location, timeout=60) as r, open(tmp, "wb") as f:  # noqa: S310 - http(s) only, checked
-                while chunk := r.read(1 << 20):
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
+            tmp = dest.with_name(f"{dest.name}.{req.id}.part")
+            try:
+                with urllib.request.urlopen(req.location, timeout=60) as r, open(tmp, "wb") as f:  # noqa: S310 - http(s) only, checked
+                    while chunk := r.read(1 << 20):
+                        if stop.is_set():
+                            raise InterruptedError("download cancelled")
+                        f.write(chunk)
+                    f.flush()
+                    os.fsync(f.fileno())
+                with self._replace_lock:
+                    if stop.is_set():
+                        raise InterruptedError("download cancelled")
+                    os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
         try:
             await asyncio.get_running_loop().run_in_executor(None, fetch)
-        except Exception as e:  # noqa: BLE001 - any download error is DownloadFailed
-            await self._apply(self.core.download_done(False, str(e)))
+        except Exception as e:  # noqa: BLE001 - any download error is DownloadFailed (or a retry)
+            if self.core.request is req and not stop.is_set():
+                log.info("update %s: download failed: %s", req.id, e)
+                await self._apply(self.core.download_done(False, str(e), now=time.time()))
+            return
+        if self.core.request is not req or stop.is_set():
             return
         # Install now or schedule: decided on the sessions as they are now, not as the last
         # poll saw them (a transaction started since would have been installed over).
         self.core.sessions_active = await self._sessions_active()
-        await self._apply(self.core.download_done(True))
+        await self._apply(self.core.download_done(True, now=time.time()))
 
-    async def install(self, location: str) -> str:
+    async def _verify(self) -> None:
+        req = self.core.request
+        from .signature import SignatureError, verify_file
+
+        def check() -> str:
+            try:
+                verify_file(req.bundle, req.signature, req.signing_certificate)
+            except (SignatureError, OSError) as e:
+                return str(e) or type(e).__name__
+            return ""
+        error = await asyncio.get_running_loop().run_in_executor(None, check)
+        if self.core.request is not req:
+            return
+        if not error:
+            self.core.sessions_active = await self._sessions_active()
+        await self._apply(self.core.signature_checked(not error, error, now=time.time()))
+
+    async def install(self, location: str, raw_options: dict[str, Any] | None = None) -> str:
         if not (location.startswith(("http://", "https://")) or location.startswith("/")):
             raise InvalidArgument(f"location must be an absolute path or an http(s) URL, got {location!r}")
         if location.startswith("/") and not os.path.isfile(location):
             raise InvalidArgument(f"no such bundle: {location}")
+        options = parse_options(raw_options or {})
         req_id = os.urandom(6).hex()
         if not self.core.busy():
             self.core.sessions_active = await self._sessions_active()  # a local bundle installs at once
         try:
             actions = self.core.request_install(req_id, location, str(self.state_dir / "download.raucb"),
-                                                self.boot_slot)
+                                                self.boot_slot, options, now=time.time())
         except Busy as e:
             raise InvalidState(str(e)) from None
         self._spawn(self._apply(actions))
         return req_id
+
+    async def cancel(self, req_id: str) -> None:
+        try:
+            actions = self.core.cancel(req_id)
+        except NotCancellable as e:
+            raise InvalidState(str(e)) from None
+        await self._apply(actions)
 
     # ---- sessions ----------------------------------------------------------------------------------
     async def _sessions_active(self) -> bool:
@@ -176,11 +276,23 @@ class UpdateService:
         return False
 
     async def _poll_sessions(self) -> None:
+        """Sessions every SESSION_POLL_S, and the core's time: woken earlier for a deadline."""
         while True:
             active = await self._sessions_active()
             if active != self.core.sessions_active or self.core.status == Status.INSTALL_SCHEDULED:
-                await self._apply(self.core.sessions_changed(active))
-            await asyncio.sleep(SESSION_POLL_S)
+                await self._apply(self.core.sessions_changed(active, now=time.time()))
+            actions = self.core.tick(time.time())
+            if actions:
+                await self._apply(actions)
+            self._tick.clear()
+            wait = SESSION_POLL_S
+            deadline = self.core.next_deadline()
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.time()))
+            try:
+                await asyncio.wait_for(self._tick.wait(), timeout=wait)
+            except TimeoutError:
+                pass
 
     # ---- life cycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -200,8 +312,10 @@ class UpdateService:
                     break
                 await asyncio.sleep(1)
         marked_good = await self._booted_slot_good()
-        await self._apply(self.core.booted(self.boot_slot, marked_good))
+        # Sessions first: booted() may go on to install a request that was downloaded.
         self.core.sessions_active = await self._sessions_active()
+        self.core.now = time.time()
+        await self._apply(self.core.booted(self.boot_slot, marked_good))
         self._poller = asyncio.get_running_loop().create_task(self._poll_sessions())
         log.info("booted slot %s (good: %s); last update: %s", self.boot_slot, marked_good, self.core.status.value)
 

@@ -37,6 +37,18 @@ def test_message_and_state_commit_together(tmp_path):
     assert other.execute("SELECT COUNT(*) FROM queue").fetchone()[0] == 1
 
 
+def test_several_messages_and_state_commit_together(tmp_path):
+    q = MessageQueue(tmp_path / "q.sqlite")
+    q.enqueue_many([("FirmwareStatusNotification", {"status": "Installed"}),
+                    ("SecurityEventNotification", {"type": "FirmwareUpdated"})], state={"n": 1}, state_key="fw")
+    try:   # the second one is not JSON: neither is stored, nor the state
+        q.enqueue_many([("A", {"ok": 1}), ("B", {"x": object()})], state={"n": 2}, state_key="fw")
+    except TypeError:
+        pass
+    assert [m.action for m in q.all()] == ["FirmwareStatusNotification", "SecurityEventNotification"]
+    assert q.get_state("fw") == {"n": 1}
+
+
 def test_retry_policy():
     p = RetryPolicy(attempts=3, interval_s=10)
     assert p.after_failure(1) == 10

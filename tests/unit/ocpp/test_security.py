@@ -247,10 +247,13 @@ async def test_security_events_are_logged_and_critical_ones_queued(tmp_path):
     sec.connect_failed(e)
     sec.connect_failed(e)                            # the same outage: one event
     sec.event("ReconfigurationOfSecurityParameters", "test")   # not critical: log only
+    sec.event("InvalidFirmwareSignature", "fw 1", send=True)      # not critical, but L01.FR.03 sends it
     queued = [(m.action, m.payload["type"]) for m in svc.queue.all()]
-    assert queued == [("SecurityEventNotification", "InvalidCsmsCertificate")]
+    assert queued == [("SecurityEventNotification", "InvalidCsmsCertificate"),
+                      ("SecurityEventNotification", "InvalidFirmwareSignature")]
     lines = (tmp_path / "security.log").read_text().splitlines()
-    assert [json.loads(x)["type"] for x in lines] == ["InvalidCsmsCertificate", "ReconfigurationOfSecurityParameters"]
+    assert [json.loads(x)["type"] for x in lines] == ["InvalidCsmsCertificate", "ReconfigurationOfSecurityParameters",
+                                                      "InvalidFirmwareSignature"]
     assert stat.S_IMODE((tmp_path / "security.log").stat().st_mode) == 0o600
 
 
