@@ -8,6 +8,7 @@ Tests are named after the OCA Part 6 charging-station cases they follow.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from evcharge.common.service import EXIT_RESTART
 
@@ -316,17 +317,8 @@ MANDATORY = [
 ]
 
 
-# Not in this station's device model yet (docs/ocpp_conformance.py PARTIAL): the Connector component
-# (the model has no connector-level components), EVSE Power/SupplyPhases, SmartChargingCtrlr
-# Entries[ChargingProfiles] (reported without instance) and LimitChangeSignificance.
-NOT_YET = {("Connector", "AvailabilityState", None), ("Connector", "Available", None),
-           ("Connector", "ConnectorType", None), ("Connector", "SupplyPhases", None),
-           ("EVSE", "Power", None), ("EVSE", "SupplyPhases", None),
-           ("SmartChargingCtrlr", "Entries", "ChargingProfiles"), ("SmartChargingCtrlr", "LimitChangeSignificance", None)}
-
-
 async def test_TC_B_53_CS_base_report_mandatory_variables(start_ocpp, csms):
-    """All mandatory variables but those in NOT_YET are in the FullInventory."""
+    """All mandatory variables are in the FullInventory, the Connector components with their EVSE."""
     await start_ocpp()
     r = await csms.call("GetBaseReport", {"requestId": 53, "reportBase": "FullInventory"})
     assert r["status"] == "Accepted" and r.get("statusInfo", {}).get("reasonCode", "NoError") == "NoError"
@@ -337,5 +329,21 @@ async def test_TC_B_53_CS_base_report_mandatory_variables(start_ocpp, csms):
     assert all(p["tbc"] for p in reports[:-1])
     reported = {(d["component"]["name"], d["variable"]["name"], d["variable"].get("instance"))
                 for p in reports for d in p.get("reportData", [])}
-    missing = [m for m in MANDATORY if m not in reported and m not in NOT_YET]
+    missing = [m for m in MANDATORY if m not in reported]
     assert not missing, f"not reported: {missing}"
+    data = {(d["component"]["name"], json.dumps(d["component"].get("evse"), sort_keys=True), d["variable"]["name"]):
+            d for p in reports for d in p.get("reportData", [])}
+    for evse in (1, 2):   # conftest: two EVSEs with one connector each
+        conn = json.dumps({"connectorId": 1, "id": evse}, sort_keys=True)
+        assert data[("Connector", conn, "ConnectorType")]["variableAttribute"][0]["value"] == "sType2"
+        assert data[("Connector", conn, "SupplyPhases")]["variableAttribute"][0]["value"] == "3"
+        power = data[("EVSE", json.dumps({"id": evse}), "Power")]
+        assert power["variableCharacteristics"]["unit"] == "W" and power["variableCharacteristics"]["maxLimit"] > 0
+    r = await csms.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "Connector", "evse": {"id": 2, "connectorId": 1}},
+         "variable": {"name": "AvailabilityState"}},
+        {"component": {"name": "Connector", "evse": {"id": 2, "connectorId": 9}},
+         "variable": {"name": "AvailabilityState"}},
+        {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": "Entries", "instance": "ChargingProfiles"}}]})
+    assert [(x["attributeStatus"], x.get("attributeValue")) for x in r["getVariableResult"]] == \
+        [("Accepted", "Available"), ("UnknownComponent", None), ("Accepted", "0")]

@@ -31,7 +31,7 @@ from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
 from .bridge import Bridge
 from .config import OcppConfig, Protocol
-from .devicemodel import Variable, pages, standard_model
+from .devicemodel import NOMINAL_VOLTAGE_V, SUPPLY_PHASES, Variable, pages, standard_model
 from .faults import FaultReporter, event_data
 from .firmware import FirmwareAgent
 from .interfaces import OcppInterface
@@ -86,7 +86,9 @@ class OcppService:
             backoff_range_s=r.backoff_random_range_s, backoff_repeat=r.backoff_repeat_times,
             ping_s=cfg.websocket_ping_interval_s, sample_interval_s=cfg.meter_sample_interval_s,
             security_profile=cfg.security_profile, identity=cfg.station_id,
-            evse_ids=sorted({e.evse_id for e in cfg.evses}))
+            evse_ids=sorted({e.evse_id for e in cfg.evses}),
+            connectors=sorted((e.evse_id, e.connector_id) for e in cfg.evses),
+            evse_max_power_w=cfg.evse_max_current_a * NOMINAL_VOLTAGE_V * SUPPLY_PHASES)
         self.network = NetworkProfiles()
         self.network.load_json(self.queue.get_state(NETWORK_KEY))
         self.network_selector = Selector()
@@ -109,8 +111,9 @@ class OcppService:
         self.cache.load_json(self.queue.get_state("authcache"))
         self.profiles = ProfileStore()
         self.profiles.load_json(self.queue.get_state("profiles"))
-        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)))
+        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)), "ChargingProfiles")
         self.sent_limits: dict[int, float | None] = {}   # energy connector (0: site) -> limit pushed
+        self.rate_limits: dict[int, float] = {}   # connector -> effective limit (A) last reported (K01)
         self._next_limit_check = 0.0
         self._profile_reports: dict[int, dict[int, list[dict[str, Any]]]] = {}  # GetChargingProfiles requestId -> found
         self._limits_lock = asyncio.Lock()
@@ -598,6 +601,10 @@ class OcppService:
         old_e, old_p = self.meter_values.get(meter_id, (None, None))
         self.meter_values[meter_id] = (energy_wh if energy_wh is not None else old_e,
                                        power_w if power_w is not None else old_p)
+        if power_w is not None:
+            for cid, (evse_id, _c) in self.evses.items():
+                if self.meters.get(cid, cid) == meter_id:
+                    self.dm.set_local("EVSE", "Power", f"{power_w:g}", evse_id=evse_id)
 
     # --- clock-aligned and Ended meter values (metering.py) -------------------------------------
     def _values(self, cid: int, context: str, component: str, variable: str,
@@ -704,9 +711,10 @@ class OcppService:
             self.spawn(self._send_status(cid))
 
     def _update_availability_vars(self) -> None:
-        for cid, (evse_id, _c) in self.evses.items():
+        for cid, (evse_id, conn_id) in self.evses.items():
             status = CONNECTOR_STATUS.get(self.connector_state.get(cid, "Unavailable"), "Unavailable")
             self.dm.set_local("EVSE", "AvailabilityState", status, evse_id=evse_id)
+            self.dm.set_local("Connector", "AvailabilityState", status, evse_id=evse_id, connector_id=conn_id)
 
     # --- authorization of reader tokens the local list does not know --------------------------
     def _cache_put(self, token: str, status: str, expiry: str | None) -> None:
@@ -996,7 +1004,7 @@ class OcppService:
 
     def _save_profiles(self) -> None:
         self.queue.put_state("profiles", self.profiles.to_json())
-        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)))
+        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)), "ChargingProfiles")
 
     def _tx_start(self, cid: int) -> float | None:
         """Where a Relative profile's periods count from: the transaction's start."""
@@ -1026,6 +1034,7 @@ class OcppService:
         change = self.profiles.next_change(now, 1.0, tx_starts)
         if change is not None:
             self._next_limit_check = min(self._next_limit_check, time.monotonic() + max(0.0, change - now))
+        self._report_rate_changes(wanted)
         for cid, limit in wanted.items():
             if cid in self.sent_limits and self.sent_limits[cid] == limit:
                 continue
@@ -1043,6 +1052,29 @@ class OcppService:
                          "cleared" if limit is None else f"{limit:.1f} A")
             except (DBusError, TimeoutError) as e:
                 log.warning("energy refused the OCPP limit for %d: %s", cid, e)
+
+    def _effective_limit(self, cid: int, limits: dict[int, float | None]) -> float:
+        own, station = limits.get(cid), limits.get(0)
+        return min(self.cfg.evse_max_current_a if own is None else own,
+                   self.cfg.site_limit_a if station is None else station)
+
+    def _report_rate_changes(self, wanted: dict[int, float | None]) -> None:
+        """TransactionEvent ChargingRateChanged for each transaction whose limit (its own and the
+        station's) moved by at least SmartChargingCtrlr.LimitChangeSignificance percent since the
+        last change reported (or since the first look, which reports nothing)."""
+        significance = self.dm.get_int("SmartChargingCtrlr", "LimitChangeSignificance")
+        for cid in self.evses:
+            new = self._effective_limit(cid, wanted)
+            old = self.rate_limits.get(cid)
+            if old is None or cid not in self.tx.active:
+                self.rate_limits[cid] = new
+                continue
+            if new == old or abs(new - old) * 100 < significance * old:
+                continue   # not significant: compared with the last reported, so small steps add up
+            self.rate_limits[cid] = new
+            log.info("connector %d: limit %.1f A -> %.1f A: ChargingRateChanged", cid, old, new)
+            self._emit(cid, self.tx.rate_changed(cid, utc_now(), offline=not self.online,
+                                                 meter=self._meter(cid, "Sample.Periodic", "TxUpdatedMeasurands")))
 
     def get_charging_profiles(self, request_id: int, evse_id: int | None, criteria: dict[str, Any]) -> str:
         """K09: Accepted when some profile matches (the report follows), else NoProfiles."""

@@ -144,6 +144,14 @@ class TxBuilder:
             return None
         return self._msg(tx, "Updated", trigger, ts, offline=offline, meter=meter)
 
+    def rate_changed(self, connector: int, ts: str, *, offline: bool = False,
+                     meter: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        """Updated / ChargingRateChanged: the limit applied to the transaction changed significantly."""
+        tx = self.active.get(connector)
+        if tx is None:
+            return None
+        return self._msg(tx, "Updated", "ChargingRateChanged", ts, offline=offline, meter=meter)
+
     def ended(self, connector: int, reason: str, ts: str, *, offline: bool = False,
               meter: list[dict[str, Any]] | None = None, trigger: str | None = None,
               charging_state: str = "Idle", session_id: str | None = None) -> dict[str, Any] | None:
