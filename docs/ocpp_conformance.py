@@ -54,7 +54,6 @@ NOT_APPLICABLE = {
 }
 # Cases a test covers only in part (what is not checked).
 PARTIAL = {
-    "TC_E_16": "online variant (the CSMS answers Invalid); the offline queue start is not in the test",
     "TC_F_04": "TxStartPoint EVConnected only: with Authorized the remote start does not open a transaction "
                "before the cable, so no EVConnectTimeout Ended; TxCtrlr.EVConnectionTimeOut is ReadOnly 60 "
                "while the evse config sets the real timeout",
