@@ -57,8 +57,6 @@ PARTIAL = {
     "TC_F_04": "TxStartPoint EVConnected only: with Authorized the remote start does not open a transaction "
                "before the cable, so no EVConnectTimeout Ended; TxCtrlr.EVConnectionTimeOut is ReadOnly 60 "
                "while the evse config sets the real timeout",
-    "TC_E_54": "the ISO 15118 EV simulator cannot pause, so the EV side disconnects from Charging, "
-               "not from EnergyTransferSuspended",
     "TC_E_39": "a transaction starts only at plug-in, so step 1 (Ended, EVConnectTimeout) cannot occur; "
                "checked: the authorization lapses with no TransactionEvent",
 }

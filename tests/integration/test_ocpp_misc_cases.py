@@ -295,9 +295,9 @@ async def test_TC_E_39_CS_stop_deauthorized_timeout(stack, csms):
 
 async def test_TC_E_54_CS_ev_side_disconnect_hlc_ev(stack, csms, tmp_path):
     """An ISO 15118-2 EV (the 'not able to charge IEC 61851-1' kind) charging through the V2G service;
-    the EV side is disconnected: Ended, EVCommunicationLost, Idle, EVDisconnected or StoppedByEV.
-    Partial: the EV simulator cannot pause its energy transfer, so the disconnect is from Charging,
-    not from EnergyTransferSuspended."""
+    the EV suspends the energy transfer (EnergyTransferSuspended: it opens S2, CP state B, while its
+    ChargingStatus loop goes on) and the EV side is then disconnected: Ended, EVCommunicationLost, Idle,
+    EVDisconnected or StoppedByEV."""
     import yaml
     from evcharge.sil.supervisor import ServiceSpec
 
@@ -320,6 +320,10 @@ async def test_TC_E_54_CS_ev_side_disconnect_hlc_ev(stack, csms, tmp_path):
         await stack.tap(CARD)
         await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState")
                             == "Charging", timeout=30)
+        await stack.sim(1, "SetEvReady", "b", False)
+        await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState")
+                            == "SuspendedEV", timeout=30)
+        assert (await stack.conn(1))["HlcProtocol"] == "iso2", "the HLC session goes on while suspended"
         await stack.sim(1, "Unplug")
         (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
         info = end["transactionInfo"]
