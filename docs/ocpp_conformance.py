@@ -57,8 +57,10 @@ PARTIAL = {
     "TC_F_04": "TxStartPoint EVConnected only: with Authorized the remote start does not open a transaction "
                "before the cable, so no EVConnectTimeout Ended; TxCtrlr.EVConnectionTimeOut is ReadOnly 60 "
                "while the evse config sets the real timeout",
-    "TC_E_39": "a transaction starts only at plug-in, so step 1 (Ended, EVConnectTimeout) cannot occur; "
-               "checked: the authorization lapses with no TransactionEvent",
+    "TC_E_39": "followed with TxStartPoint EVConnected (errata 2023-12: steps 1-2 only for a transaction "
+               "begun before the cable, then no charging at plug-in); with TxStartPoint Authorized, which the "
+               "station accepts, no transaction opens before the cable, so step 1 (Ended, EVConnectTimeout) "
+               "cannot occur",
 }
 
 

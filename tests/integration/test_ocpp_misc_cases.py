@@ -293,6 +293,33 @@ async def test_TC_E_39_CS_stop_deauthorized_timeout(stack, csms):
     assert csms.received("TransactionEvent")[0] == ev, "nothing for the lapsed authorization"
 
 
+async def test_TC_E_39_CS_authorization_timeout_then_cable_does_not_charge(stack, csms):
+    """Errata 2023-12 form with TxStartPoint EVConnected, TxStopPoint Authorized: no transaction
+    before the cable, so steps 1-2 are not expected; the authorization lapses; the EV (ready to
+    charge) is plugged in: a CablePluggedIn transaction may start but must not charge. Charging
+    starts only after the card is presented again (events are in order: Authorized before Charging)."""
+    await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), ocpp_extra={"csms_url": csms.url},
+                      evse_extra={"connection_timeout_s": 2.0})
+    await csms.wait_for("StatusNotification", 2, timeout=20)
+    await set_vars(csms, ("TxCtrlr", "TxStartPoint", "EVConnected"), ("TxCtrlr", "TxStopPoint", "Authorized"))
+    await stack.tap(CARD)
+    await stack.wait(lambda: _now(stack.signals_named("SessionEvent")),
+                     lambda sigs: any(s[2][1] == "TokenExpired" for s in sigs), timeout=30,
+                     what_name="the authorization to lapse")
+    assert csms.received("TransactionEvent") == []
+    await stack.sim(1, "SetEvReady", "b", True)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=30)
+    assert ev["triggerReason"] == "CablePluggedIn" and "idToken" not in ev
+    assert (await stack.conn(1))["SessionToken"] == ""
+    await stack.tap(CARD)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=30)
+    reasons = [(p["triggerReason"], p["transactionInfo"].get("chargingState")) for p in csms.received("TransactionEvent")]
+    first_charging = next(i for i, (_t, st) in enumerate(reasons) if st == "Charging")
+    assert ("Authorized" in [t for t, _s in reasons[:first_charging + 1]]), reasons
+
+
 async def test_TC_E_54_CS_ev_side_disconnect_hlc_ev(stack, csms, tmp_path):
     """An ISO 15118-2 EV (the 'not able to charge IEC 61851-1' kind) charging through the V2G service;
     the EV suspends the energy transfer (EnergyTransferSuspended: it opens S2, CP state B, while its
