@@ -54,13 +54,9 @@ NOT_APPLICABLE = {
 }
 # Cases a test covers only in part (what is not checked).
 PARTIAL = {
-    "TC_F_04": "TxStartPoint EVConnected only: with Authorized the remote start does not open a transaction "
-               "before the cable, so no EVConnectTimeout Ended; TxCtrlr.EVConnectionTimeOut is ReadOnly 60 "
-               "while the evse config sets the real timeout",
-    "TC_E_39": "followed with TxStartPoint EVConnected (errata 2023-12: steps 1-2 only for a transaction "
-               "begun before the cable, then no charging at plug-in); with TxStartPoint Authorized, which the "
-               "station accepts, no transaction opens before the cable, so step 1 (Ended, EVConnectTimeout) "
-               "cannot occur",
+    "TC_E_39": "step 1 (Ended, EVConnectTimeout) is followed for a remote start before the cable; with a local "
+               "card before the cable and TxStartPoint Authorized no transaction opens (evse reports no event "
+               "for a token it holds until the plug-in), so that form of the case is not met",
 }
 
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -572,6 +573,13 @@ class OcppService:
                 token_type = known[1]
             self.session_token[cid] = token
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
+        elif event == "TokenExpired" and self.tx.before_cable(cid):
+            # E03.FR.05 / TC_F_04 with TxStartPoint Authorized: the transaction the remote start
+            # opened ends, no EV connected within the connection timeout.
+            log.info("connector %d: no EV connected in time: transaction %s ends", cid, self.tx.transaction_id(cid),
+                     extra=fields(connector=cid, transaction=self.tx.transaction_id(cid)))
+            self._emit(cid, self.tx.ended(cid, "Timeout", utc_now(), offline=not self.online, trigger="EVConnectTimeout",
+                                          meter=self._tx_meter(cid, "Transaction.End", "TxEndedMeasurands")))
         elif event == "TokenExpired" and self.tx.remote_starts.pop(cid, None) is not None:
             # E03.FR.05 / TC_F_04: no EV within EVConnectionTimeOut, the remote start is void.
             log.info("connector %d: remote start expired (no EV connected in time)", cid, extra=fields(connector=cid))
@@ -592,7 +600,9 @@ class OcppService:
         for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
             self.faults.clear_fault(cid, fault)
         self.spawn(self.send_faults(cid))
-        self.profiles.drop_transaction(session_id)
+        # A transaction begun before the cable has its own id (transactions.py).
+        self.profiles.drop_transaction(self.tx.transaction_id(cid) if self.tx.session_of(cid) == session_id
+                                       else session_id)
         self._save_profiles()
         self._emit_all(cid, self.flow.session_ended(cid, session_id, reason, utc_now(), offline=not self.online))
         self.resets.on_idle_check()
@@ -675,7 +685,19 @@ class OcppService:
             self.faults.set_faults(cid, props.get("Faults") or [])
             session = props.get("SessionId", "")
             known = self.tx.transaction_id(cid)
-            if known and known != session:
+            if known and self.tx.before_cable(cid):   # a remote start's transaction, no cable when we left
+                if session:
+                    self._emit(cid, self.tx.cable_plugged(cid, session, props.get("SessionStartedAt") or utc_now(),
+                                                          offline=not self.online))
+                else:
+                    # Whether evse still holds the token cannot be read: end it rather than keep it open
+                    # with no TokenExpired to come.
+                    log.info("connector %d: transaction %s had no cable when we restarted: ended", cid, known,
+                             extra=fields(connector=cid, transaction=known))
+                    self._emit(cid, self.tx.ended(cid, "Timeout", utc_now(), offline=not self.online,
+                                                  trigger="EVConnectTimeout"))
+                    known = None
+            if known and self.tx.session_of(cid) != session:
                 ended = await self.bridge.ended_session(known)
                 reason = (ended or {}).get("stop_reason") or "Other"
                 log.info("connector %d: transaction %s ended while we were away (%s)", cid, known, reason,
@@ -935,7 +957,7 @@ class OcppService:
             props = self.connector_props.get(cid, {})
             if not props.get("Available", True) or props.get("State") in ("Faulted", "Unavailable"):
                 continue
-            if props.get("SessionToken"):
+            if props.get("SessionToken") or self.tx.before_cable(cid):
                 continue
             self.tx.remote_starts[cid] = (remote_start_id, id_token)
             self.queue.put_state("tx", self.tx.to_json())
@@ -947,17 +969,29 @@ class OcppService:
         todo, self.pending_remote = self.pending_remote, []
         for cid, token in todo:
             try:
-                await self.bridge.remote_start(cid, token)
+                session = await self.bridge.remote_start(cid, token)
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: RemoteStart failed: %s", cid, e, extra=fields(connector=cid))
                 self.tx.remote_starts.pop(cid, None)
+                continue
+            # No cable yet and TxStartPoint Authorized: the transaction starts now (E03.FR.01, TC_F_04);
+            # the plug-in within the connection timeout continues it, else it ends (EVConnectTimeout).
+            if not session and "Authorized" in parse_points(self.dm.get("TxCtrlr", "TxStartPoint")):
+                self._emit(cid, self.tx.remote_started(
+                    cid, str(uuid.uuid4()), utc_now(), offline=not self.online,
+                    meter=self._tx_meter(cid, "Transaction.Begin", "TxStartedMeasurands")))
 
     def request_stop(self, transaction_id: str) -> str:
         return "Accepted" if self.tx.connector_of(transaction_id) is not None else "Rejected"
 
     async def run_remote_stop(self, transaction_id: str) -> None:
         cid = self.tx.connector_of(transaction_id)
-        if cid is not None:
+        if cid is not None and self.tx.before_cable(cid):
+            # No evse session to stop: the transaction ends here. (evse keeps the token until its
+            # connection timeout; a plug-in before that is a new transaction.)
+            self._emit(cid, self.tx.ended(cid, "Remote", utc_now(), offline=not self.online, trigger="RemoteStop",
+                                          meter=self._tx_meter(cid, "Transaction.End", "TxEndedMeasurands")))
+        elif cid is not None:
             await self._stop(cid, "Remote")
 
     async def _suspend(self, cid: int) -> None:
@@ -1152,7 +1186,7 @@ class OcppService:
         # session_id: the session (EV still plugged in) starts no second transaction (txpoints.py)
         self._emit(cid, self.tx.ended(cid, "ImmediateReset", utc_now(), offline=not self.online,
                                       meter=self._tx_meter(cid, "Transaction.End", "TxEndedMeasurands"),
-                                      charging_state="EVConnected", session_id=self.tx.transaction_id(cid)))
+                                      charging_state="EVConnected", session_id=self.tx.session_of(cid)))
 
     async def stop_for_reset(self, cid: int) -> None:
         await self._stop(cid, "ImmediateReset")
