@@ -351,9 +351,9 @@ async def test_TC_C_17_CS_cached_token_offline_then_invalid_suspends(start_ocpp,
 
 async def test_TC_C_26_CS_offline_unknown_id(start_ocpp, csms):
     """TC_C_26 (OfflineTxForUnknownIdEnabled, StopTxOnInvalidId false): offline, a token no one knows starts
-    charging; back online the CSMS answers Invalid: the energy transfer is suspended, the transaction goes on
-    until unplug. (The step "present a valid idToken -> StopAuthorized" is not followed: a different card does
-    not stop another's transaction here.)"""
+    charging; back online the CSMS answers Invalid: the energy transfer is suspended, the transaction goes on.
+    The token is presented again (the OCTT's configured token in both places): StopAuthorized with it, and the
+    transaction ends at unplug."""
     stack = await start_ocpp()
     await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "false"),
                    cv("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "true"))
@@ -361,6 +361,13 @@ async def test_TC_C_26_CS_offline_unknown_id(start_ocpp, csms):
     await stack.wait(lambda: stack.conn(1), lambda c: c["Paused"], timeout=15, what_name="suspended")
     await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
                         and p["transactionInfo"].get("chargingState") == "SuspendedEVSE", timeout=20)
+    offline = [p for p in csms.received("TransactionEvent") if p.get("offline")]
+    assert offline and all(p["transactionInfo"]["transactionId"] == tx_id for p in offline)
+    await stack.tap("CAFE0026")
+    (stop,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "StopAuthorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=30)
+    # The same idToken as the start: not repeated (it is only sent when it is new or differs).
+    assert "idToken" not in stop and "offline" not in stop
     await end_session(stack, csms, tx_id)
     assert not [p for p in csms.received("TransactionEvent") if p["triggerReason"] == "Deauthorized"]
 

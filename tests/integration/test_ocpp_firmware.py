@@ -30,6 +30,43 @@ def http_file(tmp_path):
     httpd.shutdown()
 
 
+class HeldFile:
+    """An HTTP server that sends the headers of a bundle at once and holds its body until
+    `release` is set: the download stays in Downloading for as long as the test needs."""
+
+    BODY = b"not really a bundle" * 1000
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.requests = 0
+        held = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                held.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(held.BODY)))
+                self.end_headers()
+                self.wfile.flush()
+                held.release.wait(300)
+                self.wfile.write(held.BODY)
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/fw.raucb"
+
+
+@pytest.fixture
+def held_file():
+    server = HeldFile()
+    yield server
+    server.release.set()
+    server.httpd.shutdown()
+
+
 async def start_update(stack):
     from evcharge.sil.supervisor import ServiceSpec
     # It looks for RAUC for up to 30 s before it gives up and serves (no RAUC on this bus).
@@ -78,3 +115,31 @@ async def test_update_firmware_rejected_without_the_update_service(start_ocpp, c
     answer = await csms.call("UpdateFirmware", {"requestId": 8, "firmware": {
         "location": http_file, "retrieveDateTime": "2026-01-01T00:00:00Z"}})
     assert answer["status"] == "Rejected"
+
+
+async def test_TC_F_19_CS_trigger_firmware_status_while_downloading(start_ocpp, csms, held_file):
+    """TriggerMessage(FirmwareStatusNotification) during a download: Downloading with the
+    request's requestId (L01.FR.26); after the download the request goes on as usual."""
+    stack = await start_ocpp()
+    await start_update(stack)
+    answer = await csms.call("UpdateFirmware", {"requestId": 19, "firmware": {
+        "location": held_file.url, "retrieveDateTime": "2026-01-01T00:00:00Z"}})
+    assert answer["status"] == "Accepted"
+    await csms.wait_for("FirmwareStatusNotification", timeout=60,
+                        where=lambda p: p["requestId"] == 19 and p["status"] == "Downloading")
+    # The server has the request and holds the body: the download cannot have ended.
+    await stack.wait(lambda: get_all(stack.bus, names.UPDATE, names.UPDATE_PATH, names.UPDATE),
+                     lambda p: p["Status"] == "Downloading" and held_file.requests == 1, timeout=60,
+                     what_name="the download in progress")
+    r = await csms.call("TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r["status"] == "Accepted"
+    await csms.wait_for("FirmwareStatusNotification", 2, timeout=60)
+    assert csms.received("FirmwareStatusNotification") == [{"status": "Downloading", "requestId": 19}] * 2
+    held_file.release.set()
+    await csms.wait_for("FirmwareStatusNotification", timeout=60,
+                        where=lambda p: p["requestId"] == 19 and p["status"] == "InstallationFailed")
+    assert statuses(csms, 19) == ["Downloading", "Downloading", "Downloaded", "Installing", "InstallationFailed"]
+    # Nothing runs any more: a trigger now reports Idle (F06.FR.16).
+    r = await csms.call("TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r["status"] == "Accepted"
+    await csms.wait_for("FirmwareStatusNotification", where=lambda p: p["status"] == "Idle", timeout=60)

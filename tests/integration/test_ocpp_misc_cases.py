@@ -271,12 +271,13 @@ async def test_TC_E_17_CS_stop_deauthorized_ev_side_disconnect(start_ocpp, csms)
 
 
 async def test_TC_E_39_CS_stop_deauthorized_timeout(stack, csms):
-    """TxStartPoint/TxStopPoint Authorized, authorized first, no cable within EVConnectionTimeOut.
+    """TxStartPoint/TxStopPoint Authorized, a local card first, no cable within EVConnectionTimeOut.
 
-    This station starts a transaction only together with the evse session (at plug-in), so no
-    transaction exists when the authorization lapses and step 1 (Ended, EVConnectTimeout) does not
-    occur: checked is that the authorization lapses without any TransactionEvent and that plugging
-    in afterwards starts nothing until the card is presented again."""
+    For a local card this station starts a transaction only with the evse session (at plug-in; a
+    remote start opens one before: see the remote variant), so no transaction exists when the
+    authorization lapses and step 1 (Ended, EVConnectTimeout) does not occur: checked is that the
+    authorization lapses without any TransactionEvent and that plugging in afterwards starts
+    nothing until the card is presented again."""
     await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), ocpp_extra={"csms_url": csms.url},
                       evse_extra={"connection_timeout_s": 2.0})
     await csms.wait_for("StatusNotification", 2, timeout=20)
@@ -293,11 +294,65 @@ async def test_TC_E_39_CS_stop_deauthorized_timeout(stack, csms):
     assert csms.received("TransactionEvent")[0] == ev, "nothing for the lapsed authorization"
 
 
+async def test_TC_E_39_CS_authorization_timeout_then_cable_does_not_charge(stack, csms):
+    """Errata 2023-12 form with TxStartPoint EVConnected, TxStopPoint Authorized: no transaction
+    before the cable, so steps 1-2 are not expected; the authorization lapses; the EV (ready to
+    charge) is plugged in: a CablePluggedIn transaction may start but must not charge. Charging
+    starts only after the card is presented again (events are in order: Authorized before Charging)."""
+    await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), ocpp_extra={"csms_url": csms.url},
+                      evse_extra={"connection_timeout_s": 2.0})
+    await csms.wait_for("StatusNotification", 2, timeout=20)
+    await set_vars(csms, ("TxCtrlr", "TxStartPoint", "EVConnected"), ("TxCtrlr", "TxStopPoint", "Authorized"))
+    await stack.tap(CARD)
+    await stack.wait(lambda: _now(stack.signals_named("SessionEvent")),
+                     lambda sigs: any(s[2][1] == "TokenExpired" for s in sigs), timeout=30,
+                     what_name="the authorization to lapse")
+    assert csms.received("TransactionEvent") == []
+    await stack.sim(1, "SetEvReady", "b", True)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=30)
+    assert ev["triggerReason"] == "CablePluggedIn" and "idToken" not in ev
+    assert (await stack.conn(1))["SessionToken"] == ""
+    await stack.tap(CARD)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=30)
+    reasons = [(p["triggerReason"], p["transactionInfo"].get("chargingState")) for p in csms.received("TransactionEvent")]
+    first_charging = next(i for i, (_t, st) in enumerate(reasons) if st == "Charging")
+    assert ("Authorized" in [t for t, _s in reasons[:first_charging + 1]]), reasons
+
+
+async def test_TC_E_39_CS_remote_authorization_timeout_ends_the_transaction(stack, csms):
+    """TxStartPoint and TxStopPoint Authorized, Authorized by a remote start (errata 2023-12 allows it):
+    the transaction opened before the cable ends after the connection timeout (Ended, EVConnectTimeout,
+    Timeout); the EV plugged in afterwards is not authorized and nothing charges until a card is presented."""
+    await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), ocpp_extra={"csms_url": csms.url},
+                      evse_extra={"connection_timeout_s": 2.0})
+    await csms.wait_for("StatusNotification", 2, timeout=20)
+    await set_vars(csms, ("TxCtrlr", "TxStartPoint", "Authorized"), ("TxCtrlr", "TxStopPoint", "Authorized"))
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": "REMOTE39", "type": "Central"},
+                                                    "remoteStartId": 39, "evseId": 1})
+    assert r["status"] == "Accepted"
+    (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
+    assert end["triggerReason"] == "EVConnectTimeout" and end["transactionInfo"]["stoppedReason"] == "Timeout"
+    await stack.sim(1, "SetEvReady", "b", True)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await csms.wait_for("StatusNotification", where=lambda p: p["evseId"] == 1 and p["connectorStatus"] == "Occupied",
+                        timeout=30)
+    assert (await stack.conn(1))["SessionToken"] == ""
+    await stack.tap(CARD)
+    (started,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started"
+                                     and p["transactionInfo"]["transactionId"] != end["transactionInfo"]
+                                     ["transactionId"], timeout=30)
+    assert started["triggerReason"] == "Authorized"
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=30)
+
+
 async def test_TC_E_54_CS_ev_side_disconnect_hlc_ev(stack, csms, tmp_path):
     """An ISO 15118-2 EV (the 'not able to charge IEC 61851-1' kind) charging through the V2G service;
-    the EV side is disconnected: Ended, EVCommunicationLost, Idle, EVDisconnected or StoppedByEV.
-    Partial: the EV simulator cannot pause its energy transfer, so the disconnect is from Charging,
-    not from EnergyTransferSuspended."""
+    the EV suspends the energy transfer (EnergyTransferSuspended: it opens S2, CP state B, while its
+    ChargingStatus loop goes on) and the EV side is then disconnected: Ended, EVCommunicationLost, Idle,
+    EVDisconnected or StoppedByEV."""
     import yaml
     from evcharge.sil.supervisor import ServiceSpec
 
@@ -320,6 +375,10 @@ async def test_TC_E_54_CS_ev_side_disconnect_hlc_ev(stack, csms, tmp_path):
         await stack.tap(CARD)
         await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState")
                             == "Charging", timeout=30)
+        await stack.sim(1, "SetEvReady", "b", False)
+        await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState")
+                            == "SuspendedEV", timeout=30)
+        assert (await stack.conn(1))["HlcProtocol"] == "iso2", "the HLC session goes on while suspended"
         await stack.sim(1, "Unplug")
         (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
         info = end["transactionInfo"]

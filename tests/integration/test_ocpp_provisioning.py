@@ -135,16 +135,22 @@ async def test_TC_B_09_CS_set_variables(start_ocpp, csms, supervisor):
 
 
 async def test_TC_B_11_CS_set_variables_invalid_values(start_ocpp, csms):
+    """Steps 1-4 for both integer variables (OfflineThreshold, LimitChangeSignificance); steps 5-6 do
+    not apply (AuthorizeRemoteStart is ReadOnly), nor 7-8 (no ClockCtrlr.NextTimeOffsetTransitionDateTime)."""
     await start_ocpp()
-    for value in ("1.1", "true", "2026-01-01T00:00:00Z", "abc", "-5"):
-        r = await csms.call("SetVariables", {"setVariableData": [cv("OCPPCommCtrlr", "OfflineThreshold",
-                                                                    attributeValue=value)]})
-        res = r["setVariableResult"][0]
-        assert res["attributeStatus"] == "Rejected", value
-        assert res["attributeStatusInfo"]["reasonCode"] == "InvalidValue"
-    r = await csms.call("SetVariables", {"setVariableData": [cv("OCPPCommCtrlr", "OfflineThreshold",
-                                                                attributeValue="1")]})
-    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    for component, variable in (("OCPPCommCtrlr", "OfflineThreshold"), ("SmartChargingCtrlr", "LimitChangeSignificance")):
+        for value in ("1.1", "true", "2026-01-01T00:00:00Z", "abc", "-5"):
+            r = await csms.call("SetVariables", {"setVariableData": [cv(component, variable, attributeValue=value)]})
+            res = r["setVariableResult"][0]
+            assert res["attributeStatus"] == "Rejected", (variable, value)
+            assert res["attributeStatusInfo"]["reasonCode"] == "InvalidValue"
+            assert res["attributeType"] == "Actual" and res["variable"]["name"] == variable
+        r = await csms.call("SetVariables", {"setVariableData": [cv(component, variable, attributeValue="1")]})
+        assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        r = await csms.call("GetVariables", {"getVariableData": [cv(component, variable)]})
+        assert r["getVariableResult"][0]["attributeValue"] == "1"
+    r = await csms.call("GetVariables", {"getVariableData": [cv("ClockCtrlr", "NextTimeOffsetTransitionDateTime")]})
+    assert r["getVariableResult"][0]["attributeStatus"] == "UnknownVariable"
 
 
 async def test_TC_B_12_CS_get_base_report(start_ocpp, csms):

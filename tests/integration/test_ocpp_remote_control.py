@@ -8,6 +8,7 @@ Tests are named after the OCA Part 6 charging-station cases they follow.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from evcharge.common.service import EXIT_RESTART
 
@@ -44,6 +45,70 @@ async def wait_triggered(csms, action: str, count: int = 1, where=lambda p: True
 
 # --- F02 remote start, EV not connected in time ------------------------------------------------------
 async def test_TC_F_04_CS_remote_start_cable_plugin_timeout(stack, csms):
+    """TxStartPoint Authorized (errata 2023-12: the case applies with it): the remote start opens the
+    transaction at once (Started, RemoteStart, chargingState Idle); no EV within the connection
+    timeout: Ended, EVConnectTimeout, stoppedReason Timeout. Step 3: a new remote start works."""
+    await start_with(stack, csms, evse_extra={"connection_timeout_s": 2.0})
+    r = await csms.call("SetVariables", {"setVariableData": [{
+        "component": {"name": "TxCtrlr"}, "variable": {"name": "TxStartPoint"}, "attributeValue": "Authorized"}]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": "REMOTE4", "type": "Central"},
+                                                    "remoteStartId": 41, "evseId": 1})
+    assert r["status"] == "Accepted"
+    (started,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=WAIT)
+    assert started["triggerReason"] == "RemoteStart" and started["transactionInfo"]["remoteStartId"] == 41
+    assert started["transactionInfo"]["chargingState"] == "Idle"
+    assert started["idToken"] == {"idToken": "REMOTE4", "type": "Central"}
+    assert started["evse"] == {"id": 1, "connectorId": 1}
+    tx_id = started["transactionInfo"]["transactionId"]
+    (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=WAIT)
+    assert end["triggerReason"] == "EVConnectTimeout" and end["transactionInfo"]["stoppedReason"] == "Timeout"
+    assert end["transactionInfo"]["transactionId"] == tx_id
+    mine = [p["seqNo"] for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    assert mine == list(range(len(mine)))
+    # Step 3: Authorized (remote) again: a new transaction.
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": "REMOTE5", "type": "Central"},
+                                                    "remoteStartId": 42, "evseId": 1})
+    assert r["status"] == "Accepted"
+    (_s, again) = await csms.wait_for("TransactionEvent", 2, where=lambda p: p["eventType"] == "Started",
+                                      timeout=WAIT)
+    assert again["transactionInfo"]["remoteStartId"] == 42 and again["transactionInfo"]["transactionId"] != tx_id
+
+
+async def test_remote_start_before_the_cable_continues_at_plug_in(stack, csms):
+    """TxStartPoint Authorized, remote start first, the EV plugged in within the timeout: the same
+    transaction goes on (Updated CablePluggedIn, no second Authorized), charges and ends at unplug."""
+    await start_with(stack, csms)
+    r = await csms.call("SetVariables", {"setVariableData": [{
+        "component": {"name": "TxCtrlr"}, "variable": {"name": "TxStartPoint"}, "attributeValue": "Authorized"}]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": "REMOTE6", "type": "Central"},
+                                                    "remoteStartId": 43, "evseId": 1})
+    assert r["status"] == "Accepted"
+    (started,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=WAIT)
+    tx_id = started["transactionInfo"]["transactionId"]
+    assert started["transactionInfo"]["chargingState"] == "Idle"
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (plugged,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "CablePluggedIn",
+                                     timeout=WAIT)
+    assert plugged["eventType"] == "Updated" and plugged["transactionInfo"]["transactionId"] == tx_id
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == "REMOTE6", WAIT, "evse authorized")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=WAIT)
+    r = await csms.call("GetTransactionStatus", {"transactionId": tx_id})
+    assert r["ongoingIndicator"] is True
+    await stack.sim(1, "Unplug")
+    (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=WAIT)
+    events = csms.received("TransactionEvent")
+    assert {p["transactionInfo"]["transactionId"] for p in events} == {tx_id}
+    assert [p["seqNo"] for p in events] == list(range(len(events)))
+    assert [p["triggerReason"] for p in events].count("RemoteStart") == 1
+    assert "Authorized" not in [p["triggerReason"] for p in events]
+    assert end["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+
+
+async def test_remote_start_expires_without_cable_tx_start_ev_connected(stack, csms):
     """TxStartPoint is EVConnected (no transaction before the cable): after the connection timeout
     the remote start is void; plugging in later is not remote-started, a new remote start works."""
     await start_with(stack, csms, evse_extra={"connection_timeout_s": 2.0})
@@ -316,17 +381,8 @@ MANDATORY = [
 ]
 
 
-# Not in this station's device model yet (docs/ocpp_conformance.py PARTIAL): the Connector component
-# (the model has no connector-level components), EVSE Power/SupplyPhases, SmartChargingCtrlr
-# Entries[ChargingProfiles] (reported without instance) and LimitChangeSignificance.
-NOT_YET = {("Connector", "AvailabilityState", None), ("Connector", "Available", None),
-           ("Connector", "ConnectorType", None), ("Connector", "SupplyPhases", None),
-           ("EVSE", "Power", None), ("EVSE", "SupplyPhases", None),
-           ("SmartChargingCtrlr", "Entries", "ChargingProfiles"), ("SmartChargingCtrlr", "LimitChangeSignificance", None)}
-
-
 async def test_TC_B_53_CS_base_report_mandatory_variables(start_ocpp, csms):
-    """All mandatory variables but those in NOT_YET are in the FullInventory."""
+    """All mandatory variables are in the FullInventory, the Connector components with their EVSE."""
     await start_ocpp()
     r = await csms.call("GetBaseReport", {"requestId": 53, "reportBase": "FullInventory"})
     assert r["status"] == "Accepted" and r.get("statusInfo", {}).get("reasonCode", "NoError") == "NoError"
@@ -337,5 +393,21 @@ async def test_TC_B_53_CS_base_report_mandatory_variables(start_ocpp, csms):
     assert all(p["tbc"] for p in reports[:-1])
     reported = {(d["component"]["name"], d["variable"]["name"], d["variable"].get("instance"))
                 for p in reports for d in p.get("reportData", [])}
-    missing = [m for m in MANDATORY if m not in reported and m not in NOT_YET]
+    missing = [m for m in MANDATORY if m not in reported]
     assert not missing, f"not reported: {missing}"
+    data = {(d["component"]["name"], json.dumps(d["component"].get("evse"), sort_keys=True), d["variable"]["name"]):
+            d for p in reports for d in p.get("reportData", [])}
+    for evse in (1, 2):   # conftest: two EVSEs with one connector each
+        conn = json.dumps({"connectorId": 1, "id": evse}, sort_keys=True)
+        assert data[("Connector", conn, "ConnectorType")]["variableAttribute"][0]["value"] == "sType2"
+        assert data[("Connector", conn, "SupplyPhases")]["variableAttribute"][0]["value"] == "3"
+        power = data[("EVSE", json.dumps({"id": evse}), "Power")]
+        assert power["variableCharacteristics"]["unit"] == "W" and power["variableCharacteristics"]["maxLimit"] > 0
+    r = await csms.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "Connector", "evse": {"id": 2, "connectorId": 1}},
+         "variable": {"name": "AvailabilityState"}},
+        {"component": {"name": "Connector", "evse": {"id": 2, "connectorId": 9}},
+         "variable": {"name": "AvailabilityState"}},
+        {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": "Entries", "instance": "ChargingProfiles"}}]})
+    assert [(x["attributeStatus"], x.get("attributeValue")) for x in r["getVariableResult"]] == \
+        [("Accepted", "Available"), ("UnknownComponent", None), ("Accepted", "0")]

@@ -468,6 +468,36 @@ async def test_security_events_survive_kill_and_arrive_in_order(stack, servers, 
     assert security_events(good) == ["StartupOfTheDevice", "InvalidCsmsCertificate"]
 
 
+async def test_TC_B_50_CS_migrate_to_new_csms_with_new_root(stack, servers, pki, tmp_path, supervisor):
+    """B10 (M05.FR.13, errata 2023-12: no AdditionalRootCertificateCheck needed): the CSMS installs a
+    new CSMS root, stores a profile for a new CSMS whose certificate only that root signs, makes it
+    first and resets; the station validates the new CSMS with the new root and boots there."""
+    csms = await servers(pki.context(), password=PASSWORD)
+    await start_station(stack, csms, tmp_path, profile=2, ca_file=str(pki.ca_file))
+    new_root = Authority.create("New CSMS Root")
+    r = await csms.call("InstallCertificate", {"certificateType": "CSMSRootCertificate",
+                                               "certificate": new_root.cert_pem})
+    assert r["status"] == "Accepted"
+    csms2 = await servers(server_context(new_root.issue("127.0.0.1", server=True)), password=PASSWORD)
+    data = {"ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": csms2.url, "messageTimeout": 30,
+            "securityProfile": 2, "ocppInterface": "Wired0"}
+    r = await csms.call("SetNetworkProfile", {"configurationSlot": 1, "connectionData": data})
+    assert r["status"] == "Accepted"
+    r = await csms.call("SetVariables", {"setVariableData": [
+        cv("OCPPCommCtrlr", "NetworkConfigurationPriority", attributeValue="1,0")]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert (await csms.call("Reset", {"type": "OnIdle"}))["status"] == "Accepted"
+    (boot,) = await csms2.wait_for("BootNotification", timeout=60)
+    assert boot["reason"] == "RemoteReset"
+    await csms2.wait_for("StatusNotification", 2, timeout=60)
+    tls = csms2.connections[STATION].transport.get_extra_info("ssl_object")
+    assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    assert csms2.auth_headers[-1] == basic(PASSWORD)
+    r = await csms2.call("GetVariables", {"getVariableData": [cv("OCPPCommCtrlr", "ActiveNetworkProfile")]})
+    assert r["getVariableResult"][0]["attributeValue"] == "1"
+    assert len(csms.received("BootNotification")) == 1, "slot 1 connected at the first attempt"
+
+
 @pytest.mark.parametrize("content,expected", [(None, "No such file"), ("not a certificate", "no PEM certificate")])
 def test_bad_ca_file_is_a_config_error(private_bus, tmp_path, content, expected):
     import subprocess

@@ -96,7 +96,8 @@ async def test_TC_K_05_CS_clear_charging_profile_by_id_and_criteria(start_ocpp, 
     assert (await set_profile(csms, 0, prof(3, "ChargingStationMaxProfile", [(0, 30)])))["status"] == "Accepted"
     await stack.wait(lambda: ext_limits(stack), lambda v: len(v) == 3, timeout=20)
     r = await csms.call("GetVariables", {"getVariableData": [
-        {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": n}} for n in ("Entries", "RateUnit")]})
+        {"component": {"name": "SmartChargingCtrlr"}, "variable": v}
+        for v in ({"name": "Entries", "instance": "ChargingProfiles"}, {"name": "RateUnit"})]})
     assert [x["attributeValue"] for x in r["getVariableResult"]] == ["3", "A,W"]
     assert (await csms.call("ClearChargingProfile", {"chargingProfileId": 1}))["status"] == "Accepted"
     assert (await csms.call("ClearChargingProfile", {"chargingProfileId": 1}))["status"] == "Unknown"
@@ -163,3 +164,31 @@ async def test_K09_get_charging_profiles_report(start_ocpp, csms):
         [{"startPeriod": 0, "limit": 12}]
     r = await csms.call("GetChargingProfiles", {"requestId": 43, "chargingProfile": {"chargingProfileId": [99]}})
     assert r["status"] == "NoProfiles"
+
+
+async def test_limit_change_significance_reports_charging_rate_changed(start_ocpp, csms):
+    """K01 / SmartChargingCtrlr.LimitChangeSignificance (percent): a TxProfile that moves the
+    transaction's limit by at least that much is reported as Updated / ChargingRateChanged; a
+    smaller change is not."""
+    stack = await start_ocpp()
+    r = await csms.call("SetVariables", {"setVariableData": [{
+        "component": {"name": "SmartChargingCtrlr"}, "variable": {"name": "LimitChangeSignificance"},
+        "attributeValue": "20"}]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert (await set_profile(csms, 1, prof(1, "TxDefaultProfile", [(0, 20)])))["status"] == "Accepted"
+    await stack.wait(lambda: ext_limits(stack), lambda v: (1, "ocpp", 20.0) in v, what_name="evse 1 at 20 A", timeout=20)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=60)
+    tx_id = ev["transactionInfo"]["transactionId"]
+    # 20 A -> 18 A is 10 %: below the significance, not reported.
+    assert (await set_profile(csms, 1, prof(5, "TxProfile", [(0, 18)], transactionId=tx_id)))["status"] == "Accepted"
+    await stack.wait(lambda: ext_limits(stack), lambda v: (1, "ocpp", 18.0) in v, what_name="18 A", timeout=20)
+    # 18 A -> 12 A is 33 % (and 40 % from the 20 A last reported): reported once.
+    assert (await set_profile(csms, 1, prof(6, "TxProfile", [(0, 12)], level=1, transactionId=tx_id)))["status"] \
+        == "Accepted"
+    (changed,) = await csms.wait_for("TransactionEvent", timeout=60,
+                                     where=lambda p: p["triggerReason"] == "ChargingRateChanged")
+    assert changed["eventType"] == "Updated" and changed["transactionInfo"]["transactionId"] == tx_id
+    await stack.wait(lambda: ext_limits(stack), lambda v: (1, "ocpp", 12.0) in v, what_name="12 A", timeout=20)
+    reasons = [p["triggerReason"] for p in csms.received("TransactionEvent")]
+    assert reasons.count("ChargingRateChanged") == 1

@@ -175,16 +175,34 @@ async def test_TC_C_02_CS_and_TC_C_56_CS_card_refused_by_csms(start_ocpp, csms, 
 
 
 async def test_TC_C_37_CS_clear_cache_then_card_accepted_by_csms(start_ocpp, csms):
-    """ClearCache, then a card only the CSMS knows: Authorize Accepted -> TransactionEvent Authorized."""
+    """A card in the authorization cache (IdTokenCached: one session authorized by the CSMS); ClearCache;
+    the card again: AuthorizeRequest (the cache is empty) -> Accepted -> TransactionEvent Authorized ->
+    EnergyTransferStarted (chargingState Charging)."""
     stack = await start_ocpp()
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    first = (await started(csms))["transactionInfo"]["transactionId"]
+    await stack.tap("CAFE0002")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized")
+    await stack.sim(1, "Unplug")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended"
+                        and p["transactionInfo"]["transactionId"] == first, timeout=30)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] == "", timeout=30, what_name="session over")
+    assert len(csms.received("Authorize")) == 1
     assert (await csms.call("ClearCache", {}))["status"] == "Accepted"
     await stack.sim(1, "PlugIn", "d", 220.0)
-    await started(csms)
+    (second,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started"
+                                    and p["transactionInfo"]["transactionId"] != first, timeout=30)
+    tx_id = second["transactionInfo"]["transactionId"]
     await stack.tap("CAFE0002")
-    await csms.wait_for("Authorize")
-    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized")
+    (_a, req) = await csms.wait_for("Authorize", 2, timeout=30)
+    assert req["idToken"] == {"idToken": "CAFE0002", "type": "ISO14443"}
+    (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=30)
     assert auth["idToken"] == {"idToken": "CAFE0002", "type": "ISO14443"}
-    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == "CAFE0002")
+    await stack.sim(1, "SetEvReady", "b", True)
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"]["chargingState"] == "Charging", timeout=30)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Charging", timeout=30, what_name="charging")
 
 
 async def test_TC_E_30_CS_get_transaction_status(start_ocpp, csms):

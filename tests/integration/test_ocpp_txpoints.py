@@ -160,6 +160,42 @@ async def test_TC_E_16_CS_stop_deauthorized_invalid_id_token(start_ocpp, csms):
     assert end["triggerReason"] == "Deauthorized" and end["transactionInfo"]["stoppedReason"] == "DeAuthorized"
 
 
+async def test_TC_E_16_CS_stop_deauthorized_invalid_id_token_offline_start(start_ocpp, csms):
+    """StartOfflineTransaction: the CSMS is gone, an unknown card is presented (OfflineTxForUnknownIdEnabled)
+    and the EV plugged in; back online the queued events go out (offline), the CSMS answers the one with the
+    idToken Invalid, and the station deauthorizes: Ended, Deauthorized, DeAuthorized (StopTxOnInvalidId)."""
+    from evcharge.common import names
+    from evcharge.common.bus import get_all
+
+    def props():
+        return get_all(stack.bus, names.OCPP, names.OCPP_PATH, names.OCPP)
+
+    token = "CAFE0E16"
+    stack = await start_ocpp()
+    await set_points(csms, stop="Authorized")
+    r = await csms.call("SetVariables", {"setVariableData": [
+        {"component": {"name": "AuthCtrlr"}, "variable": {"name": "OfflineTxForUnknownIdEnabled"},
+         "attributeValue": "true"}]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    await stack.wait(props, lambda p: p["QueueLength"] == 0, timeout=30, what_name="queue empty")
+    await csms.stop()
+    await stack.wait(props, lambda p: not p["Connected"], timeout=30, what_name="ocpp offline")
+    await stack.tap(token)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == token, timeout=30,
+                     what_name="authorized offline")
+    await stack.wait(props, lambda p: p["QueueLength"] >= 1, timeout=30, what_name="the offline start queued")
+    csms.behaviour.authorize[token] = "Invalid"
+    await csms.start()
+    end = await one(csms, is_ended)
+    assert end["triggerReason"] == "Deauthorized" and end["transactionInfo"]["stoppedReason"] == "DeAuthorized"
+    events = tx_events(csms)
+    before = events[:events.index(end)]
+    assert before and all(p.get("offline") is True for p in before)
+    assert any(p.get("idToken") == {"idToken": token, "type": "ISO14443"} for p in before)
+    assert "offline" not in end
+
+
 async def test_unsupported_tx_points_are_refused(start_ocpp, csms):
     await start_ocpp()
     r = await csms.call("SetVariables", {"setVariableData": [

@@ -8,8 +8,10 @@ configuration, so a firmware update can change a default that was never overridd
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .smartcharging import MAX_ENTRIES, MAX_PERIODS, MAX_STACK_LEVEL
@@ -18,6 +20,7 @@ ACTUAL = "Actual"
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
 RW, RO, WO = "ReadWrite", "ReadOnly", "WriteOnly"
 MAX_VALUE_LEN = 1000  # attributeValue is string[1000] (valuesList etc. likewise)
+_DATETIME_RX = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Variable:
     instance: str | None = None
     component_instance: str | None = None
     evse_id: int | None = None
+    connector_id: int | None = None    # with evse_id: a Connector component (evse.connectorId)
     unit: str | None = None
     values_list: tuple[str, ...] = ()  # OptionList / MemberList / SequenceList
     min_limit: float | None = None
@@ -46,7 +50,8 @@ class Variable:
 
     @property
     def key(self) -> tuple:
-        return (self.component, self.component_instance, self.evse_id, self.name, self.instance)
+        # connector_id last: keys saved before it existed (5 items) still load (DeviceModel.load).
+        return (self.component, self.component_instance, self.evse_id, self.name, self.instance, self.connector_id)
 
     def check(self, value: str) -> str | None:
         """None if `value` fits, else why not."""
@@ -57,6 +62,8 @@ class Variable:
         t = self.data_type
         if t == "boolean":
             return None if value in ("true", "false") else "expected true or false"
+        if t == "dateTime":
+            return None if _is_datetime(value) else "expected an RFC 3339 date and time"
         if t in ("integer", "decimal"):
             try:
                 num = int(value) if t == "integer" else float(value)
@@ -76,10 +83,21 @@ class Variable:
         return None
 
 
+def _is_datetime(value: str) -> bool:
+    """An RFC 3339 date-time with a time zone, as OCPP's dateTime is."""
+    if not _DATETIME_RX.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
 def _id(component: dict[str, Any], variable: dict[str, Any]) -> tuple:
     evse = component.get("evse") or {}
     return (component.get("name"), component.get("instance"), evse.get("id"), variable.get("name"),
-            variable.get("instance"))
+            variable.get("instance"), evse.get("connectorId"))
 
 
 class DeviceModel:
@@ -89,7 +107,8 @@ class DeviceModel:
             if v.key in self._vars:
                 raise ValueError(f"duplicate variable {v.key}")
             self._vars[v.key] = v
-        self._components = {(v.component, v.component_instance, v.evse_id) for v in self._vars.values()}
+        self._components = {(v.component, v.component_instance, v.evse_id, v.connector_id)
+                            for v in self._vars.values()}
         # Called with the variable after a CSMS changed it (the adapter applies side effects).
         self.on_change: list[Callable[[Variable], None]] = []
 
@@ -99,11 +118,11 @@ class DeviceModel:
             if v.key in self._vars and not replace:
                 raise ValueError(f"duplicate variable {v.key}")
             self._vars[v.key] = v
-            self._components.add((v.component, v.component_instance, v.evse_id))
+            self._components.add((v.component, v.component_instance, v.evse_id, v.connector_id))
 
     # --- local access ---------------------------------------------------------------------
     def get(self, component: str, name: str, instance: str | None = None) -> str:
-        return self._vars[(component, None, None, name, instance)].value
+        return self._vars[(component, None, None, name, instance, None)].value
 
     def get_int(self, component: str, name: str, instance: str | None = None) -> int:
         return int(self.get(component, name, instance))
@@ -112,9 +131,9 @@ class DeviceModel:
         return self.get(component, name, instance) == "true"
 
     def set_local(self, component: str, name: str, value: str, instance: str | None = None,
-                  evse_id: int | None = None) -> None:
+                  evse_id: int | None = None, connector_id: int | None = None) -> None:
         """The station itself updates a value (no mutability check, no persistence)."""
-        v = self._vars.get((component, None, evse_id, name, instance))
+        v = self._vars.get((component, None, evse_id, name, instance, connector_id))
         if v is not None:
             v.value = value
 
@@ -122,7 +141,7 @@ class DeviceModel:
         return list(self._vars.values())
 
     def find_local(self, component: str, name: str, instance: str | None = None) -> Variable:
-        return self._vars[(component, None, None, name, instance)]
+        return self._vars[(component, None, None, name, instance, None)]
 
     # --- persistence ---------------------------------------------------------------------------
     def overrides(self) -> list[list]:
@@ -131,14 +150,16 @@ class DeviceModel:
 
     def load(self, data: list[list] | None) -> None:
         for key, value in data or []:
-            v = self._vars.get(tuple(key))
+            if not isinstance(key, list) or len(key) not in (5, 6):
+                continue
+            v = self._vars.get(tuple(key) + (None,) * (6 - len(key)))
             if v is not None and v.mutability != RO and isinstance(value, str) and v.check(value) is None:
                 v.value = value
 
     # --- GetVariables / SetVariables ----------------------------------------------------------
     def _find(self, component: dict[str, Any], variable: dict[str, Any]) -> tuple[Variable | None, str | None]:
         evse = component.get("evse") or {}
-        ckey = (component.get("name"), component.get("instance"), evse.get("id"))
+        ckey = (component.get("name"), component.get("instance"), evse.get("id"), evse.get("connectorId"))
         if ckey not in self._components:
             return None, "UnknownComponent"
         v = self._vars.get(_id(component, variable))
@@ -209,7 +230,7 @@ def report_data(v: Variable) -> dict[str, Any]:
     if v.component_instance:
         comp["instance"] = v.component_instance
     if v.evse_id is not None:
-        comp["evse"] = {"id": v.evse_id}
+        comp["evse"] = {"id": v.evse_id} | ({"connectorId": v.connector_id} if v.connector_id is not None else {})
     var: dict[str, Any] = {"name": v.name}
     if v.instance:
         var["instance"] = v.instance
@@ -234,6 +255,12 @@ def pages(items: list[Any], per_page: int) -> list[list[Any]]:
     return [items[i:i + per_page] for i in range(0, len(items), per_page)] or [[]]
 
 
+AVAILABILITY = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
+SUPPLY_PHASES = 3
+# OCPP ConnectorEnumType of the hardware: an IEC 62196 Type 2 socket (no tethered cable).
+CONNECTOR_TYPE = "sType2"
+NOMINAL_VOLTAGE_V = 230.0   # per phase, for EVSE.Power's maxLimit
+
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")
 TRIGGER_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer", "ParkingBayOccupancy",
                   "DataSigned")
@@ -243,8 +270,12 @@ TX_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer")  
 def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_threshold_s: int,
                    attempts: int, attempt_interval_s: float, backoff_min_s: float, backoff_range_s: float,
                    backoff_repeat: int, ping_s: float, sample_interval_s: int, security_profile: int,
-                   identity: str, evse_ids: Iterable[int]) -> DeviceModel:
-    """The controllers this station implements, with their defaults from configuration."""
+                   identity: str, evse_ids: Iterable[int], connectors: Iterable[tuple[int, int]] = (),
+                   evse_max_power_w: float | None = None) -> DeviceModel:
+    """The controllers this station implements, with their defaults from configuration.
+
+    `connectors`: the (evseId, connectorId) pairs, each a Connector component; `evse_max_power_w`:
+    EVSE.Power's maxLimit (the power the EVSE can deliver at its maximum current)."""
     C = "OCPPCommCtrlr"
     b = "boolean"
     i = "integer"
@@ -307,15 +338,30 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("SmartChargingCtrlr", "ProfileStackLevel", str(MAX_STACK_LEVEL), i, RO),
         Variable("SmartChargingCtrlr", "RateUnit", "A,W", "MemberList", RO, values_list=("A", "W")),
         Variable("SmartChargingCtrlr", "PeriodsPerSchedule", str(MAX_PERIODS), i, RO),
-        Variable("SmartChargingCtrlr", "Entries", "0", i, RO, persistent=False, max_limit=MAX_ENTRIES),
+        Variable("SmartChargingCtrlr", "Entries", "0", i, RO, instance="ChargingProfiles", persistent=False,
+                 max_limit=MAX_ENTRIES),
+        # Percent (an integer in Part 2 appendix 3.1.16): a change of the applied limit by at least this
+        # much during a transaction is reported as TransactionEvent Updated / ChargingRateChanged.
+        Variable("SmartChargingCtrlr", "LimitChangeSignificance", "10", i, unit="Percent", min_limit=0,
+                 max_limit=100),
         Variable("ChargingStation", "AvailabilityState", "Available", "OptionList", RO, persistent=False,
                  values_list=("Available", "Occupied", "Reserved", "Unavailable", "Faulted")),
         Variable("ChargingStation", "Available", "true", b, RO),
-        Variable("ChargingStation", "SupplyPhases", "3", i, RO),
+        Variable("ChargingStation", "SupplyPhases", str(SUPPLY_PHASES), i, RO),
     ]
     for eid in evse_ids:
         vs.append(Variable("EVSE", "AvailabilityState", "Available", "OptionList", RO, evse_id=eid,
-                           persistent=False, values_list=("Available", "Occupied", "Reserved", "Unavailable",
-                                                          "Faulted")))
+                           persistent=False, values_list=AVAILABILITY))
         vs.append(Variable("EVSE", "Available", "true", b, RO, evse_id=eid))
+        # The power the EVSE delivers now (the meter's Power.Active.Import), at most maxLimit.
+        vs.append(Variable("EVSE", "Power", "0", "decimal", RO, evse_id=eid, unit="W", persistent=False,
+                           max_limit=evse_max_power_w))
+        vs.append(Variable("EVSE", "SupplyPhases", str(SUPPLY_PHASES), i, RO, evse_id=eid))
+    for eid, cid in connectors:
+        vs.append(Variable("Connector", "AvailabilityState", "Available", "OptionList", RO, evse_id=eid,
+                           connector_id=cid, persistent=False, values_list=AVAILABILITY))
+        vs.append(Variable("Connector", "Available", "true", b, RO, evse_id=eid, connector_id=cid))
+        vs.append(Variable("Connector", "ConnectorType", CONNECTOR_TYPE, "string", RO, evse_id=eid,
+                           connector_id=cid))
+        vs.append(Variable("Connector", "SupplyPhases", str(SUPPLY_PHASES), i, RO, evse_id=eid, connector_id=cid))
     return DeviceModel(vs)

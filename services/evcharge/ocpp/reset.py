@@ -129,7 +129,8 @@ class Resetter:
         self.state.scheduled = False
         self.state.boot_reason = boot_reason
         if end_transactions:
-            ending = {cid: tx.transaction_id for cid, tx in st.tx.active.items()}
+            # The evse sessions (a transaction begun before the cable has its own id, transactions.py).
+            ending = {cid: tx.session or tx.transaction_id for cid, tx in st.tx.active.items()}
             # Stored before the Ended events: a crash in between leaves the transaction open, not reopened twice.
             self.state.closed_sessions = sorted(set(self.state.closed_sessions) | set(ending.values()))
             self._save()

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
 from .bridge import Bridge
 from .config import OcppConfig, Protocol
-from .devicemodel import Variable, pages, standard_model
+from .devicemodel import NOMINAL_VOLTAGE_V, SUPPLY_PHASES, Variable, pages, standard_model
 from .faults import FaultReporter, event_data
 from .firmware import FirmwareAgent
 from .interfaces import OcppInterface
@@ -86,7 +87,9 @@ class OcppService:
             backoff_range_s=r.backoff_random_range_s, backoff_repeat=r.backoff_repeat_times,
             ping_s=cfg.websocket_ping_interval_s, sample_interval_s=cfg.meter_sample_interval_s,
             security_profile=cfg.security_profile, identity=cfg.station_id,
-            evse_ids=sorted({e.evse_id for e in cfg.evses}))
+            evse_ids=sorted({e.evse_id for e in cfg.evses}),
+            connectors=sorted((e.evse_id, e.connector_id) for e in cfg.evses),
+            evse_max_power_w=cfg.evse_max_current_a * NOMINAL_VOLTAGE_V * SUPPLY_PHASES)
         self.network = NetworkProfiles()
         self.network.load_json(self.queue.get_state(NETWORK_KEY))
         self.network_selector = Selector()
@@ -109,8 +112,9 @@ class OcppService:
         self.cache.load_json(self.queue.get_state("authcache"))
         self.profiles = ProfileStore()
         self.profiles.load_json(self.queue.get_state("profiles"))
-        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)))
+        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)), "ChargingProfiles")
         self.sent_limits: dict[int, float | None] = {}   # energy connector (0: site) -> limit pushed
+        self.rate_limits: dict[int, float] = {}   # connector -> effective limit (A) last reported (K01)
         self._next_limit_check = 0.0
         self._profile_reports: dict[int, dict[int, list[dict[str, Any]]]] = {}  # GetChargingProfiles requestId -> found
         self._limits_lock = asyncio.Lock()
@@ -571,6 +575,13 @@ class OcppService:
                 token_type = known[1]
             self.session_token[cid] = token
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
+        elif event == "TokenExpired" and self.tx.before_cable(cid):
+            # E03.FR.05 / TC_F_04 with TxStartPoint Authorized: the transaction the remote start
+            # opened ends, no EV connected within the connection timeout.
+            log.info("connector %d: no EV connected in time: transaction %s ends", cid, self.tx.transaction_id(cid),
+                     extra=fields(connector=cid, transaction=self.tx.transaction_id(cid)))
+            self._emit(cid, self.tx.ended(cid, "Timeout", utc_now(), offline=not self.online, trigger="EVConnectTimeout",
+                                          meter=self._tx_meter(cid, "Transaction.End", "TxEndedMeasurands")))
         elif event == "TokenExpired" and self.tx.remote_starts.pop(cid, None) is not None:
             # E03.FR.05 / TC_F_04: no EV within EVConnectionTimeOut, the remote start is void.
             log.info("connector %d: remote start expired (no EV connected in time)", cid, extra=fields(connector=cid))
@@ -591,7 +602,9 @@ class OcppService:
         for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
             self.faults.clear_fault(cid, fault)
         self.spawn(self.send_faults(cid))
-        self.profiles.drop_transaction(session_id)
+        # A transaction begun before the cable has its own id (transactions.py).
+        self.profiles.drop_transaction(self.tx.transaction_id(cid) if self.tx.session_of(cid) == session_id
+                                       else session_id)
         self._save_profiles()
         self._emit_all(cid, self.flow.session_ended(cid, session_id, reason, utc_now(), offline=not self.online))
         self.resets.on_idle_check()
@@ -600,6 +613,10 @@ class OcppService:
         old_e, old_p = self.meter_values.get(meter_id, (None, None))
         self.meter_values[meter_id] = (energy_wh if energy_wh is not None else old_e,
                                        power_w if power_w is not None else old_p)
+        if power_w is not None:
+            for cid, (evse_id, _c) in self.evses.items():
+                if self.meters.get(cid, cid) == meter_id:
+                    self.dm.set_local("EVSE", "Power", f"{power_w:g}", evse_id=evse_id)
 
     # --- clock-aligned and Ended meter values (metering.py) -------------------------------------
     def _values(self, cid: int, context: str, component: str, variable: str,
@@ -670,7 +687,19 @@ class OcppService:
             self.faults.set_faults(cid, props.get("Faults") or [])
             session = props.get("SessionId", "")
             known = self.tx.transaction_id(cid)
-            if known and known != session:
+            if known and self.tx.before_cable(cid):   # a remote start's transaction, no cable when we left
+                if session:
+                    self._emit(cid, self.tx.cable_plugged(cid, session, props.get("SessionStartedAt") or utc_now(),
+                                                          offline=not self.online))
+                else:
+                    # Whether evse still holds the token cannot be read: end it rather than keep it open
+                    # with no TokenExpired to come.
+                    log.info("connector %d: transaction %s had no cable when we restarted: ended", cid, known,
+                             extra=fields(connector=cid, transaction=known))
+                    self._emit(cid, self.tx.ended(cid, "Timeout", utc_now(), offline=not self.online,
+                                                  trigger="EVConnectTimeout"))
+                    known = None
+            if known and self.tx.session_of(cid) != session:
                 ended = await self.bridge.ended_session(known)
                 reason = (ended or {}).get("stop_reason") or "Other"
                 log.info("connector %d: transaction %s ended while we were away (%s)", cid, known, reason,
@@ -706,9 +735,10 @@ class OcppService:
             self.spawn(self._send_status(cid))
 
     def _update_availability_vars(self) -> None:
-        for cid, (evse_id, _c) in self.evses.items():
+        for cid, (evse_id, conn_id) in self.evses.items():
             status = CONNECTOR_STATUS.get(self.connector_state.get(cid, "Unavailable"), "Unavailable")
             self.dm.set_local("EVSE", "AvailabilityState", status, evse_id=evse_id)
+            self.dm.set_local("Connector", "AvailabilityState", status, evse_id=evse_id, connector_id=conn_id)
 
     # --- authorization of reader tokens the local list does not know --------------------------
     def _cache_put(self, token: str, status: str, expiry: str | None) -> None:
@@ -929,7 +959,7 @@ class OcppService:
             props = self.connector_props.get(cid, {})
             if not props.get("Available", True) or props.get("State") in ("Faulted", "Unavailable"):
                 continue
-            if props.get("SessionToken"):
+            if props.get("SessionToken") or self.tx.before_cable(cid):
                 continue
             self.tx.remote_starts[cid] = (remote_start_id, id_token)
             self.queue.put_state("tx", self.tx.to_json())
@@ -941,17 +971,29 @@ class OcppService:
         todo, self.pending_remote = self.pending_remote, []
         for cid, token in todo:
             try:
-                await self.bridge.remote_start(cid, token)
+                session = await self.bridge.remote_start(cid, token)
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: RemoteStart failed: %s", cid, e, extra=fields(connector=cid))
                 self.tx.remote_starts.pop(cid, None)
+                continue
+            # No cable yet and TxStartPoint Authorized: the transaction starts now (E03.FR.01, TC_F_04);
+            # the plug-in within the connection timeout continues it, else it ends (EVConnectTimeout).
+            if not session and "Authorized" in parse_points(self.dm.get("TxCtrlr", "TxStartPoint")):
+                self._emit(cid, self.tx.remote_started(
+                    cid, str(uuid.uuid4()), utc_now(), offline=not self.online,
+                    meter=self._tx_meter(cid, "Transaction.Begin", "TxStartedMeasurands")))
 
     def request_stop(self, transaction_id: str) -> str:
         return "Accepted" if self.tx.connector_of(transaction_id) is not None else "Rejected"
 
     async def run_remote_stop(self, transaction_id: str) -> None:
         cid = self.tx.connector_of(transaction_id)
-        if cid is not None:
+        if cid is not None and self.tx.before_cable(cid):
+            # No evse session to stop: the transaction ends here. (evse keeps the token until its
+            # connection timeout; a plug-in before that is a new transaction.)
+            self._emit(cid, self.tx.ended(cid, "Remote", utc_now(), offline=not self.online, trigger="RemoteStop",
+                                          meter=self._tx_meter(cid, "Transaction.End", "TxEndedMeasurands")))
+        elif cid is not None:
             await self._stop(cid, "Remote")
 
     async def _suspend(self, cid: int) -> None:
@@ -998,7 +1040,7 @@ class OcppService:
 
     def _save_profiles(self) -> None:
         self.queue.put_state("profiles", self.profiles.to_json())
-        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)))
+        self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)), "ChargingProfiles")
 
     def _tx_start(self, cid: int) -> float | None:
         """Where a Relative profile's periods count from: the transaction's start."""
@@ -1028,6 +1070,7 @@ class OcppService:
         change = self.profiles.next_change(now, 1.0, tx_starts)
         if change is not None:
             self._next_limit_check = min(self._next_limit_check, time.monotonic() + max(0.0, change - now))
+        self._report_rate_changes(wanted)
         for cid, limit in wanted.items():
             if cid in self.sent_limits and self.sent_limits[cid] == limit:
                 continue
@@ -1045,6 +1088,29 @@ class OcppService:
                          "cleared" if limit is None else f"{limit:.1f} A")
             except (DBusError, TimeoutError) as e:
                 log.warning("energy refused the OCPP limit for %d: %s", cid, e)
+
+    def _effective_limit(self, cid: int, limits: dict[int, float | None]) -> float:
+        own, station = limits.get(cid), limits.get(0)
+        return min(self.cfg.evse_max_current_a if own is None else own,
+                   self.cfg.site_limit_a if station is None else station)
+
+    def _report_rate_changes(self, wanted: dict[int, float | None]) -> None:
+        """TransactionEvent ChargingRateChanged for each transaction whose limit (its own and the
+        station's) moved by at least SmartChargingCtrlr.LimitChangeSignificance percent since the
+        last change reported (or since the first look, which reports nothing)."""
+        significance = self.dm.get_int("SmartChargingCtrlr", "LimitChangeSignificance")
+        for cid in self.evses:
+            new = self._effective_limit(cid, wanted)
+            old = self.rate_limits.get(cid)
+            if old is None or cid not in self.tx.active:
+                self.rate_limits[cid] = new
+                continue
+            if new == old or abs(new - old) * 100 < significance * old:
+                continue   # not significant: compared with the last reported, so small steps add up
+            self.rate_limits[cid] = new
+            log.info("connector %d: limit %.1f A -> %.1f A: ChargingRateChanged", cid, old, new)
+            self._emit(cid, self.tx.rate_changed(cid, utc_now(), offline=not self.online,
+                                                 meter=self._meter(cid, "Sample.Periodic", "TxUpdatedMeasurands")))
 
     def get_charging_profiles(self, request_id: int, evse_id: int | None, criteria: dict[str, Any]) -> str:
         """K09: Accepted when some profile matches (the report follows), else NoProfiles."""
@@ -1122,7 +1188,7 @@ class OcppService:
         # session_id: the session (EV still plugged in) starts no second transaction (txpoints.py)
         self._emit(cid, self.tx.ended(cid, "ImmediateReset", utc_now(), offline=not self.online,
                                       meter=self._tx_meter(cid, "Transaction.End", "TxEndedMeasurands"),
-                                      charging_state="EVConnected", session_id=self.tx.transaction_id(cid)))
+                                      charging_state="EVConnected", session_id=self.tx.session_of(cid)))
 
     async def stop_for_reset(self, cid: int) -> None:
         await self._stop(cid, "ImmediateReset")

@@ -4,7 +4,9 @@ An OCPP transaction is (part of) one evse session: with the default TxStartPoint
 TxStopPoint `EVConnected` it starts at plug-in (`SessionStarted`) and ends at unplug
 (`SessionEnded`); other trigger points move its start and end inside the session (txpoints.py
 decides, this module builds the messages). The transactionId is the evse session id, so the two
-services name a session alike in the journal.
+services name a session alike in the journal; the exception is a transaction that a remote start
+opens before the cable (TxStartPoint Authorized): it has its own id and takes the evse session
+that the plug-in starts (`Tx.session`).
 Every message of a transaction carries seqNo 0, 1, 2... with no gap: the builder hands out the
 number, and the adapter stores the message together with `to_json()` in one commit.
 """
@@ -30,6 +32,7 @@ class Tx:
     id_token: dict[str, str] | None = None
     remote_start_id: int | None = None
     charging_state: str = "EVConnected"
+    session: str | None = None                   # the evse session it runs in; None: before the cable
 
 
 @dataclass
@@ -51,13 +54,23 @@ class TxBuilder:
 
     def load_json(self, data: dict[str, Any] | None) -> None:
         data = data or {}
-        self.active = {int(c): Tx(**t) for c, t in data.get("active", {}).items()}
+        # Saved before `session` existed: the transaction ran in the session of the same id.
+        self.active = {int(c): Tx(**({"session": t["transaction_id"]} | t)) for c, t in data.get("active", {}).items()}
         self.remote_starts = {int(c): (r, tok) for c, (r, tok) in data.get("remote_starts", {}).items()}
         self.finished = {int(c): s for c, s in data.get("finished", {}).items()}
 
     def transaction_id(self, connector: int) -> str | None:
         tx = self.active.get(connector)
         return tx.transaction_id if tx else None
+
+    def session_of(self, connector: int) -> str | None:
+        """The evse session of the connector's transaction (None: none, or not plugged in yet)."""
+        tx = self.active.get(connector)
+        return tx.session if tx else None
+
+    def before_cable(self, connector: int) -> bool:
+        tx = self.active.get(connector)
+        return tx is not None and tx.session is None
 
     def connector_of(self, transaction_id: str) -> int | None:
         return next((c for c, t in self.active.items() if t.transaction_id == transaction_id), None)
@@ -92,7 +105,7 @@ class TxBuilder:
         if connector not in self.evses or connector in self.active:
             return None
         evse_id, conn_id = self.evses[connector]
-        tx = Tx(session_id, evse_id, conn_id, charging_state=charging_state)
+        tx = Tx(session_id, evse_id, conn_id, charging_state=charging_state, session=session_id)
         self.active[connector] = tx
         id_token = None
         if token is not None:
@@ -100,6 +113,29 @@ class TxBuilder:
             if trigger == "Authorized":
                 trigger = auth_trigger
         return self._msg(tx, "Started", trigger, ts, offline=offline, meter=meter, id_token=id_token)
+
+    def remote_started(self, connector: int, transaction_id: str, ts: str, *, offline: bool = False,
+                       meter: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        """Started / RemoteStart before the cable (TxStartPoint Authorized): chargingState Idle, no
+        session yet; the connector's waiting remote start (remoteStartId, idToken) goes into it."""
+        if connector not in self.evses or connector in self.active or connector not in self.remote_starts:
+            return None
+        rs = self.remote_starts.pop(connector)
+        evse_id, conn_id = self.evses[connector]
+        tx = Tx(transaction_id, evse_id, conn_id, charging_state="Idle", session=None,
+                remote_start_id=rs[0], id_token=rs[1])
+        self.active[connector] = tx
+        return self._msg(tx, "Started", "RemoteStart", ts, offline=offline, meter=meter, id_token=rs[1])
+
+    def cable_plugged(self, connector: int, session_id: str, ts: str, *,
+                      offline: bool = False) -> dict[str, Any] | None:
+        """The plug-in of a transaction begun before the cable: it takes the evse session."""
+        tx = self.active.get(connector)
+        if tx is None or tx.session is not None:
+            return None
+        tx.session = session_id
+        tx.charging_state = "EVConnected"
+        return self._msg(tx, "Updated", "CablePluggedIn", ts, offline=offline)
 
     def _authorize(self, connector: int, tx: Tx, token: str, token_type: str) -> tuple[dict[str, str], str]:
         id_token = {"idToken": token, "type": token_type if token_type in TOKEN_TYPES else "Central"}
@@ -117,6 +153,9 @@ class TxBuilder:
         tx = self.active.get(connector)
         if tx is None:
             return None
+        if tx.session != tx.transaction_id and tx.id_token is not None \
+                and tx.id_token.get("idToken", "").casefold() == token.casefold():
+            return None   # begun before the cable: the remote start's token was in its Started event
         id_token, trigger = self._authorize(connector, tx, token, token_type)
         return self._msg(tx, "Updated", trigger, ts, offline=offline, id_token=id_token)
 
@@ -143,6 +182,14 @@ class TxBuilder:
         if tx is None or not meter:
             return None
         return self._msg(tx, "Updated", trigger, ts, offline=offline, meter=meter)
+
+    def rate_changed(self, connector: int, ts: str, *, offline: bool = False,
+                     meter: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        """Updated / ChargingRateChanged: the limit applied to the transaction changed significantly."""
+        tx = self.active.get(connector)
+        if tx is None:
+            return None
+        return self._msg(tx, "Updated", "ChargingRateChanged", ts, offline=offline, meter=meter)
 
     def ended(self, connector: int, reason: str, ts: str, *, offline: bool = False,
               meter: list[dict[str, Any]] | None = None, trigger: str | None = None,

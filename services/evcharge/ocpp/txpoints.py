@@ -23,7 +23,8 @@ ParkingBayOccupancy (no bay sensor) and DataSigned (no signed meter) are not sup
 device model refuses them. One transaction per evse session: its transactionId stays the evse
 session id, and once a stop point ended it early the session starts no second one. Every method
 returns the TransactionEvent payloads to queue, in order; the builder (transactions.py) numbers
-them.
+them. The one transaction that starts before a session is a remote start with TxStartPoint
+Authorized (the adapter opens it, E03/F02): the plug-in's session continues it.
 """
 
 from __future__ import annotations
@@ -124,6 +125,9 @@ class TxFlow:
     def session_started(self, cid: int, session: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:
         c = self._c(cid)
         c.session, c.token, c.authorized, c.stop_reason, c.power_path = session, None, False, None, False
+        if self.tx.before_cable(cid):   # a remote start opened it (TxStartPoint Authorized): it goes on
+            msg = self.tx.cable_plugged(cid, session, ts, offline=offline)
+            return self._note(cid, [msg] if msg else [])
         return self._note(cid, self._maybe_start(cid, ts, "CablePluggedIn", offline))
 
     def authorized(self, cid: int, token: str, token_type: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:
@@ -176,7 +180,7 @@ class TxFlow:
     def session_ended(self, cid: int, session: str, reason: str, ts: str, *, offline: bool) -> list[dict[str, Any]]:
         c = self._c(cid)
         out: list[dict[str, Any]] = []
-        if self.tx.transaction_id(cid) == session:
+        if self.tx.session_of(cid) == session:
             msg = self.tx.ended(cid, reason, ts, offline=offline,
                                 meter=self.meter(cid, "Transaction.End", "TxEndedMeasurands"))
             out = [msg] if msg else []

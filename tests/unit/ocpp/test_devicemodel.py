@@ -74,3 +74,37 @@ def test_reports_and_pages():
     assert dm.report("SummaryInventory") is None
     assert [len(p) for p in pages(list(range(45)), 20)] == [20, 20, 5]
     assert pages([], 20) == [[]]
+
+
+def test_overrides_saved_before_connector_ids_still_load():
+    """Keys saved with 5 items (before Connector components) load into the 6-item keys."""
+    fresh = model()
+    fresh.load([[["OCPPCommCtrlr", None, None, "OfflineThreshold", None], "43"], [["bad"], "1"], ["x", "1"]])
+    assert fresh.get("OCPPCommCtrlr", "OfflineThreshold") == "43"
+
+
+def test_connector_components_need_evse_and_connector_id():
+    dm = standard_model(heartbeat_s=300, message_timeout_s=30, offline_threshold_s=300, attempts=3,
+                        attempt_interval_s=10, backoff_min_s=3, backoff_range_s=10, backoff_repeat=5, ping_s=60,
+                        sample_interval_s=60, security_profile=1, identity="cs1", evse_ids=[1],
+                        connectors=[(1, 1)], evse_max_power_w=22080)
+    conn = {"name": "Connector", "evse": {"id": 1, "connectorId": 1}}
+    res = dm.get_variables([{"component": conn, "variable": {"name": "ConnectorType"}},
+                            {"component": {"name": "Connector", "evse": {"id": 1}}, "variable": {"name": "Available"}},
+                            {"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}}])
+    assert [(r["attributeStatus"], r.get("attributeValue")) for r in res] == \
+        [("Accepted", "sType2"), ("UnknownComponent", None), ("Accepted", "0")]
+    dm.set_local("Connector", "AvailabilityState", "Occupied", evse_id=1, connector_id=1)
+    rows = [d for d in dm.report("FullInventory") if d["component"]["name"] in ("Connector", "EVSE")]
+    state = next(d for d in rows if d["component"] == conn and d["variable"]["name"] == "AvailabilityState")
+    assert state["variableAttribute"][0]["value"] == "Occupied"
+    power = next(d for d in rows if d["component"]["name"] == "EVSE" and d["variable"]["name"] == "Power")
+    assert power["variableCharacteristics"]["maxLimit"] == 22080
+
+
+def test_datetime_values_are_checked():
+    from evcharge.ocpp.devicemodel import Variable
+    v = Variable("ClockCtrlr", "Some", "", "dateTime")
+    assert v.check("2026-01-01T00:00:00Z") is None and v.check("2026-01-01T00:00:00.5+01:00") is None
+    for bad in ("abc", "2026-01-01", "2026-13-01T00:00:00Z", "1", "true", "2026-01-01T00:00:00"):
+        assert v.check(bad) is not None, bad

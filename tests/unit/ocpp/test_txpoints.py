@@ -104,3 +104,32 @@ def test_stop_authorized_deauthorized():
 def test_unsupported_or_empty_points_fall_back():
     assert parse_points("ParkingBayOccupancy") == {"EVConnected"}
     assert parse_points("Authorized, EnergyTransfer") == {"Authorized", "EnergyTransfer"}
+
+
+def test_remote_start_before_the_cable_takes_the_plug_in_session():
+    f, _ = flow(start="Authorized")
+    f.tx.remote_starts[1] = (7, {"idToken": "R", "type": "Central"})
+    (st,) = [f.tx.remote_started(1, "tx-a", "t")]
+    assert (st["eventType"], st["triggerReason"], st["transactionInfo"]["chargingState"]) == \
+        ("Started", "RemoteStart", "Idle")
+    assert st["transactionInfo"]["remoteStartId"] == 7 and f.tx.before_cable(1) and 1 not in f.tx.remote_starts
+    assert f.state(1, "Available", "t", offline=False) == []          # no session yet: nothing to say
+    (plug,) = f.session_started(1, "s1", "t", offline=False)
+    assert (plug["triggerReason"], plug["transactionInfo"]["transactionId"]) == ("CablePluggedIn", "tx-a")
+    assert f.authorized(1, "r", "Central", "t", offline=False) == []  # its own token: already in Started
+    assert kinds(f.state(1, "Charging", "t", offline=False)) == [("Updated", "ChargingStateChanged")]
+    assert f.session_ended(1, "other", "Local", "t", offline=False) == []
+    (end,) = f.session_ended(1, "s1", "EVDisconnected", "t", offline=False)
+    assert end["transactionInfo"]["transactionId"] == "tx-a" and end["seqNo"] == 3
+
+
+def test_saved_transactions_without_session_run_in_the_session_of_their_id():
+    b = TxBuilder({1: (1, 1)})
+    b.load_json({"active": {"1": {"transaction_id": "s9", "evse_id": 1, "connector_id": 1, "seq": 2}}})
+    assert b.session_of(1) == "s9" and not b.before_cable(1)
+    b2 = TxBuilder({1: (1, 1)})
+    b2.remote_starts[1] = (1, {"idToken": "R", "type": "Central"})
+    b2.remote_started(1, "tx-b", "t")
+    again = TxBuilder({1: (1, 1)})
+    again.load_json(b2.to_json())
+    assert again.before_cable(1) and again.transaction_id(1) == "tx-b"
