@@ -398,6 +398,22 @@ async def test_TC_C_39_CS_authorization_by_group_id(start_ocpp, csms):
     assert end["transactionInfo"]["stoppedReason"] == "Local"
 
 
+async def test_group_id_stop_after_a_restart_of_the_ocpp_service(start_ocpp, csms, supervisor):
+    """C09.FR.03 across a kill -9 of the OCPP service mid-session: the GroupId of the card that started
+    the session is kept, so another card of the group still stops it (StopAuthorized with that card)."""
+    stack = await start_ocpp()
+    tx_id = await group_session(stack, csms)
+    starts = supervisor.starts("ocpp")
+    supervisor.kill("ocpp")
+    await supervisor.wait_restarted("ocpp", starts)
+    await csms.wait_for("BootNotification", 2, timeout=30)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"], timeout=30, what_name="ocpp online")
+    await stack.tap("CAFE0392")
+    (stop,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "StopAuthorized"
+                                  and p["transactionInfo"]["transactionId"] == tx_id, timeout=30)
+    assert stop["idToken"] == {"idToken": "CAFE0392", "type": "ISO14443"}
+
+
 async def test_TC_C_42_CS_not_stopped_by_other_group_id(start_ocpp, csms):
     """TC_C_42: a card accepted with a different groupIdToken does not stop the transaction."""
     stack = await start_ocpp()

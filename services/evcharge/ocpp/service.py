@@ -137,6 +137,7 @@ class OcppService:
         self.token_types: dict[int, tuple[str, str]] = {}   # connector -> (token, real type) of a CSMS-authorized card
         self.groups: dict[str, str] = {}          # casefolded token -> groupIdToken the CSMS gave it (C09)
         self.session_token: dict[int, str] = {}   # connector -> the token that authorized its session
+        self._load_session_groups()
         self.stop_token: dict[int, dict[str, str]] = {}  # connector -> the other card of the group stopping it
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
@@ -574,6 +575,7 @@ class OcppService:
             if known and known[0].casefold() == token.casefold():
                 token_type = known[1]
             self.session_token[cid] = token
+            self._save_session_groups()
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
         elif event == "TokenExpired" and self.tx.before_cable(cid):
             # E03.FR.05 / TC_F_04 with TxStartPoint Authorized: the transaction the remote start
@@ -597,7 +599,8 @@ class OcppService:
         if cid not in self.evses:
             return
         self.next_sample.pop(cid, None)
-        self.session_token.pop(cid, None)
+        if self.session_token.pop(cid, None) is not None:
+            self._save_session_groups()
         self.stop_token.pop(cid, None)
         for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
             self.faults.clear_fault(cid, fault)
@@ -759,6 +762,24 @@ class OcppService:
             self.groups[token.casefold()] = group
         else:
             self.groups.pop(token.casefold(), None)
+        if token.casefold() in (t.casefold() for t in self.session_token.values()):
+            self._save_session_groups()
+
+    # Who started each running session and its GroupId outlive a restart of this service: a card
+    # of the same group must still stop the session afterwards (C09.FR.03). Only session starters
+    # are kept, so the state stays as small as the number of connectors.
+    SESSION_GROUPS_KEY = "session_groups"
+
+    def _save_session_groups(self) -> None:
+        starters = {t.casefold() for t in self.session_token.values()}
+        self.queue.put_state(self.SESSION_GROUPS_KEY, {
+            "sessions": {str(cid): token for cid, token in self.session_token.items()},
+            "groups": {t: g for t, g in self.groups.items() if t in starters}})
+
+    def _load_session_groups(self) -> None:
+        state = self.queue.get_state(self.SESSION_GROUPS_KEY) or {}
+        self.session_token.update({int(cid): token for cid, token in (state.get("sessions") or {}).items()})
+        self.groups.update(state.get("groups") or {})
 
     def _same_group_stop(self, token: str, token_type: str) -> bool:
         """C09.FR.03: another valid card of the GroupId of the card that started a session stops it. The
@@ -767,6 +788,8 @@ class OcppService:
         if group is None:
             return False
         for cid, started_by in self.session_token.items():
+            if not (self.connector_props.get(cid) or {}).get("SessionId"):
+                continue   # ended while this service was down: no session to stop
             if started_by.casefold() != token.casefold() and self.groups.get(started_by.casefold()) == group:
                 log.info("connector %d: a card of the same GroupId stops the session", cid,
                          extra=fields(connector=cid))
