@@ -90,6 +90,8 @@ class UpdateService:
         self.progress = 0
         self.boot_slot = ""
         self._tasks: set[asyncio.Task] = set()
+        # Set when the service cannot go on consistently: common.service exits with EXIT_RESTART.
+        self.restart_requested = asyncio.Event()
         self._poller: asyncio.Task | None = None
         self._last_status = self.core.status
         self._tick = asyncio.Event()   # a deadline may have moved: re-plan the wait
@@ -278,12 +280,19 @@ class UpdateService:
     async def _poll_sessions(self) -> None:
         """Sessions every SESSION_POLL_S, and the core's time: woken earlier for a deadline."""
         while True:
-            active = await self._sessions_active()
-            if active != self.core.sessions_active or self.core.status == Status.INSTALL_SCHEDULED:
-                await self._apply(self.core.sessions_changed(active, now=time.time()))
-            actions = self.core.tick(time.time())
-            if actions:
-                await self._apply(actions)
+            try:
+                active = await self._sessions_active()
+                if active != self.core.sessions_active or self.core.status == Status.INSTALL_SCHEDULED:
+                    await self._apply(self.core.sessions_changed(active, now=time.time()))
+                actions = self.core.tick(time.time())
+                if actions:
+                    await self._apply(actions)
+            except Exception:  # noqa: BLE001 - e.g. the state file not writable
+                # The core may have moved on without its state on disk: start again from the
+                # persisted request (systemd restarts us) rather than go on with a half-applied step.
+                log.exception("update scheduling step failed: restarting the service")
+                self.restart_requested.set()
+                return
             self._tick.clear()
             wait = SESSION_POLL_S
             deadline = self.core.next_deadline()
