@@ -83,6 +83,12 @@ class StationHandler16(ChargePoint):
     def on_security_event(self, **_: Any) -> Any:
         return call_result.SecurityEventNotification()
 
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, csr: str, **_: Any) -> Any:
+        b = self.csms.behaviour
+        status = b.sign_certificate.pop(0) if len(b.sign_certificate) > 1 else b.sign_certificate[0]
+        return call_result.SignCertificate(status=status)
+
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
         return call_result.DataTransfer(status="UnknownVendorId")

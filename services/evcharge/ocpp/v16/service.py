@@ -40,6 +40,7 @@ from ..smartcharging import ProfileStore, check_profile, parse_time
 from .adapter import Link16, make_call16
 from .composite import composite
 from .configuration import Configuration, Key, standard_keys
+from .security import Security16
 from .transactions import TxBuilder16, meter_value, next_aligned
 
 log = logging.getLogger("evcharge.ocpp")
@@ -58,6 +59,7 @@ ERROR_CODES = {"RcdTrip": "GroundFailure", "ContactorWelded": "PowerSwitchFailur
 PURPOSES_16_TO_201 = {"ChargePointMaxProfile": "ChargingStationMaxProfile", "TxDefaultProfile": "TxDefaultProfile",
                       "TxProfile": "TxProfile"}
 TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues")
+EXTENDED_TRIGGERS = (*TRIGGERS, "SignChargePointCertificate")  # ExtendedTriggerMessage only
 
 
 def utc_now() -> str:
@@ -116,6 +118,7 @@ class Ocpp16Service:
         self.conf.on_change.append(self._on_key_changed)
         self.dm = ConfigurationView(self.conf)
         self.security = SecurityView(cfg)
+        self.sec = Security16(self)
         self.tx = TxBuilder16(self.connectors)
         self.tx.load_json(self.queue.get_state("tx16"))
         self.cache = AuthCache()
@@ -369,6 +372,26 @@ class Ocpp16Service:
             self._emit("MeterValues", payload, local)
         elif self.online:  # not transaction-related: sent now or not at all (4.7)
             self.spawn(self._send_direct("MeterValues", payload))
+
+    async def call_direct(self, action: str, payload: dict[str, Any]) -> str | None:
+        """A request that is not queued (lost when offline); the answer's status, or None."""
+        link = self.link
+        if link is None:
+            return None
+        self.boot.message_sent(time.monotonic())
+        try:
+            resp = await link.call(make_call16(action, payload), suppress=False)
+        except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+            log.info("%s failed: %s", action, e)
+            return None
+        return getattr(resp, "status", None)
+
+    def security_profile(self) -> int:
+        return self.cfg.security_profile
+
+    def reconnect_soon(self) -> None:
+        # After the answer went out (the handler runs before the answer is sent).
+        asyncio.get_running_loop().call_later(0.2, self._reconnect.set)
 
     async def _send_direct(self, action: str, payload: dict[str, Any]) -> None:
         link = self.link
@@ -825,15 +848,20 @@ class Ocpp16Service:
         self.queue.put_state("authcache", {})
         return "Accepted"
 
-    def trigger_status(self, requested: str, connector_id: int | None) -> str:
-        if requested not in TRIGGERS:
+    def trigger_status(self, requested: str, connector_id: int | None, extended: bool = False) -> str:
+        if requested not in (EXTENDED_TRIGGERS if extended else TRIGGERS):
             return "NotImplemented"
+        if requested == "SignChargePointCertificate":
+            return self.sec.sign_status()
         if connector_id not in (None, 0) and self._cid(connector_id) is None:
             return "Rejected"
         return "Accepted"
 
-    async def run_trigger(self, requested: str, connector_id: int | None) -> None:
-        if self.trigger_status(requested, connector_id) != "Accepted":
+    async def run_trigger(self, requested: str, connector_id: int | None, extended: bool = False) -> None:
+        if self.trigger_status(requested, connector_id, extended) != "Accepted":
+            return
+        if requested == "SignChargePointCertificate":
+            await self.sec.sign()
             return
         numbers = [connector_id] if connector_id else [0, *sorted(self.connectors.values())]
         if requested == "BootNotification":
