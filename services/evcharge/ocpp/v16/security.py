@@ -8,14 +8,24 @@ Use cases: A02/A03 (ExtendedTriggerMessage SignChargePointCertificate -> SignCer
 CSR whose key never leaves the device -> CertificateSigned), M03 GetInstalledCertificateIds,
 M04 DeleteCertificate, M05 InstallCertificate. AdditionalRootCertificateCheck (M05.FR.08-10) is
 not implemented, so the key is not reported.
+
+Security profiles (whitepaper 2): 1 basic auth, 2 TLS (server checked against the installed
+CentralSystemRootCertificates) + basic auth, 3 mutual TLS with the charge point certificate.
+The profile in use is kept in `<state_dir>/security16.json`; it only rises (ChangeConfiguration
+SecurityProfile, 7.6): a lower value is Rejected, and an `ocpp.yaml` edited to a lower profile
+does not lower it. The URL scheme follows the profile (wss:// from profile 2 on).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from ...common.config import ConfigError
+from ...common.persist import read_json, write_json_atomic
+from ..tls import client_context, failure_event
 
 if TYPE_CHECKING:
     from ..certificates import CertificateStore
@@ -26,6 +36,10 @@ log = logging.getLogger("evcharge.ocpp.security")
 USES_16_TO_201 = {"CentralSystemRootCertificate": "CSMSRootCertificate",
                   "ManufacturerRootCertificate": "ManufacturerRootCertificate"}
 USES_201_TO_16 = {v: k for k, v in USES_16_TO_201.items()}
+# 2.0.1 event names from `tls.failure_event` as the whitepaper's chapter 8 spells them
+EVENT_NAMES_16 = {"InvalidCsmsCertificate": "InvalidCentralSystemCertificate",
+                  "FailedToAuthenticateAtCsms": "FailedToAuthenticateAtCentralSystem"}
+FALLBACK_AFTER_FAILURES = 3   # connection attempts with a new charge point certificate before going back
 
 
 class Security16:
@@ -36,6 +50,11 @@ class Security16:
         if cfg.ca_file or cfg.client_cert_file or any((svc.state_dir / "certs").glob("*/*.pem")):
             _ = self.store   # a bad ca_file / client certificate is a configuration error at start
         self.last_signed_ok = False
+        self.state_path = svc.state_dir / "security16.json"
+        st = read_json(self.state_path) or {}
+        self.profile = max(int(st.get("profile", 0)), cfg.security_profile)
+        self.reported: set[str] = set()   # connection failure events raised in this outage
+        self.failures = 0
 
     @property
     def store(self) -> CertificateStore:
@@ -53,6 +72,74 @@ class Security16:
                                   f"cannot use it: {getattr(e, 'strerror', None) or e}") from None
             self._store = store
         return self._store
+
+    # --- security profiles ---------------------------------------------------------------------------
+    def url(self) -> str:
+        url = self.svc.cfg.url
+        if self.profile >= 2 and url.startswith("ws://"):
+            url = "wss://" + url[len("ws://"):]
+        return url
+
+    def transport(self) -> tuple[dict[str, str], ssl.SSLContext | None]:
+        """Authorization header and TLS context for the next connection attempt."""
+        headers: dict[str, str] = {}
+        pw = self.svc.password
+        if self.profile in (1, 2) and pw:
+            cred = base64.b64encode(f"{self.svc.cfg.station_id}:{pw}".encode()).decode()
+            headers["Authorization"] = f"Basic {cred}"
+        if not self.url().startswith("wss://"):
+            return headers, None
+        roots = self.store.roots_pem("CSMSRootCertificate")
+        if self.profile == 3:
+            return headers, client_context(roots, cert_file=self.store.station_cert_path,
+                                           key_file=self.store.station_key_path)
+        return headers, client_context(roots)
+
+    def change_profile(self, value: str) -> str:
+        """ChangeConfiguration SecurityProfile (7.6): only upward, only with its prerequisites."""
+        try:
+            wanted = int(value.strip())
+        except ValueError:
+            return "Rejected"
+        if wanted == self.profile:
+            return "Accepted"
+        if not 0 < wanted <= 3 or wanted < self.profile:
+            log.info("SecurityProfile %s rejected: only an upgrade from %d to at most 3", value, self.profile)
+            return "Rejected"
+        if wanted in (1, 2) and not self.svc.password:
+            return "Rejected"   # basic auth needs an AuthorizationKey / configured password
+        if wanted >= 2 and not self.store.roots("CSMSRootCertificate"):
+            log.info("SecurityProfile %d rejected: no CentralSystemRootCertificate installed", wanted)
+            return "Rejected"
+        if wanted == 3 and not self.store.has_station_certificate():
+            log.info("SecurityProfile 3 rejected: no valid charge point certificate")
+            return "Rejected"
+        old, self.profile = self.profile, wanted
+        write_json_atomic(self.state_path, {"profile": self.profile})
+        self.svc.conf.set_local("SecurityProfile", str(wanted))
+        self.svc.security_event("ReconfigurationOfSecurityParameters", f"security profile {old} -> {wanted}")
+        self.svc.reconnect_soon()   # 7.6: disconnect and reconnect with the new profile
+        return "Accepted"
+
+    def connect_failed(self, exc: BaseException) -> None:
+        found = failure_event(exc)
+        if found is not None:
+            kind = EVENT_NAMES_16.get(found[0], found[0])
+            if kind not in self.reported:
+                self.reported.add(kind)   # once per outage: a retry loop must not flood the queue
+                self.svc.security_event(kind, found[1])
+        self.failures += 1
+        # A new charge point certificate that does not connect: back to the previous one.
+        if self.failures >= FALLBACK_AFTER_FAILURES and self._store is not None \
+                and self._store.restore_previous():
+            self.failures = 0
+            log.warning("the new charge point certificate did not connect: back to the previous one")
+
+    def connected(self) -> None:
+        self.failures = 0
+        self.reported.clear()
+        if self._store is not None:
+            self._store.forget_previous()
 
     # --- A02/A03: the charge point certificate --------------------------------------------------
     def sign_status(self) -> str:
@@ -87,7 +174,7 @@ class Security16:
 
     def after_certificate_signed(self) -> None:
         # A02.FR.07: with profile 3 the new certificate is used at once (reconnect); else from the next connection.
-        if self.last_signed_ok and self.svc.security_profile() == 3:
+        if self.last_signed_ok and self.profile == 3:
             self.svc.reconnect_soon()
 
     # --- M03-M05: roots ---------------------------------------------------------------------------
@@ -123,7 +210,7 @@ class Security16:
         found = self.store.find(hash_data)
         if found is None or found.use not in USES_201_TO_16:
             return "NotFound"
-        if found.use == "CSMSRootCertificate" and self.svc.security_profile() >= 2 \
+        if found.use == "CSMSRootCertificate" and self.profile >= 2 \
                 and len(self.store.roots(found.use)) == 1:
             return "Failed"   # the connection depends on it
         try:

@@ -77,17 +77,16 @@ class ConfigurationView:
 
 
 class SecurityView:
-    """What `OcppInterface` reads from the 2.0.1 security state: 1.6 uses `ocpp.yaml` as it is
-    (no network-profile slots, no profile upgrades over OCPP yet)."""
+    """What `OcppInterface` reads from the 2.0.1 security state (1.6 has no network-profile slots)."""
 
-    def __init__(self, cfg: OcppConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, sec: Security16) -> None:
+        self.sec = sec
 
     def url(self) -> str:
-        return self.cfg.url
+        return self.sec.url()
 
     def current_profile(self) -> int:
-        return self.cfg.security_profile
+        return self.sec.profile
 
 
 class Ocpp16Service:
@@ -115,10 +114,11 @@ class Ocpp16Service:
             retry_interval_s=int(r.transaction_event_interval_s), ping_s=int(cfg.websocket_ping_interval_s),
             security_profile=cfg.security_profile))
         self.conf.load(read_json(self.conf_file))
+        self.sec = Security16(self)
+        self.conf.set_local("SecurityProfile", str(self.sec.profile))
         self.conf.on_change.append(self._on_key_changed)
         self.dm = ConfigurationView(self.conf)
-        self.security = SecurityView(cfg)
-        self.sec = Security16(self)
+        self.security = SecurityView(self.sec)
         self.tx = TxBuilder16(self.connectors)
         self.tx.load_json(self.queue.get_state("tx16"))
         self.cache = AuthCache()
@@ -146,7 +146,6 @@ class Ocpp16Service:
         self.pending_availability: list[tuple[int, bool]] = []
         self.started_once = False
         self.restart_requested = asyncio.Event()  # set by Reset: common.service exits with EXIT_RESTART
-        self._auth_failure_reported = False
         self._wake_sender = asyncio.Event()
         self._sender_idle = asyncio.Event()   # clear while a queued message waits for its answer
         self._sender_idle.set()
@@ -200,24 +199,24 @@ class Ocpp16Service:
     async def _connection_loop(self) -> None:
         ping = self.conf.get_int("WebSocketPingInterval") or None
         while True:
-            headers = transport.auth_headers(self.cfg, self.password)
             try:
-                async with connect(self.cfg.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
-                                   ssl=transport.ssl_context(self.cfg), ping_interval=ping, ping_timeout=ping,
+                headers, ctx = self.sec.transport()
+                url = self.sec.url()
+                async with connect(url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
+                                   ssl=ctx, ping_interval=ping, ping_timeout=ping,
                                    open_timeout=self.cfg.message_timeout_s, max_size=4 * 1024 * 1024,
                                    close_timeout=2) as ws:
                     if ws.subprotocol != SUBPROTOCOL:
                         raise ConnectionError(f"the Central System did not accept subprotocol {SUBPROTOCOL}")
+                    self.sec.connected()
                     await self._serve(ws)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure means: back off, reconnect
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.info("Central System connection: %s", self.last_error)
-                if "HTTP 401" in str(e) and not self._auth_failure_reported:
-                    # whitepaper: a security event, delivered once connected; one per failure streak
-                    self._auth_failure_reported = True
-                    self.security_event("FailedToAuthenticateAtCentralSystem", str(e)[:200])
+                if self.link is None:   # failed to connect (not a connection that ended)
+                    self.sec.connect_failed(e)
             finally:
                 self.link = self.ws = None
                 self.boot.disconnected()
@@ -234,7 +233,6 @@ class Ocpp16Service:
         link = Link16(self.cfg.station_id, ws, self, response_timeout=self.cfg.message_timeout_s)
         self.ws, self.link = ws, link
         self.last_error = ""
-        self._auth_failure_reported = False
         log.info("connected to %s", self.cfg.url)
         reader = asyncio.create_task(link.start())
         self.publish()
@@ -385,9 +383,6 @@ class Ocpp16Service:
             log.info("%s failed: %s", action, e)
             return None
         return getattr(resp, "status", None)
-
-    def security_profile(self) -> int:
-        return self.cfg.security_profile
 
     def reconnect_soon(self) -> None:
         # After the answer went out (the handler runs before the answer is sent).
@@ -683,6 +678,10 @@ class Ocpp16Service:
     def change_configuration(self, key: str, value: str) -> str:
         if key == "AuthorizationKey":
             return self._change_authorization_key(value)
+        if key == "SecurityProfile":
+            status = self.sec.change_profile(value)
+            log.info("ChangeConfiguration SecurityProfile=%r: %s", value, status)
+            return status
         status = self.conf.change(key, value)
         self._save_conf()
         log.info("ChangeConfiguration %s=%r: %s", key, value, status)
