@@ -130,7 +130,7 @@ async def test_misc_core_requests(start_ocpp16, csms16):
         == "NotImplemented"
     assert (await csms16.call("ExtendedTriggerMessage", {"requestedMessage": "Heartbeat"}))["status"] == "Accepted"
     await csms16.wait_for("Heartbeat", 2)
-    assert (await csms16.call("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}))[
+    assert (await csms16.call("ExtendedTriggerMessage", {"requestedMessage": "LogStatusNotification"}))[
         "status"] == "NotImplemented"
     with pytest.raises(OCPPError) as e:
         await csms16.call("ReserveNow", {"connectorId": 1, "expiryDate": "2030-01-01T00:00:00Z", "idTag": "X",

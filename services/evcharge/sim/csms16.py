@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
@@ -83,14 +84,21 @@ class StationHandler16(ChargePoint):
     def on_security_event(self, **_: Any) -> Any:
         return call_result.SecurityEventNotification()
 
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, csr: str, **_: Any) -> Any:
+        b = self.csms.behaviour
+        status = b.sign_certificate.pop(0) if len(b.sign_certificate) > 1 else b.sign_certificate[0]
+        return call_result.SignCertificate(status=status)
+
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
         return call_result.DataTransfer(status="UnknownVendorId")
 
 
 class Csms16(Csms):
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None) -> None:
-        super().__init__(host, port, behaviour)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(host, port, behaviour, tls)
         self.next_transaction_id = 1000   # survives stop()/start(): ids stay unique across a restart
         self.assigned: list[int] = []     # transactionIds handed out, oldest first
         self.start_status: dict[str, str] = {}  # idTag -> StartTransaction.conf status (default: as Authorize)
@@ -104,7 +112,7 @@ class Csms16(Csms):
     async def start(self) -> None:
         self._server = await serve(self._handle, self.host, self.port, subprotocols=[SUBPROTOCOL],
                                    process_request=self._check_auth, ping_interval=None, max_size=8 * 1024 * 1024,
-                                   ssl=getattr(self, "ssl", None))
+                                   ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("Central System (1.6) listening on %s", self.url)
 
@@ -112,6 +120,9 @@ class Csms16(Csms):
         path = ws.request.path
         self.paths.append(path)
         station_id = path.rstrip("/").rsplit("/", 1)[-1]
+        tls = ws.transport.get_extra_info("ssl_object") if self.ssl else None
+        if tls is not None:
+            self.peer_certs[station_id] = tls.getpeercert(binary_form=True)
         handler = StationHandler16(station_id, _Recorder(ws, self), self)
         self.stations[station_id] = handler  # type: ignore[assignment]
         self.connections[station_id] = ws

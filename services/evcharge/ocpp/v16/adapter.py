@@ -192,17 +192,40 @@ class Link16(ChargePoint):
     async def after_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> None:
         await self.station.run_trigger(requested_message, connector_id)
 
-    # --- security extension: ExtendedTriggerMessage (the messages this station can trigger are
-    # the TriggerMessage ones; SignChargePointCertificate / LogStatusNotification /
-    # SignedFirmwareStatusNotification are NotImplemented)
+    # --- security extension: ExtendedTriggerMessage (the TriggerMessage messages and
+    # SignChargePointCertificate; LogStatusNotification / SignedFirmwareStatusNotification are
+    # NotImplemented) and certificate management (decisions in v16/security.py)
     @on(Action.extended_trigger_message)
     def on_extended_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> Any:
-        return call_result.ExtendedTriggerMessage(status=self.station.trigger_status(requested_message, connector_id))
+        return call_result.ExtendedTriggerMessage(
+            status=self.station.trigger_status(requested_message, connector_id, extended=True))
 
     @after(Action.extended_trigger_message)
     async def after_extended_trigger_message(self, requested_message: str, connector_id: int | None = None,
                                              **_: Any) -> None:
-        await self.station.run_trigger(requested_message, connector_id)
+        await self.station.run_trigger(requested_message, connector_id, extended=True)
+
+    @on(Action.certificate_signed)
+    def on_certificate_signed(self, certificate_chain: str, **_: Any) -> Any:
+        return call_result.CertificateSigned(status=self.station.sec.certificate_signed(certificate_chain))
+
+    @after(Action.certificate_signed)
+    async def after_certificate_signed(self, **_: Any) -> None:
+        self.station.sec.after_certificate_signed()
+
+    @on(Action.install_certificate)
+    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any) -> Any:
+        return call_result.InstallCertificate(status=self.station.sec.install(certificate_type, certificate))
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(self, certificate_type: str, **_: Any) -> Any:
+        found = self.station.sec.installed_ids(certificate_type)
+        return call_result.GetInstalledCertificateIds(status="Accepted" if found else "NotFound",
+                                                      certificate_hash_data=found or None)
+
+    @on(Action.delete_certificate)
+    def on_delete_certificate(self, certificate_hash_data: dict, **_: Any) -> Any:
+        return call_result.DeleteCertificate(status=self.station.sec.delete(to_camel(certificate_hash_data)))
 
     # --- Smart Charging profile --------------------------------------------------------------
     @on(Action.set_charging_profile)

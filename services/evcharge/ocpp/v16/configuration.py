@@ -20,6 +20,8 @@ MEASURANDS = {"Energy.Active.Import.Register", "Power.Active.Import"}  # what th
 FEATURE_PROFILES = "Core,SmartCharging,RemoteTrigger"
 GET_CONFIGURATION_MAX_KEYS = 50
 CSL_MAX_ITEMS = 10
+CERTIFICATE_STORE_MAX_LENGTH = 20          # roots of both types together (M05.FR.03)
+CERTIFICATE_SIGNED_MAX_CHAIN_SIZE = 10000  # the whitepaper's upper limit for the key (7.3)
 
 
 class Kind(enum.Enum):
@@ -97,10 +99,15 @@ def standard_keys(*, heartbeat_s: int, sample_interval_s: int, connectors: int, 
         Key("ChargingScheduleAllowedChargingRateUnit", Kind.CSL, "Current", readonly=True),
         Key("ChargingScheduleMaxPeriods", Kind.INT, "24", readonly=True),
         Key("MaxChargingProfilesInstalled", Kind.INT, "20", readonly=True),
-        # Security extension (whitepaper edition 2): the profile comes from ocpp.yaml
-        Key("SecurityProfile", Kind.INT, str(security_profile), readonly=True),
+        # Security extension (whitepaper edition 2): starts from ocpp.yaml; ChangeConfiguration goes
+        # to v16.security (only upward, with its prerequisites)
+        Key("SecurityProfile", Kind.INT, str(security_profile), maximum=3),
         # A01: the basic-auth password, 16..40 characters, write-only (stored apart, never reported)
         Key("AuthorizationKey", Kind.STR, "", write_only=True, min_length=16),
+        # certificate management (whitepaper 7.3-7.5); CpoName goes in the CSR (A02.FR.13)
+        Key("CpoName", Kind.STR, ""),
+        Key("CertificateStoreMaxLength", Kind.INT, str(CERTIFICATE_STORE_MAX_LENGTH), readonly=True),
+        Key("CertificateSignedMaxChainSize", Kind.INT, str(CERTIFICATE_SIGNED_MAX_CHAIN_SIZE), readonly=True),
     ]
 
 

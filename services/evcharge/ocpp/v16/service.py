@@ -40,6 +40,7 @@ from ..smartcharging import ProfileStore, check_profile, parse_time
 from .adapter import Link16, make_call16
 from .composite import composite
 from .configuration import Configuration, Key, standard_keys
+from .security import Security16
 from .transactions import TxBuilder16, meter_value, next_aligned
 
 log = logging.getLogger("evcharge.ocpp")
@@ -58,6 +59,7 @@ ERROR_CODES = {"RcdTrip": "GroundFailure", "ContactorWelded": "PowerSwitchFailur
 PURPOSES_16_TO_201 = {"ChargePointMaxProfile": "ChargingStationMaxProfile", "TxDefaultProfile": "TxDefaultProfile",
                       "TxProfile": "TxProfile"}
 TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues")
+EXTENDED_TRIGGERS = (*TRIGGERS, "SignChargePointCertificate")  # ExtendedTriggerMessage only
 
 
 def utc_now() -> str:
@@ -75,17 +77,16 @@ class ConfigurationView:
 
 
 class SecurityView:
-    """What `OcppInterface` reads from the 2.0.1 security state: 1.6 uses `ocpp.yaml` as it is
-    (no network-profile slots, no profile upgrades over OCPP yet)."""
+    """What `OcppInterface` reads from the 2.0.1 security state (1.6 has no network-profile slots)."""
 
-    def __init__(self, cfg: OcppConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, sec: Security16) -> None:
+        self.sec = sec
 
     def url(self) -> str:
-        return self.cfg.url
+        return self.sec.url()
 
     def current_profile(self) -> int:
-        return self.cfg.security_profile
+        return self.sec.profile
 
 
 class Ocpp16Service:
@@ -113,9 +114,11 @@ class Ocpp16Service:
             retry_interval_s=int(r.transaction_event_interval_s), ping_s=int(cfg.websocket_ping_interval_s),
             security_profile=cfg.security_profile))
         self.conf.load(read_json(self.conf_file))
+        self.sec = Security16(self)
+        self.conf.set_local("SecurityProfile", str(self.sec.profile))
         self.conf.on_change.append(self._on_key_changed)
         self.dm = ConfigurationView(self.conf)
-        self.security = SecurityView(cfg)
+        self.security = SecurityView(self.sec)
         self.tx = TxBuilder16(self.connectors)
         self.tx.load_json(self.queue.get_state("tx16"))
         self.cache = AuthCache()
@@ -143,7 +146,6 @@ class Ocpp16Service:
         self.pending_availability: list[tuple[int, bool]] = []
         self.started_once = False
         self.restart_requested = asyncio.Event()  # set by Reset: common.service exits with EXIT_RESTART
-        self._auth_failure_reported = False
         self._wake_sender = asyncio.Event()
         self._sender_idle = asyncio.Event()   # clear while a queued message waits for its answer
         self._sender_idle.set()
@@ -197,24 +199,24 @@ class Ocpp16Service:
     async def _connection_loop(self) -> None:
         ping = self.conf.get_int("WebSocketPingInterval") or None
         while True:
-            headers = transport.auth_headers(self.cfg, self.password)
             try:
-                async with connect(self.cfg.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
-                                   ssl=transport.ssl_context(self.cfg), ping_interval=ping, ping_timeout=ping,
+                headers, ctx = self.sec.transport()
+                url = self.sec.url()
+                async with connect(url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
+                                   ssl=ctx, ping_interval=ping, ping_timeout=ping,
                                    open_timeout=self.cfg.message_timeout_s, max_size=4 * 1024 * 1024,
                                    close_timeout=2) as ws:
                     if ws.subprotocol != SUBPROTOCOL:
                         raise ConnectionError(f"the Central System did not accept subprotocol {SUBPROTOCOL}")
+                    self.sec.connected()
                     await self._serve(ws)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure means: back off, reconnect
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.info("Central System connection: %s", self.last_error)
-                if "HTTP 401" in str(e) and not self._auth_failure_reported:
-                    # whitepaper: a security event, delivered once connected; one per failure streak
-                    self._auth_failure_reported = True
-                    self.security_event("FailedToAuthenticateAtCentralSystem", str(e)[:200])
+                if self.link is None:   # failed to connect (not a connection that ended)
+                    self.sec.connect_failed(e)
             finally:
                 self.link = self.ws = None
                 self.boot.disconnected()
@@ -231,7 +233,6 @@ class Ocpp16Service:
         link = Link16(self.cfg.station_id, ws, self, response_timeout=self.cfg.message_timeout_s)
         self.ws, self.link = ws, link
         self.last_error = ""
-        self._auth_failure_reported = False
         log.info("connected to %s", self.cfg.url)
         reader = asyncio.create_task(link.start())
         self.publish()
@@ -369,6 +370,23 @@ class Ocpp16Service:
             self._emit("MeterValues", payload, local)
         elif self.online:  # not transaction-related: sent now or not at all (4.7)
             self.spawn(self._send_direct("MeterValues", payload))
+
+    async def call_direct(self, action: str, payload: dict[str, Any]) -> str | None:
+        """A request that is not queued (lost when offline); the answer's status, or None."""
+        link = self.link
+        if link is None:
+            return None
+        self.boot.message_sent(time.monotonic())
+        try:
+            resp = await link.call(make_call16(action, payload), suppress=False)
+        except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+            log.info("%s failed: %s", action, e)
+            return None
+        return getattr(resp, "status", None)
+
+    def reconnect_soon(self) -> None:
+        # After the answer went out (the handler runs before the answer is sent).
+        asyncio.get_running_loop().call_later(0.2, self._reconnect.set)
 
     async def _send_direct(self, action: str, payload: dict[str, Any]) -> None:
         link = self.link
@@ -660,6 +678,10 @@ class Ocpp16Service:
     def change_configuration(self, key: str, value: str) -> str:
         if key == "AuthorizationKey":
             return self._change_authorization_key(value)
+        if key == "SecurityProfile":
+            status = self.sec.change_profile(value)
+            log.info("ChangeConfiguration SecurityProfile=%r: %s", value, status)
+            return status
         status = self.conf.change(key, value)
         self._save_conf()
         log.info("ChangeConfiguration %s=%r: %s", key, value, status)
@@ -825,15 +847,20 @@ class Ocpp16Service:
         self.queue.put_state("authcache", {})
         return "Accepted"
 
-    def trigger_status(self, requested: str, connector_id: int | None) -> str:
-        if requested not in TRIGGERS:
+    def trigger_status(self, requested: str, connector_id: int | None, extended: bool = False) -> str:
+        if requested not in (EXTENDED_TRIGGERS if extended else TRIGGERS):
             return "NotImplemented"
+        if requested == "SignChargePointCertificate":
+            return self.sec.sign_status()
         if connector_id not in (None, 0) and self._cid(connector_id) is None:
             return "Rejected"
         return "Accepted"
 
-    async def run_trigger(self, requested: str, connector_id: int | None) -> None:
-        if self.trigger_status(requested, connector_id) != "Accepted":
+    async def run_trigger(self, requested: str, connector_id: int | None, extended: bool = False) -> None:
+        if self.trigger_status(requested, connector_id, extended) != "Accepted":
+            return
+        if requested == "SignChargePointCertificate":
+            await self.sec.sign()
             return
         numbers = [connector_id] if connector_id else [0, *sorted(self.connectors.values())]
         if requested == "BootNotification":
