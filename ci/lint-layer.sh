@@ -87,7 +87,7 @@ step "kas configurations (schema, includes, lock files)"
 combos=()
 for m in kas/machine/*.yml; do
     case "$m" in *.lock.yml) continue ;; esac
-    combos+=("$m" "$m:kas/opt/dev.yml" "$m:kas/opt/testimage.yml" "$m:kas/opt/dev.yml:kas/opt/testimage.yml")
+    combos+=("$m" "$m:kas/opt/dev.yml" "$m:kas/opt/hlc.yml" "$m:kas/opt/testimage.yml" "$m:kas/opt/dev.yml:kas/opt/testimage.yml")
 done
 KAS_WORK_DIR="$tmp/kaswork" "$VENV/bin/python" - "${combos[@]}" <<'PY' || fail "kas configuration check"
 import argparse, logging, os, sys

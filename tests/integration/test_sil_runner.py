@@ -177,6 +177,23 @@ def test_duration_subset_and_temporary_workdir(env):
     assert not our_address_file(env).exists()
 
 
+def test_sigkill_of_the_runner_takes_the_services_and_the_bus_with_it(env, tmp_path):
+    """The services run in sessions of their own (Ctrl-C reaches only the runner); a SIGKILL,
+    which the runner cannot handle, must not leave them running on a bus nobody uses."""
+    runner = Runner(env, "--workdir", str(tmp_path / "work"), "--services", "board,evse,energy")
+    try:
+        runner.wait_for(r"evcharge SIL is running", timeout=60)
+        children = runner.children()
+        started = {int(m) for m in re.findall(r"started \w+ \(pid (\d+)\)", runner.output)}
+        assert started and started < children   # the services plus the dbus-daemon
+        runner.proc.kill()
+        runner.proc.wait()
+        poll(lambda: [pid for pid in children if alive(pid)], lambda left: not left, timeout=30,
+             what="the services and the bus to exit")
+    finally:
+        runner.kill()
+
+
 def test_refuses_to_replace_a_running_sil(env, private_bus):
     addr_file = our_address_file(env)
     addr_file.parent.mkdir(parents=True)

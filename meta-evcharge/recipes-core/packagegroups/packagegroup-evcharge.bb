@@ -20,8 +20,11 @@ PACKAGES = "${PN} ${PN}-sim"
 # dbus: the system bus the services talk over. kernel-image: the kernel lives in the slot.
 # EVCHARGE_BOOTENV_TOOL: how RAUC switches slots on this MACHINE (grub-editenv, fw_setenv),
 # set by conf/distro/include/evcharge-<machine>.inc.
+EVCHARGE_HLC_PACKAGES = "${@bb.utils.contains('DISTRO_FEATURES', 'evcharge-hlc', \
+                          'python3-evcharge-power python3-evcharge-slac python3-evcharge-v2g', '', d)}"
 RDEPENDS:${PN} = "\
     ${EVCHARGE_BOOTENV_TOOL} \
+    ${EVCHARGE_HLC_PACKAGES} \
     dbus \
     evcharge-partitions \
     kernel-image \
@@ -33,16 +36,19 @@ RDEPENDS:${PN} = "\
     python3-evcharge-exi \
     python3-evcharge-meter \
     python3-evcharge-ocpp \
+    python3-evcharge-update \
     rauc \
     rauc-service \
 "
 
-# python3-evcharge-v2g / -power: no unit runs them yet; the development image carries them so
-# that work runs against the target's Python and EXI codec from day one. They move to ${PN}
-# with their units.
+# The high-level communication services (v2g, slac, power) run on chargers with a PLC modem:
+# DISTRO_FEATURES evcharge-hlc (kas/opt/hlc.yml) adds them to ${PN} with their units enabled.
+# The development image always carries them, units disabled without the feature, for SIL runs
+# (evcharge-sil --hlc) against the target's Python and EXI codec.
 RDEPENDS:${PN}-sim = "\
     ${PN} \
     python3-evcharge-power \
     python3-evcharge-sim \
+    python3-evcharge-slac \
     python3-evcharge-v2g \
 "

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import lifeline
+
 OPEN_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -84,7 +86,7 @@ class PrivateBus:
 
 
 def start_bus(*, policy_dirs: Iterable[Path] | None = None, policy_files: Iterable[Path] | None = None,
-              workdir: Path | None = None) -> PrivateBus:
+              workdir: Path | None = None, die_with_parent: bool = False) -> PrivateBus:
     owns = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="evcharge-bus-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +102,8 @@ def start_bus(*, policy_dirs: Iterable[Path] | None = None, policy_files: Iterab
     conf = workdir / "bus.conf"
     conf.write_text(text)
     proc = subprocess.Popen(["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={conf}", "--print-address"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lifeline.die_with_parent() if die_with_parent else None)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode().strip()
     if not line:

@@ -223,8 +223,9 @@ async def run(args: argparse.Namespace) -> int:
 
     with _workdir(args.workdir) as wd:
         paths = configs.write_configs(wd.path, generated, wanted, args.config_dir)
-        daemon: PrivateBus = start_bus(workdir=wd.path / "bus")
-        sup = Supervisor(daemon.address, wd.path)
+        # die_with_parent: a SIGKILL of this process takes the bus and the services with it.
+        daemon: PrivateBus = start_bus(workdir=wd.path / "bus", die_with_parent=True)
+        sup = Supervisor(daemon.address, wd.path, die_with_parent=True)
         addr_file: Path | None = None
         started: list[str] = []
         try:

@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import lifeline
+
 log = logging.getLogger(__name__)
 
 
@@ -47,8 +49,9 @@ class _Child:
 
 class Supervisor:
     def __init__(self, bus_address: str, workdir: Path, *, restart_delay_s: float = 0.1,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, die_with_parent: bool = False) -> None:
         self.bus_address = bus_address
+        self.die_with_parent = die_with_parent  # see lifeline.py
         self.workdir = workdir
         self.restart_delay_s = restart_delay_s
         self.python = python
@@ -168,7 +171,7 @@ class Supervisor:
             stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
             # Own session, as under systemd: a terminal's Ctrl-C goes to whoever supervises us,
             # which stops the services in order instead of all of them dying at once.
-            start_new_session=True)
+            start_new_session=True, preexec_fn=lifeline.die_with_parent() if self.die_with_parent else None)
         logf.close()
         child.starts += 1
         child.last_ping = asyncio.get_running_loop().time()
