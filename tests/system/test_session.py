@@ -138,7 +138,7 @@ def tx_events(csms, tx_id: str) -> list[dict]:
 def check_transaction(events: list[dict]) -> None:
     """Every seqNo once, in order; Started first, Ended last."""
     seq = [e["seqNo"] for e in events]
-    assert seq == list(range(len(seq))), f"seqNos {seq}"
+    assert seq == list(range(len(seq))), f"seqNos {seq}: {[(e['eventType'], e['triggerReason']) for e in events]}"
     assert events[0]["eventType"] == "Started" and events[-1]["eventType"] == "Ended", \
         [e["eventType"] for e in events]
     assert all(e["eventType"] == "Updated" for e in events[1:-1])
