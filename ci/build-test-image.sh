@@ -169,6 +169,7 @@ for u in "${units[@]}"; do
   install -d "$ROOT/etc/systemd/system/$u.d"
   install -m 0644 "$IMG/tcg-timing.conf" "$ROOT/etc/systemd/system/$u.d/"
 done
+install -D -m 0644 "$IMG/tcg-sysctl.conf" "$ROOT/etc/sysctl.d/90-evcharge-tcg.conf"
 install -d "$ROOT/etc/systemd/system/evcharge-healthcheck.service.d"
 install -m 0644 "$IMG/tcg-healthcheck.conf" "$ROOT/etc/systemd/system/evcharge-healthcheck.service.d/"
 chroot "$ROOT" systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \

@@ -42,9 +42,18 @@ def memory_report(machine, report, when: str) -> int:
         core += kib if unit in CORE else 0
         lines.append(f"{unit.removesuffix('.service')}={kib / 1024:.1f}")
     mem = machine.run("free -m | sed -n 2p").split()
+    meminfo = dict(re.findall(r"^(\w+):\s+(\d+) kB", machine.run("cat /proc/meminfo"), re.M))
     report(f"memory ({when}, -m {machine.memory_mb}): PSS MiB " + " ".join(lines)
            + f"; local charging services {core / 1024:.1f} MiB, whole stack (with ocpp and update) "
-           f"{total / 1024:.1f} MiB; guest used {mem[2]} MiB of {mem[1]} MiB")
+           f"{total / 1024:.1f} MiB; guest used {mem[2]} MiB of {mem[1]} MiB, MemAvailable "
+           f"{int(meminfo['MemAvailable']) / 1024:.0f} MiB")
+    # Where the rest goes: the largest processes by PSS (any process, not only evcharge's).
+    top = machine.run("for f in /proc/[0-9]*/smaps_rollup; do d=${f%/smaps_rollup}; "
+                      "p=$(sed -n 's/^Pss: *\\([0-9]*\\) kB/\\1/p' $f 2>/dev/null); "
+                      "[ -n \"$p\" ] && echo \"$p $(cat $d/comm 2>/dev/null)\"; done | sort -rn | head -14")
+    report(f"largest processes ({when}, PSS KiB): " + ", ".join(
+        f"{parts[1] if len(parts) > 1 else '?'}={parts[0]}" for parts in (ln.split(None, 1) for ln in top.splitlines())
+        if parts and parts[0].isdigit()))
     return core
 
 
@@ -92,4 +101,6 @@ def test_security_exposure_per_unit(machine, report):
 
 def test_memory_after_boot(machine, report):
     total = memory_report(machine, report, "after boot")
+    # What the kernel keeps for itself of -m (code, page tables, reservations): not in free's total.
+    report("guest kernel: " + machine.run("dmesg | grep -m1 -o 'Memory: .*'", check=False).strip())
     assert total < 100 * 1024

@@ -66,13 +66,13 @@ def test_update_v1_to_v2_over_ocpp_during_a_session(ota_machine, csms, http_bund
     ends (RAUC idle, still charging), installs, reboots into slot B, and the CSMS receives each
     FirmwareStatusNotification once, in order, Installed only after mark-good in slot B."""
     from conftest import connect_ocpp
-    from test_session import charging, ctl, wait_connector
+    from test_session import charging, plug, remote_start, stop, unplug, wait_connector
     m = ota_machine
     boot(m)
     connect_ocpp(m, csms)
     assert booted_slot(m) == "A" and version(m) == "1"
-    ctl(m, "ev plug 1 --cable 32")
-    ctl(m, "session start 1 OTA")
+    plug(m)
+    remote_start(m, "OTA")
     wait_connector(m, charging, "charging", timeout=300)
     t0 = time.monotonic()
     request_id = int(time.time()) % 1_000_000
@@ -86,8 +86,8 @@ def test_update_v1_to_v2_over_ocpp_during_a_session(ota_machine, csms, http_bund
     assert "idle" in m.run("busctl --system get-property de.pengutronix.rauc / de.pengutronix.rauc.Installer "
                            "Operation")
     assert status(m) == "InstallScheduled"
-    ctl(m, "session stop 1")
-    ctl(m, "ev unplug 1")
+    stop(m)
+    unplug(m)
     m.expect(rb"reboot: Restarting system", 1800)
     m.wait_reboot()
     assert booted_slot(m) == "B" and version(m) == "2"

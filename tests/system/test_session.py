@@ -1,5 +1,5 @@
 """A software-in-the-loop charging session inside the booted image (board profile `sim`),
-driven with evchargectl as an operator would and by the CSMS on the host (the guest's OCPP
+driven over D-Bus with the calls evchargectl makes and by the CSMS on the host (the guest's OCPP
 client reaches it at 10.0.2.2), then every evcharge service killed with SIGKILL in turn during
 a session: systemd restarts exactly that one, the contactor is never closed without a charging
 session, the session recovers or ends cleanly, and the CSMS receives every TransactionEvent of
@@ -10,41 +10,82 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 
 import pytest
+from evcharge.cli import snapshot
+from evcharge.cli.args import CABLE_OHM
+from evcharge.common import names
 from test_boot import SERVICES, memory_report
 
-# energy is left out for now: in the one run so far, killing it was followed by a board restart
-# (NRestarts 1 -> 2) while three TCG guests shared two cores; unexplained (the board's 5 s
-# watchdog under that load is the suspect), so not collected until it is understood.
-CHARGER = [u for u in SERVICES if u not in ("evcharge-update.service", "evcharge-energy.service")]
+# Every evcharge service of the charger, energy included (issue 7: "kill -9 each evcharge service
+# in turn during a session"); the update service has no part in a session.
+CHARGER = [u for u in SERVICES if u != "evcharge-update.service"]
 
 
-def ctl(machine, args: str, *, check: bool = True, attempts: int = 5) -> str:
-    """evchargectl in the guest. Under TCG on a loaded host its 3 s connect timeout to the
-    system bus runs out now and then (seen at load average 8): that one error is retried, any
-    other fails at once."""
-    for _ in range(attempts - 1):
-        rc, out = machine.run_rc(f"evchargectl {args}")
-        if "cannot connect to the system bus" not in out:
-            if check and rc != 0:
-                raise AssertionError(f"evchargectl {args} exited {rc}:\n{out}")
-            return out
-        time.sleep(2)
-    return machine.run(f"evchargectl {args}", check=check)
+# busctl (C, ~1 MiB) drives and polls the charger over the system bus: the same D-Bus methods and
+# properties evchargectl uses (evcharge.cli.commands, evcharge.cli.snapshot). evchargectl itself
+# is a Python process of ~15-20 MiB, and the -m 256 guest has 25-30 MiB available with the
+# whole stack running: one `evchargectl status` took 120 s (44 s of it in the kernel reclaiming)
+# and `evchargectl session list` stalled the console (a 26 s guest soft lockup). Until the
+# services need less memory the CLI is tested on the host (tests/integration), not in the guest.
+BUSCTL = "busctl --system --json=short --timeout=60"
+PROPS = "org.freedesktop.DBus.Properties"
 
 
-def status(machine) -> dict:
-    out = machine.run("evchargectl status --json", timeout=60)
-    return json.loads(out[out.index("{"):])
+def bus_call(machine, service: str, path: str, iface: str, member: str, sig: str = "", *args) -> list:
+    """One D-Bus method call in the guest; returns the reply's arguments (busctl's JSON)."""
+    argv = " ".join(shlex.quote(str(a)) for a in args)
+    out = machine.run(f"{BUSCTL} call {service} {path} {iface} {member} {sig} {argv}", timeout=300)
+    return json.loads(out[out.index("{"):])["data"] if "{" in out else []
+
+
+def _unvariant(props: dict) -> dict:
+    return {k: v["data"] for k, v in props.items()}
+
+
+def plug(machine, cid: int = 1, cable_a: int = 32) -> None:
+    bus_call(machine, names.BOARD, names.board_connector_path(cid), names.BOARD_SIM_IFACE, "PlugIn", "d",
+             CABLE_OHM[cable_a])
+
+
+def unplug(machine, cid: int = 1) -> None:
+    bus_call(machine, names.BOARD, names.board_connector_path(cid), names.BOARD_SIM_IFACE, "Unplug")
+
+
+def remote_start(machine, token: str, cid: int = 1) -> str:
+    return bus_call(machine, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE, "RemoteStart",
+                    "s", token)[0]
+
+
+def stop(machine, cid: int = 1) -> None:
+    bus_call(machine, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE, "Stop", "s", "")
+
+
+def session_history(machine, limit: int = 5) -> list[dict]:
+    (items,) = bus_call(machine, names.EVSE, names.EVSE_PATH, names.EVSE, "ListSessions", "u", limit)
+    return [_unvariant(s) for s in items]
 
 
 def connector(machine, cid: int = 1) -> dict:
-    return next(c for c in status(machine)["connectors"] if c["id"] == cid)
+    """The connector as `evchargectl status --json` shows it (the keys of evcharge.cli.snapshot);
+    a part whose service is down or restarting is None."""
+    parts = [(names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE),
+             (names.BOARD, names.board_connector_path(cid), names.BOARD_CONNECTOR_IFACE),
+             (names.BOARD, names.board_connector_path(cid), names.BOARD_SIM_IFACE)]
+    cmd = "; ".join(f"({BUSCTL} call {svc} {path} {PROPS} GetAll s {iface} 2>/dev/null || echo null)"
+                    for svc, path, iface in parts)
+    lines = [ln for ln in machine.run(cmd, timeout=300).splitlines() if ln.strip()]
+    if len(lines) != len(parts):
+        raise ValueError(f"unexpected busctl output: {lines}")
+    e, b, ev = (None if ln.strip() == "null" else _unvariant(json.loads(ln)["data"][0]) for ln in lines)
+    session = snapshot.pick(e, snapshot.SESSION_KEYS) if e and e.get("SessionId") else None
+    return {"id": cid, "evse": snapshot.pick(e, snapshot.EVSE_KEYS), "session": session,
+            "board": snapshot.pick(b, snapshot.BOARD_KEYS), "ev": snapshot.pick(ev, snapshot.EV_KEYS)}
 
 
-def wait_connector(machine, pred, what: str, timeout: float = 180, cid: int = 1) -> dict:
+def wait_connector(machine, pred, what: str, timeout: float = 300, cid: int = 1) -> dict:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -54,8 +95,7 @@ def wait_connector(machine, pred, what: str, timeout: float = 180, cid: int = 1)
                 return last
         except (ValueError, KeyError, StopIteration, TypeError):
             pass  # a service restarting: its part of the status is missing for a moment
-        # Each poll is a Python process in the guest (~1 s of TCG CPU): poll gently.
-        time.sleep(2)
+        time.sleep(1)
     raise AssertionError(f"connector {cid}: not {what} after {timeout} s: {json.dumps(last, indent=1)}")
 
 
@@ -81,12 +121,13 @@ def restarts(machine) -> dict[str, tuple[int, int]]:
 @pytest.fixture
 def session(machine):
     """An EV on connector 1 charging under a remote-started session; unplugged afterwards."""
-    ctl(machine, "ev plug 1 --cable 32")
-    ctl(machine, "session start 1 SYSTEMTEST")
+    plug(machine)
+    remote_start(machine, "SYSTEMTEST")
     c = wait_connector(machine, charging, "charging")
     yield c
-    ctl(machine, "session stop 1", check=False)
-    ctl(machine, "ev unplug 1", check=False)
+    if connector(machine)["session"]:
+        stop(machine)
+    unplug(machine)
     wait_connector(machine, lambda c: c["evse"]["state"] == "Available" and not c["session"], "available")
 
 
@@ -97,7 +138,7 @@ def tx_events(csms, tx_id: str) -> list[dict]:
 def check_transaction(events: list[dict]) -> None:
     """Every seqNo once, in order; Started first, Ended last."""
     seq = [e["seqNo"] for e in events]
-    assert seq == list(range(len(seq))), f"seqNos {seq}"
+    assert seq == list(range(len(seq))), f"seqNos {seq}: {[(e['eventType'], e['triggerReason']) for e in events]}"
     assert events[0]["eventType"] == "Started" and events[-1]["eventType"] == "Ended", \
         [e["eventType"] for e in events]
     assert all(e["eventType"] == "Updated" for e in events[1:-1])
@@ -117,10 +158,9 @@ def test_sil_charging_session(machine, csms, session, report):
     answer = csms.call("RequestStopTransaction", {"transactionId": sid})
     assert answer["status"] == "Accepted", answer
     wait_connector(machine, lambda c: not c["board"]["contactor_closed"], "contactor open after stop")
-    ctl(machine, "ev unplug 1")
+    unplug(machine)
     wait_connector(machine, lambda c: c["evse"]["state"] == "Available" and not c["session"], "available")
-    out = ctl(machine, "session list --json --limit 1")
-    history = json.loads(out[out.index("{"):])["sessions"]
+    history = session_history(machine, 1)
     assert history and history[0]["session_id"] == sid and history[0]["ended_at"], history
     csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == sid
                   and p["eventType"] == "Ended")
@@ -170,11 +210,11 @@ def test_no_transaction_event_lost(machine, csms, report):
     """After the sessions above (services killed in the middle of them): every transaction the
     CSMS heard of ended, with every seqNo exactly once (the OCPP queue is in SQLite on disk)."""
     if not csms.received("TransactionEvent"):
-        ctl(machine, "ev plug 1 --cable 32")
-        ctl(machine, "session start 1 LOSTCHECK")
+        plug(machine)
+        remote_start(machine, "LOSTCHECK")
         wait_connector(machine, charging, "charging")
-        ctl(machine, "session stop 1")
-        ctl(machine, "ev unplug 1")
+        stop(machine)
+        unplug(machine)
     ids = list(dict.fromkeys(p["transactionInfo"]["transactionId"] for p in csms.received("TransactionEvent")))
     assert ids
     for tx in ids:
