@@ -192,6 +192,9 @@ def test_sigkill_of_the_runner_takes_the_services_and_the_bus_with_it(env, tmp_p
              what="the services and the bus to exit")
     finally:
         runner.kill()
+        for pid in children if "children" in locals() else ():
+            if alive(pid):   # only when the test failed: leave nothing running for the next tests
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_refuses_to_replace_a_running_sil(env, private_bus):
