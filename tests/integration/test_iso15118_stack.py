@@ -67,14 +67,15 @@ async def v2g(stack) -> dict:
 
 async def test_iso2_ac_session_through_the_charger(stack, tmp_path):
     ev_args = await start_stack(stack, tmp_path)
-    proc = await spawn_ev(stack, *ev_args, "--loops", "40", "--cycle-s", "0.1")
+    # 100 x 0.1 s of ChargingStatus: the contactor stays closed long enough to be seen on a loaded machine
+    proc = await spawn_ev(stack, *ev_args, "--loops", "100", "--cycle-s", "0.1")
     # 5 % PWM once the EV is in B; the HLC session then waits for EIM (Authorization Ongoing)
     await stack.wait(lambda: stack.board(1), lambda b: b["CpState"] == "B" and b["PwmDutyPct"] == 5.0,
                      what_name="5 % PWM in B")
     await stack.wait(lambda: stack.conn(1), lambda c: c["HlcProtocol"] == "iso2", what_name="HLC started")
     assert (await stack.board(1))["ContactorClosed"] is False
     await stack.tap("04A1B2C3")
-    b = await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=10,
+    b = await stack.wait(lambda: stack.board(1), lambda b: b["ContactorClosed"], timeout=30,
                          what_name="contactor closed after PowerDelivery(Start)")
     assert b["CpState"] == "C" and b["PwmDutyPct"] == 5.0
     assert (await stack.conn(1))["State"] == "Charging"
