@@ -71,7 +71,7 @@ IMG="$REPO/tests/system/image"
 # ---- Python: the evcharge wheel and every dependency it declares, as wheels for CPython 3.11 -----
 # (the image's python3). pip resolves services/pyproject.toml's dependencies, so a service that
 # adds one gets it here too; the wheels go to /usr/local/lib/python3.11/dist-packages, which is
-# ahead of Debian's /usr/lib/python3/dist-packages on sys.path. python3-systemd comes from Debian.
+# ahead of Debian's /usr/lib/python3/dist-packages on sys.path.
 PY="${EVCHARGE_BUILD_PYTHON:-python3}"
 rm -rf "$W/evwheel" "$W/deps"
 "$PY" -m pip wheel -q --no-deps -w "$W/evwheel" "$REPO/services" >/dev/null
@@ -80,7 +80,7 @@ rm -rf "$W/evwheel" "$W/deps"
   --platform linux_x86_64 -d "$W/deps" "$(ls "$W"/evwheel/evcharge-*.whl)" >&2
 
 # ---- root file system ------------------------------------------------------------------------
-PKGS=systemd,systemd-sysv,udev,dbus,python3,python3-systemd
+PKGS=systemd,systemd-sysv,udev,dbus,python3
 PKGS+=,linux-image-amd64,initramfs-tools,kmod,rauc,rauc-service,grub-common,e2fsprogs,procps,iproute2,squashfs-tools
 log "mmdebstrap ($SUITE minbase)"
 mmdebstrap --quiet --variant=minbase --mode=root --include="$PKGS" \
