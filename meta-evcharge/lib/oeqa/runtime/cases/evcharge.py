@@ -21,7 +21,11 @@ SERVICES = {
     'meter': 'org.evcharge.Meter1',
     'auth': 'org.evcharge.Auth1',
     'energy': 'org.evcharge.Energy1',
+    'ocpp': 'org.evcharge.Ocpp1',
+    'update': 'org.evcharge.Update1',
 }
+# v2g, slac and power are left out: without DISTRO_FEATURES evcharge-hlc their units are
+# installed (development image) but not enabled.
 
 # Under TCG a cold Python service can take a while to report READY=1.
 SETTLE_TIMEOUT_S = 180
