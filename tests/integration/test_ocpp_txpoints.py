@@ -43,9 +43,11 @@ async def charging(stack, csms, cid: int = 1):
 async def test_TC_E_01_CS_start_on_power_path_closed(start_ocpp, csms):
     stack = await start_ocpp()
     await set_points(csms, start="PowerPathClosed")
+    await stack.sim(1, "SetEvReady", "b", False)   # the simulated EV is ready by default: it would close S2 at once
     await stack.sim(1, "PlugIn", "d", 220.0)
     await stack.tap(CARD)
-    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD, what_name="authorized", timeout=20)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD and c["State"] == "SuspendedEV",
+                     what_name="authorized, EV not ready", timeout=20)
     assert tx_events(csms) == []           # plugged in and authorized, power path still open
     await stack.sim(1, "SetEvReady", "b", True)
     ev = await one(csms, is_started)
