@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from ..common.config import ConfigError
 from ..common.persist import write_private
 
 ROOT_TYPES = ("CSMSRootCertificate", "ManufacturerRootCertificate", "V2GRootCertificate", "MORootCertificate")
@@ -311,3 +312,17 @@ class CertificateStore:
     def forget_previous(self) -> None:
         for name in ("key.pem", "cert.pem"):
             (self.root / "previous" / name).unlink(missing_ok=True)
+
+
+def open_store(directory: Path, cfg) -> CertificateStore:  # noqa: ANN001 - OcppConfig (both protocols)
+    """The station's certificate store in `directory`, seeded from ocpp.yaml's ca_file and client
+    certificate; a file that cannot be used is a configuration error (exit 78) naming its key."""
+    store = CertificateStore(directory)
+    try:
+        store.seed(cfg.ca_file, cfg.client_cert_file, cfg.client_key_file)
+    except (OSError, CertificateError) as e:
+        key = "ca_file" if cfg.ca_file and (isinstance(e, CertificateError) or cfg.ca_file in str(e)) \
+            else "client_cert_file/client_key_file"
+        raise ConfigError(cfg.ca_file or cfg.client_cert_file, key,
+                          f"cannot use it: {getattr(e, 'strerror', None) or e}") from None
+    return store

@@ -23,7 +23,6 @@ import logging
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from ...common.config import ConfigError
 from ...common.persist import read_json, write_json_atomic
 from ..tls import client_context, failure_event
 
@@ -60,17 +59,8 @@ class Security16:
     def store(self) -> CertificateStore:
         # `cryptography` is imported only when certificates are configured or used.
         if self._store is None:
-            from ..certificates import CertificateError, CertificateStore
-            cfg = self.svc.cfg
-            store = CertificateStore(self.svc.state_dir / "certs")
-            try:
-                store.seed(cfg.ca_file, cfg.client_cert_file, cfg.client_key_file)
-            except (OSError, CertificateError) as e:
-                key = "ca_file" if cfg.ca_file and (isinstance(e, CertificateError) or cfg.ca_file in str(e)) \
-                    else "client_cert_file/client_key_file"
-                raise ConfigError(cfg.ca_file or cfg.client_cert_file, key,
-                                  f"cannot use it: {getattr(e, 'strerror', None) or e}") from None
-            self._store = store
+            from ..certificates import open_store
+            self._store = open_store(self.svc.state_dir / "certs", self.svc.cfg)
         return self._store
 
     # --- security profiles ---------------------------------------------------------------------------
