@@ -26,7 +26,7 @@ from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
-from . import customer
+from . import customer, delivery
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
@@ -439,31 +439,16 @@ class OcppService:
         policy = RetryPolicy(self.dm.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"),
                              self.dm.get_int("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"))
         self.boot.message_sent(time.monotonic())
-        try:
-            resp = await link.call(make_call(head.action, head.payload), suppress=False)
-        except (TypeError, ValueError) as e:  # a payload the library cannot build: never deliverable
-            log.error("%s %s cannot be sent, dropped: %s", head.action, head.id, e)
-            self.queue.remove(head.id)
-            return False, 0.0
-        except websockets.ConnectionClosed:
-            return True, 0.0
-        except (TimeoutError, OCPPError) as e:
-            if self.link is not link:
-                return True, 0.0  # the connection went away while we waited
-            attempts = self.queue.count_attempt(head.id)
-            wait = policy.after_failure(attempts)
-            if wait is None:
-                log.error("%s %s given up after %d attempts: %s", head.action, head.id, attempts, e)
-                self.queue.remove(head.id)
-                return False, 0.0
-            log.warning("%s %s not accepted (%s); attempt %d, retry in %.1f s", head.action, head.id,
-                        e, attempts, wait)
-            return False, wait
+        outcome = await delivery.attempt(self.queue, head,
+                                         lambda: link.call(make_call(head.action, head.payload), suppress=False),
+                                         policy, lambda: self.link is link)
+        if isinstance(outcome, delivery.NotDelivered):
+            return outcome.connection_closed, outcome.retry_in_s
         self.queue.remove(head.id)
         self.publish()
         if head.action == "TransactionEvent":
             try:
-                self._on_transaction_response(head.payload, resp)
+                self._on_transaction_response(head.payload, outcome.response)
             except Exception:  # the CSMS has it: never send it again because of a bug here
                 log.exception("handling the answer to %s %s failed", head.action, head.id)
         return False, 0.0
