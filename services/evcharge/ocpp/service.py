@@ -188,6 +188,7 @@ class OcppService:
     async def start(self) -> None:
         await self.bridge.start()
         self.spawn(self.push_local_list_enabled())
+        self.spawn(self.read_connection_timeout())
         await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
@@ -562,6 +563,8 @@ class OcppService:
             self.session_token[cid] = token
             self._save_session_groups()
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
+        elif event == "TokenHeld":
+            self._on_token_held(cid, detail.get("token", ""), detail.get("token_type", ""))
         elif event == "TokenExpired" and self.tx.before_cable(cid):
             # E03.FR.05 / TC_F_04 with TxStartPoint Authorized: the transaction the remote start
             # opened ends, no EV connected within the connection timeout.
@@ -579,6 +582,25 @@ class OcppService:
                 self.spawn(self.send_faults(cid))
             self._emit_all(cid, self.flow.stopped(cid, detail.get("reason", "Other"), utc_now(),
                                                   offline=not self.online, id_token=self.stop_token.pop(cid, None)))
+
+    def _on_token_held(self, cid: int, token: str, token_type: str) -> None:
+        """A card accepted before the cable: with TxStartPoint Authorized the transaction starts now
+        (E03.FR.01, TC_E_39); the plug-in within EVConnectionTimeOut continues it, else TokenExpired
+        ends it (EVConnectTimeout). A remote start's hold is opened by run_remote_start instead."""
+        if not token or cid in self.tx.active or cid in self.tx.remote_starts:
+            return
+        if "Authorized" not in parse_points(self.dm.get("TxCtrlr", "TxStartPoint")):
+            return
+        known = self.token_types.get(cid)  # a card the CSMS authorized reaches evse as a Central token
+        if known and known[0].casefold() == token.casefold():
+            token_type = known[1]
+        msg = self.tx.authorized_before_cable(cid, str(uuid.uuid4()), token, token_type, utc_now(),
+                                              offline=not self.online,
+                                              meter=self._tx_meter(cid, "Transaction.Begin", "TxStartedMeasurands"))
+        if msg:
+            log.info("connector %d: authorized before the cable: transaction %s starts", cid,
+                     msg["transactionInfo"]["transactionId"], extra=fields(connector=cid))
+            self._emit(cid, msg)
 
     def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
         if cid not in self.evses:
@@ -858,6 +880,8 @@ class OcppService:
             self.boot.set_heartbeat(time.monotonic(), float(v.value))
         if v.component == "LocalAuthListCtrlr" and v.name == "Enabled":
             self.spawn(self.push_local_list_enabled())
+        if v.component == "TxCtrlr" and v.name == "EVConnectionTimeOut":
+            self.spawn(self.push_connection_timeout(float(v.value)))
         self.publish()
 
     def base_report_status(self, base: str) -> str:
@@ -1257,6 +1281,22 @@ class OcppService:
             log.warning("network profile slot %d failed %s time(s): falling back to slot %d", self.active_slot,
                         self.dm.get("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"),
                         self.network_selector.current(order))
+
+    async def read_connection_timeout(self) -> None:
+        """EVConnectionTimeOut mirrors evse's ConnectionTimeoutS (evse keeps it, see devicemodel.py)."""
+        try:
+            timeout_s = await self.bridge.connection_timeout()
+        except (DBusError, TimeoutError) as e:
+            log.info("evse not reachable for EVConnectionTimeOut: %s", e)
+            return
+        self.dm.set_local("TxCtrlr", "EVConnectionTimeOut", str(round(timeout_s)))
+
+    async def push_connection_timeout(self, timeout_s: float) -> None:
+        try:
+            await self.bridge.set_connection_timeout(timeout_s)
+        except (DBusError, TimeoutError) as e:
+            log.warning("EVConnectionTimeOut %g s not applied by evse: %s", timeout_s, e)
+        await self.read_connection_timeout()  # report what evse really uses
 
     async def push_local_list_enabled(self) -> None:
         try:
