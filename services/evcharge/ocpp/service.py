@@ -21,12 +21,11 @@ from ocpp.exceptions import OCPPError
 from websockets.asyncio.client import connect
 
 from ..common import names
-from ..common.config import ConfigError
 from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
-from . import customer, delivery
+from . import customer, delivery, transport
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
@@ -74,7 +73,7 @@ class OcppService:
         self.bus = bus
         self.cfg = cfg
         self.state_dir = state_dir
-        self.password = self._read_password()
+        self.password = transport.read_password(cfg)
         self.queue = MessageQueue(state_dir / "queue.sqlite")
         self.dm_file = state_dir / "devicemodel.json"
         self.evses = {e.connector: (e.evse_id, e.connector_id) for e in cfg.evses}
@@ -156,20 +155,6 @@ class OcppService:
         self.faults = FaultReporter()                      # ChargeX problems (faults.py)
         self.faults.load_json(self.queue.get_state("faults"))
         self._faults_lock = asyncio.Lock()
-
-    # --- configuration helpers ---------------------------------------------------------------
-    def _read_password(self) -> str | None:
-        if self.cfg.security_profile == 0 or not self.cfg.basic_auth_password_file:
-            return None
-        try:
-            pw = Path(self.cfg.basic_auth_password_file).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise ConfigError(self.cfg.basic_auth_password_file, "basic_auth_password_file",
-                              f"cannot read: {e.strerror or e}") from None
-        if not 16 <= len(pw) <= 40:
-            raise ConfigError(self.cfg.basic_auth_password_file, "basic_auth_password_file",
-                              f"the password must be 16..40 characters (OCPP BasicAuthPassword), got {len(pw)}")
-        return pw
 
     def meter_ids(self) -> list[int]:
         return sorted(set(self.meters.values()))
