@@ -139,7 +139,8 @@ async def test_TC_C_32_CS_auth_cache_persistent_over_reboot(start_ocpp, csms, su
     supervisor.kill("ocpp")
     await supervisor.wait_restarted("ocpp", starts)
     await csms.wait_for("BootNotification", 2, timeout=20)
-    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"], timeout=20, what_name="ocpp online")
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"] and p["BootStatus"] == "Accepted", timeout=20,
+                     what_name="ocpp online and booted")
     tx_id = await session_with(stack, csms, "CAFE0032")
     (auth,) = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id
                and p["triggerReason"] == "Authorized"]
@@ -407,7 +408,8 @@ async def test_group_id_stop_after_a_restart_of_the_ocpp_service(start_ocpp, csm
     supervisor.kill("ocpp")
     await supervisor.wait_restarted("ocpp", starts)
     await csms.wait_for("BootNotification", 2, timeout=30)
-    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"], timeout=30, what_name="ocpp online")
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"] and p["BootStatus"] == "Accepted", timeout=30,
+                     what_name="ocpp online and booted")
     await stack.tap("CAFE0392")
     (stop,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "StopAuthorized"
                                   and p["transactionInfo"]["transactionId"] == tx_id, timeout=30)
