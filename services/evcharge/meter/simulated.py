@@ -16,14 +16,16 @@ PHASES = 3
 
 
 @dataclass
-class SimulatedMeter:
-    energy_wh: float = 0.0              # the register: persisted by the service across restarts
-    current_a: float = 0.0              # per phase, as the board reports EvCurrentA
-    phases: int = 3                     # how many phases the EV draws on
+class EnergyRegister:
+    """The import register both simulated meters keep: the power held since the previous step,
+    integrated up to the next one. `power_w` is the subclass's present power."""
+
+    energy_wh: float = 0.0              # persisted by the service across restarts
     _last_s: float | None = None        # monotonic time of the last integration step
 
-    def __post_init__(self) -> None:
-        self.phases = _clamp_phases(self.phases)
+    @property
+    def power_w(self) -> float:
+        raise NotImplementedError
 
     def advance(self, now_s: float) -> None:
         """Integrate the power held since the previous step up to `now_s` (monotonic seconds)."""
@@ -31,6 +33,15 @@ class SimulatedMeter:
             self.energy_wh += self.power_w * (now_s - self._last_s) / 3600.0
         if self._last_s is None or now_s > self._last_s:
             self._last_s = now_s
+
+
+@dataclass
+class SimulatedMeter(EnergyRegister):
+    current_a: float = 0.0              # per phase, as the board reports EvCurrentA
+    phases: int = 3                     # how many phases the EV draws on
+
+    def __post_init__(self) -> None:
+        self.phases = _clamp_phases(self.phases)
 
     def set_draw(self, now_s: float, *, current_a: float | None = None, phases: int | None = None) -> None:
         """The EV's draw changes at `now_s`: close the step at the old power first."""
@@ -60,20 +71,12 @@ def _clamp_phases(phases: int) -> int:
 
 
 @dataclass
-class SimulatedDcMeter:
+class SimulatedDcMeter(EnergyRegister):
     """A DC energy meter on the output of the simulated DC supply (as a DC meter sits between the
     power module and the cable): import energy from the present voltage and current."""
 
-    energy_wh: float = 0.0              # the register: persisted by the service across restarts
     voltage_v: float = 0.0
     current_a: float = 0.0
-    _last_s: float | None = None
-
-    def advance(self, now_s: float) -> None:
-        if self._last_s is not None and now_s > self._last_s:
-            self.energy_wh += self.power_w * (now_s - self._last_s) / 3600.0
-        if self._last_s is None or now_s > self._last_s:
-            self._last_s = now_s
 
     def set_output(self, now_s: float, *, voltage_v: float | None = None, current_a: float | None = None) -> None:
         """The supply's present values changed at `now_s`: close the step at the old power first."""

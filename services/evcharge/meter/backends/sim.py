@@ -24,23 +24,60 @@ from evcharge.common.log import fields
 
 from ..energy_store import EnergyStore
 from ..reading import Reading
-from ..simulated import NOMINAL_FREQUENCY_HZ, SimulatedMeter
+from ..simulated import NOMINAL_FREQUENCY_HZ, EnergyRegister, SimulatedMeter
 
 log = logging.getLogger(__name__)
 
 CONNECTORS_NS = f"{names.BOARD_PATH}/Connector"
 
 
-class SimBackend:
-    kind = "sim"
+class RegisterBackend:
+    """What the simulated meters share: a model whose register is kept in the energy store, and
+    pushed changes (the poller publishes at once). Subclasses feed the model and say what it reads."""
 
-    def __init__(self, connector_id: int, store: EnergyStore, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    kind = ""
+
+    def __init__(self, connector_id: int, store: EnergyStore, model: EnergyRegister,
+                 clock: Callable[[], float]) -> None:
         self.connector_id = connector_id
         self.store = store
         self.clock = clock
-        self.model = SimulatedMeter(energy_wh=store.get(connector_id))
+        self.model = model
         self.on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        self._store_register()
+        if self.on_change:
+            self.on_change()
+
+    def _store_register(self) -> None:
+        self.store.set(self.connector_id, self.model.energy_wh)
+
+    def _reading(self) -> Reading:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        pass
+
+    async def read(self, timeout_s: float) -> Reading:  # nothing here can hang: no timeout needed
+        now = self.clock()
+        self.model.advance(now)
+        self._store_register()
+        self.store.maybe_save(now)
+        return self._reading()
+
+    async def stop(self) -> None:
+        self.model.advance(self.clock())
+        self._store_register()  # the service saves the store once every meter has stopped
+
+
+class SimBackend(RegisterBackend):
+    kind = "sim"
+    model: SimulatedMeter
+
+    def __init__(self, connector_id: int, store: EnergyStore, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(connector_id, store, SimulatedMeter(energy_wh=store.get(connector_id)), clock)
 
     def apply(self, props: dict[str, Any]) -> None:
         """Board values (a GetAll result or a PropertiesChanged); unknown keys are ignored."""
@@ -51,28 +88,12 @@ class SimBackend:
         if current is None and phases is None:
             return
         self.model.set_draw(self.clock(), current_a=current, phases=phases)
-        self._store_register()
-        if self.on_change:
-            self.on_change()
+        self._changed()
 
-    async def start(self) -> None:
-        pass
-
-    def _store_register(self) -> None:
-        self.store.set(self.connector_id, self.model.energy_wh)
-
-    async def read(self, timeout_s: float) -> Reading:  # nothing here can hang: no timeout needed
-        now = self.clock()
-        self.model.advance(now)
-        self._store_register()
-        self.store.maybe_save(now)
+    def _reading(self) -> Reading:
         return Reading(energy_wh=self.model.energy_wh, power_w=self.model.power_w,
                        voltage_v=self.model.voltages_v, current_a=self.model.currents_a,
                        frequency_hz=NOMINAL_FREQUENCY_HZ, at=datetime.now(UTC))
-
-    async def stop(self) -> None:
-        self.model.advance(self.clock())
-        self._store_register()  # the service saves the store once every meter has stopped
 
 
 class BoardLink:

@@ -26,6 +26,7 @@ from evcharge.common.log import fields
 from ..energy_store import EnergyStore
 from ..reading import Reading
 from ..simulated import SimulatedDcMeter
+from .sim import RegisterBackend
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,13 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-class SimDcBackend:
+class SimDcBackend(RegisterBackend):
     kind = "sim-dc"
+    model: SimulatedDcMeter
 
     def __init__(self, connector_id: int, store: EnergyStore, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.connector_id = connector_id
-        self.store = store
-        self.clock = clock
-        self.model = SimulatedDcMeter(energy_wh=store.get(connector_id))
-        self.on_change: Callable[[], None] | None = None
+        super().__init__(connector_id, store, SimulatedDcMeter(energy_wh=store.get(connector_id)), clock)
 
     def apply(self, props: dict[str, Any]) -> None:
         """Supply values (a GetAll result or a PropertiesChanged); unknown keys are ignored."""
@@ -51,26 +49,13 @@ class SimDcBackend:
         if voltage is None and current is None:
             return
         self.model.set_output(self.clock(), voltage_v=voltage, current_a=current)
-        self.store.set(self.connector_id, self.model.energy_wh)
-        if self.on_change:
-            self.on_change()
+        self._changed()
 
-    async def start(self) -> None:
-        pass
-
-    async def read(self, timeout_s: float) -> Reading:  # nothing here can hang: no timeout needed
-        now = self.clock()
-        self.model.advance(now)
-        self.store.set(self.connector_id, self.model.energy_wh)
-        self.store.maybe_save(now)
+    def _reading(self) -> Reading:
         # One DC line: reported as L1, the other two lines read 0; DC has no frequency.
         return Reading(energy_wh=self.model.energy_wh, power_w=self.model.power_w,
                        voltage_v=(self.model.voltage_v, 0.0, 0.0), current_a=(self.model.current_a, 0.0, 0.0),
                        frequency_hz=0.0, at=datetime.now(UTC))
-
-    async def stop(self) -> None:
-        self.model.advance(self.clock())
-        self.store.set(self.connector_id, self.model.energy_wh)  # the service saves the store at the end
 
 
 class PowerSupplyLink:
