@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp import messages as ocpp_messages
 from ocpp.charge_point import camel_to_snake_case
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
 from ocpp.messages import Call, MessageType
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
@@ -226,6 +226,35 @@ class Link16(ChargePoint):
     @on(Action.delete_certificate)
     def on_delete_certificate(self, certificate_hash_data: dict, **_: Any) -> Any:
         return call_result.DeleteCertificate(status=self.station.sec.delete(to_camel(certificate_hash_data)))
+
+    # --- Firmware Management and the security extension's secure firmware update --------------
+    # (decisions in ocpp/firmware.py, shared with 2.0.1; the update service does the work)
+    @on(Action.update_firmware)
+    async def on_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
+                                 retry_interval: int | None = None, **_: Any) -> Any:
+        try:
+            await self.station.update_firmware(location, retrieve_date, retries, retry_interval)
+        except ValueError as e:
+            raise PropertyConstraintViolationError(description=str(e)) from None
+        return call_result.UpdateFirmware()
+
+    @after(Action.update_firmware)
+    async def after_update_firmware(self, **_: Any) -> None:
+        await self.station.firmware.install()
+
+    @on(Action.signed_update_firmware)
+    async def on_signed_update_firmware(self, request_id: int, firmware: dict, retries: int | None = None,
+                                        retry_interval: int | None = None, **_: Any) -> Any:
+        try:
+            status = await self.station.signed_update_firmware(request_id, to_camel(firmware), retries,
+                                                               retry_interval)
+        except ValueError as e:
+            raise PropertyConstraintViolationError(description=str(e)) from None
+        return call_result.SignedUpdateFirmware(status=status)
+
+    @after(Action.signed_update_firmware)
+    async def after_signed_update_firmware(self, **_: Any) -> None:
+        await self.station.firmware.install()
 
     # --- Smart Charging profile --------------------------------------------------------------
     @on(Action.set_charging_profile)

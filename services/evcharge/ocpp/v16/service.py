@@ -34,12 +34,14 @@ from ..authcache import AuthCache, offline_decision
 from ..boot import Backoff, BootMachine
 from ..bridge import Bridge
 from ..config import OcppConfig
+from ..firmware import CORE16, SIGNED16, FirmwareAgent, FirmwareRelay
 from ..interfaces import OcppInterface
 from ..queue import MessageQueue, Queued, RetryPolicy, drain_in_flight
 from ..smartcharging import ProfileStore, check_profile, parse_time
 from .adapter import Link16, make_call16
 from .composite import composite
 from .configuration import Configuration, Key, standard_keys
+from .maintenance import core_firmware, retry_options, signed_firmware
 from .security import Security16
 from .transactions import TxBuilder16, meter_value, next_aligned
 
@@ -58,8 +60,10 @@ ERROR_CODES = {"RcdTrip": "GroundFailure", "ContactorWelded": "PowerSwitchFailur
                "CpInvalid": "EVCommunicationError", "OvercurrentFault": "OverCurrentFailure"}
 PURPOSES_16_TO_201 = {"ChargePointMaxProfile": "ChargingStationMaxProfile", "TxDefaultProfile": "TxDefaultProfile",
                       "TxProfile": "TxProfile"}
-TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues")
-EXTENDED_TRIGGERS = (*TRIGGERS, "SignChargePointCertificate")  # ExtendedTriggerMessage only
+TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "FirmwareStatusNotification")
+# ExtendedTriggerMessage: FirmwareStatusNotification asks for a SignedFirmwareStatusNotification
+EXTENDED_TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues",
+                     "FirmwareStatusNotification", "SignChargePointCertificate")
 
 
 def utc_now() -> str:
@@ -153,6 +157,9 @@ class Ocpp16Service:
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}
+        # Firmware Management and the security extension's secure update: firmware.py's relay,
+        # the update service (org.evcharge.Update1) does the work; the statuses share the queue.
+        self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn, self.sec)  # type: ignore[arg-type]
 
     def meter_ids(self) -> list[int]:
         return sorted(set(self.meters.values()))
@@ -174,6 +181,7 @@ class Ocpp16Service:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.bridge.start()
+        await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
         for coro in (self._connection_loop(), self._sender_loop(), self._timer_loop()):
@@ -863,7 +871,12 @@ class Ocpp16Service:
             await self.sec.sign()
             return
         numbers = [connector_id] if connector_id else [0, *sorted(self.connectors.values())]
-        if requested == "BootNotification":
+        if requested == "FirmwareStatusNotification":
+            if extended:   # whitepaper: the security extension's notification, current status
+                await self.call_direct("SignedFirmwareStatusNotification", self.firmware.trigger_payload())
+            else:
+                await self.call_direct("FirmwareStatusNotification", self.firmware.trigger_payload(CORE16))
+        elif requested == "BootNotification":
             await self._send_boot()
         elif requested == "Heartbeat":
             await self._heartbeat()
@@ -876,6 +889,40 @@ class Ocpp16Service:
                 cid = self._cid(n)
                 if cid is not None:
                     self._emit_meter(cid, "Trigger", "MeterValuesSampledData")
+
+    # --- Firmware Management (firmware.py does the work) ---------------------------------------
+    async def update_firmware(self, location: str, retrieve_date: str, retries: int | None,
+                              retry_interval: int | None) -> None:
+        """6.48 UpdateFirmware. Its answer has no status, so a request that cannot be carried out
+        is told with a FirmwareStatusNotification: DownloadFailed for a location that is not an
+        http(s) URL or when the update service is not running, InstallationFailed while a
+        ManufacturerRootCertificate is installed (only signed updates then, as for 2.0.1 L01).
+        A request while one installs is ignored (that one's statuses go on); one while another
+        is scheduled or downloading replaces it. ValueError: retrieveDate does not parse."""
+        firmware = core_firmware(location, retrieve_date)
+        retries, retry_interval = retry_options(retries, retry_interval)
+        status = await self.firmware.answer(0, firmware, retries, retry_interval, report=CORE16)
+        log.info("UpdateFirmware %s (retrieve %s): %s", location, firmware["retrieveDateTime"], status)
+        if status in ("Accepted", "AcceptedCanceled"):
+            return
+        if FirmwareRelay.check_location(location) or not self.firmware.status:
+            refused = "DownloadFailed"
+        elif self.firmware.secure_required():
+            refused = "InstallationFailed"
+        else:
+            return   # busy installing: the running update's statuses go on
+        self.queue.enqueue("FirmwareStatusNotification", {"status": refused})
+        self._wake_sender.set()
+
+    async def signed_update_firmware(self, request_id: int, firmware: dict[str, Any], retries: int | None,
+                                     retry_interval: int | None) -> str:
+        """Security extension SignedUpdateFirmware: the 2.0.1 L01 decisions (firmware.py), statuses
+        as SignedFirmwareStatusNotification. ValueError: a date-time does not parse."""
+        fw = signed_firmware(firmware)
+        retries, retry_interval = retry_options(retries, retry_interval)
+        status = await self.firmware.answer(request_id, fw, retries, retry_interval, report=SIGNED16)
+        log.info("SignedUpdateFirmware %d %s: %s", request_id, fw.get("location"), status)
+        return status
 
     # --- smart charging -------------------------------------------------------------------------
     def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
