@@ -353,9 +353,10 @@ class FirmwareAgent:
 
     async def answer(self, request_id: int, firmware: dict[str, Any], retries: int | None = None,
                      retry_interval: int | None = None, report: str = V201) -> str:
-        """The UpdateFirmware answer (`report`: how the request's statuses go out). A replaced request is cancelled in the update service
-        before the answer (Rejected if that fails: it began installing meanwhile); an accepted
-        one is persisted before it is answered and handed over by install() after it."""
+        """The UpdateFirmware answer (`report`: how the request's statuses go out). A replaced
+        request is cancelled in the update service before the answer (Rejected if that fails: it
+        began installing meanwhile); an accepted one is persisted before it is answered and
+        handed over by install() after it."""
         location = str(firmware.get("location", ""))
         cert = str(firmware.get("signingCertificate") or "")
         cert_error = self.check_certificate(cert) if cert else None

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MEASURANDS = {"Energy.Active.Import.Register", "Power.Active.Import"}  # what the meter service provides
-FEATURE_PROFILES = "Core,SmartCharging,RemoteTrigger"
+FEATURE_PROFILES = "Core,FirmwareManagement,SmartCharging,RemoteTrigger"
 GET_CONFIGURATION_MAX_KEYS = 50
 CSL_MAX_ITEMS = 10
 CERTIFICATE_STORE_MAX_LENGTH = 20          # roots of both types together (M05.FR.03)

@@ -16,11 +16,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-# DiagnosticsStatusNotification of 1.6 core for the 2.0.1 LogStatusNotification statuses the
-# uploader reports (AcceptedCanceled has no core equivalent: the cancelled upload just ends).
-DIAGNOSTICS_STATUSES = {"Uploading": "Uploading", "Uploaded": "Uploaded", "UploadFailure": "UploadFailed",
-                        "Idle": "Idle"}
-
 
 def utc_time(value: Any, field: str) -> str | None:
     """An RFC 3339 UTC date-time string for a 1.6 date-time field (None when absent); ValueError

@@ -36,6 +36,7 @@ from ..bridge import Bridge
 from ..config import OcppConfig
 from ..firmware import CORE16, SIGNED16, FirmwareAgent, FirmwareRelay
 from ..interfaces import OcppInterface
+from ..logupload import DIAGNOSTICS16, LOG16, LogUploader
 from ..queue import MessageQueue, Queued, RetryPolicy, drain_in_flight
 from ..smartcharging import ProfileStore, check_profile, parse_time
 from .adapter import Link16, make_call16
@@ -60,10 +61,11 @@ ERROR_CODES = {"RcdTrip": "GroundFailure", "ContactorWelded": "PowerSwitchFailur
                "CpInvalid": "EVCommunicationError", "OvercurrentFault": "OverCurrentFailure"}
 PURPOSES_16_TO_201 = {"ChargePointMaxProfile": "ChargingStationMaxProfile", "TxDefaultProfile": "TxDefaultProfile",
                       "TxProfile": "TxProfile"}
-TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "FirmwareStatusNotification")
+TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "FirmwareStatusNotification",
+            "DiagnosticsStatusNotification")
 # ExtendedTriggerMessage: FirmwareStatusNotification asks for a SignedFirmwareStatusNotification
 EXTENDED_TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues",
-                     "FirmwareStatusNotification", "SignChargePointCertificate")
+                     "FirmwareStatusNotification", "LogStatusNotification", "SignChargePointCertificate")
 
 
 def utc_now() -> str:
@@ -159,6 +161,8 @@ class Ocpp16Service:
         self._last_published: dict[str, Any] = {}
         # Firmware Management and the security extension's secure update: firmware.py's relay,
         # the update service (org.evcharge.Update1) does the work; the statuses share the queue.
+        # GetDiagnostics and the security extension's GetLog: logupload.py's uploader (1.6 requests)
+        self.logs = LogUploader(self, make_call16)  # type: ignore[arg-type]
         self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn, self.sec)  # type: ignore[arg-type]
 
     def meter_ids(self) -> list[int]:
@@ -871,7 +875,11 @@ class Ocpp16Service:
             await self.sec.sign()
             return
         numbers = [connector_id] if connector_id else [0, *sorted(self.connectors.values())]
-        if requested == "FirmwareStatusNotification":
+        if requested == "DiagnosticsStatusNotification":
+            await self.logs.notify_current(DIAGNOSTICS16)
+        elif requested == "LogStatusNotification":
+            await self.logs.notify_current(LOG16)
+        elif requested == "FirmwareStatusNotification":
             if extended:   # whitepaper: the security extension's notification, current status
                 await self.call_direct("SignedFirmwareStatusNotification", self.firmware.trigger_payload())
             else:
