@@ -6,8 +6,7 @@ import pytest
 from evcharge.ocpp.firmware import CORE16, SIGNED16, FirmwareRelay
 from evcharge.ocpp.logupload import DIAGNOSTICS16, LOG16, V201, notification
 from evcharge.ocpp.v16.adapter import make_call16
-from evcharge.ocpp.v16.maintenance import (core_firmware, diagnostics_log, log_parameters, retry_options,
-                                           signed_firmware, utc_time)
+from evcharge.ocpp.v16.maintenance import core_firmware, diagnostics_log, log_parameters, retry_options, signed_firmware, utc_time
 
 URL = "http://10.0.2.2:8080/v2.raucb"
 HISTORY = ["DownloadScheduled", "Downloading", "Downloaded", "SignatureVerified", "InstallScheduled", "Installing",

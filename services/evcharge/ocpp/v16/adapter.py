@@ -238,6 +238,18 @@ class Link16(ChargePoint):
     def on_delete_certificate(self, certificate_hash_data: dict, **_: Any) -> Any:
         return call_result.DeleteCertificate(status=self.station.sec.delete(to_camel(certificate_hash_data)))
 
+    # --- Local Auth List Management (the auth service keeps the list) ---------------------------
+    @on(Action.send_local_list)
+    async def on_send_local_list(self, list_version: int, update_type: str,
+                                 local_authorization_list: list | None = None, **_: Any) -> Any:
+        status = await self.station.send_local_list(list_version, update_type,
+                                                    to_camel(local_authorization_list) or [])
+        return call_result.SendLocalList(status=status)
+
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self, **_: Any) -> Any:
+        return call_result.GetLocalListVersion(list_version=await self.station.local_list_version())
+
     # --- Firmware Management and the security extension's secure firmware update --------------
     # (decisions in ocpp/firmware.py, shared with 2.0.1; the update service does the work)
     @on(Action.update_firmware)

@@ -42,6 +42,7 @@ from ..smartcharging import ProfileStore, check_profile, parse_time
 from .adapter import Link16, make_call16
 from .composite import composite
 from .configuration import Configuration, Key, standard_keys
+from .locallist import authorization_data
 from .maintenance import core_firmware, retry_options, signed_firmware
 from .security import Security16
 from .transactions import TxBuilder16, meter_value, next_aligned
@@ -185,6 +186,7 @@ class Ocpp16Service:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.bridge.start()
+        self.spawn(self.push_local_list_enabled())
         await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
@@ -732,6 +734,8 @@ class Ocpp16Service:
             self.next_sample.clear()
         elif key.name == "ClockAlignedDataInterval":
             self.next_aligned = None
+        elif key.name == "LocalAuthListEnabled":
+            self.spawn(self.push_local_list_enabled())
         self.publish()
 
     def remote_start_status(self, id_tag: str, connector_id: int | None,
@@ -897,6 +901,39 @@ class Ocpp16Service:
                 cid = self._cid(n)
                 if cid is not None:
                     self._emit_meter(cid, "Trigger", "MeterValuesSampledData")
+
+    # --- Local Auth List Management (the auth service keeps the list; v16/locallist.py) --------
+    async def push_local_list_enabled(self) -> None:
+        try:
+            await self.bridge.set_local_list_enabled(self.conf.get_bool("LocalAuthListEnabled"))
+        except (DBusError, TimeoutError) as e:
+            log.info("auth service not reachable for the local list: %s", e)
+
+    async def send_local_list(self, version: int, update_type: str, entries: list[dict[str, Any]]) -> str:
+        """5.15 SendLocalList: Accepted / Failed / VersionMismatch from the auth service's rules
+        (Full replaces, Differential must have a higher version, an entry without idTagInfo
+        removes the idTag, nothing changes on a failure); more entries than
+        SendLocalListMaxLength or an expiryDate that does not parse: Failed."""
+        if len(entries) > self.conf.get_int("SendLocalListMaxLength"):
+            log.info("SendLocalList %d: %d entries, more than SendLocalListMaxLength", version, len(entries))
+            return "Failed"
+        try:
+            items = authorization_data(entries)
+            status, why = await self.bridge.update_local_list(version, update_type == "Full", items)
+        except ValueError as e:
+            status, why = "Failed", str(e)
+        except (DBusError, TimeoutError) as e:
+            log.warning("SendLocalList %d: auth service: %s", version, e)
+            return "Failed"
+        log.info("SendLocalList %s %d: %s%s", update_type, version, status, f" ({why})" if why else "")
+        return status
+
+    async def local_list_version(self) -> int:
+        try:
+            return int((await self.bridge.local_list()).get("LocalListVersion", 0))
+        except (DBusError, TimeoutError) as e:
+            log.warning("GetLocalListVersion: auth service: %s", e)
+            return 0
 
     # --- Firmware Management (firmware.py does the work) ---------------------------------------
     async def update_firmware(self, location: str, retrieve_date: str, retries: int | None,
