@@ -208,6 +208,11 @@ async def test_signed_update_firmware_invalid_signing_certificate(start_ocpp16, 
     await csms16.wait_for("SecurityEventNotification", 2, timeout=30,
                           where=lambda p: p["type"] == "InvalidFirmwareSigningCertificate")
     assert csms16.received(SIGNED) == [] and files.gets == [] and rauc.installs == []
+    # With a manufacturer root installed only signed updates are taken: a core UpdateFirmware
+    # (no answer status) is reported InstallationFailed, nothing downloaded.
+    assert await csms16.call("UpdateFirmware", {"location": files.base + "/fw.raucb", "retrieveDate": ago()}) == {}
+    assert await until_core(csms16, "InstallationFailed") == ["InstallationFailed"]
+    assert files.gets == [] and rauc.installs == []
 
 
 async def test_signed_update_firmware_invalid_signature(start_ocpp16, csms16, signer, rauc, files):
