@@ -162,13 +162,13 @@ async def test_update_firmware_scheduled_retrieve_date(start_ocpp16, csms16, rau
     DownloadScheduled: TriggerMessage says Idle meanwhile), then Downloading ... Installing."""
     stack = await start(start_ocpp16, csms16)
     assert await csms16.call("UpdateFirmware", {"location": files.base + "/fw.raucb",
-                                                "retrieveDate": in_seconds(15)}) == {}
+                                                "retrieveDate": in_seconds(30)}) == {}
     await stack.wait(lambda: get_all(stack.bus, names.UPDATE, names.UPDATE_PATH, names.UPDATE),
                      lambda p: p["Status"] == "DownloadScheduled", timeout=60, what_name="the download scheduled")
     assert await trigger(csms16) == "Accepted"
     assert await until_core(csms16, "Idle") == ["Idle"]
     assert files.gets == []
-    assert await until_core(csms16, "Installing", timeout=120) == ["Idle", "Downloading", "Downloaded", "Installing"]
+    assert await until_core(csms16, "Installing", timeout=180) == ["Idle", "Downloading", "Downloaded", "Installing"]
 
 
 # --- security extension: SignedUpdateFirmware ---------------------------------------------------
