@@ -131,6 +131,19 @@ def variants(options: dict[str, Any]) -> dict[str, Variant]:
     return {k: Variant("i" if isinstance(v, int) else "s", v) for k, v in options.items()}
 
 
+def triggered(report: str, update_status: str, current: Tracked | None) -> dict[str, Any]:
+    """A triggered FirmwareStatusNotification: the running request's status with its requestId
+    (L01.FR.26), Idle when none runs (F06.FR.16, L01.FR.25). CORE16: the 1.6 core status of
+    whatever the update service does (no requestId), Idle when it does nothing (1.6 4.5).
+    update_status is the update service's Status ("" when it is not on the bus)."""
+    if report == CORE16:
+        running = update_status not in FINAL and update_status != ""
+        return {"status": CORE16_TRIGGER.get(update_status, "Idle") if running else "Idle"}
+    if current is not None and not current.done and update_status in OCPP_STATUSES:
+        return {"status": update_status, "requestId": current.request_id}
+    return {"status": "Idle"}
+
+
 class FirmwareRelay:
     """Which FirmwareStatusNotifications to send, from the update service's request history."""
 
@@ -267,16 +280,8 @@ class FirmwareAgent:
         self._handing_over = False   # an InstallWithOptions call is under way
 
     def trigger_payload(self, report: str = V201) -> dict[str, Any]:
-        """TriggerMessage(FirmwareStatusNotification): the running request's status with its
-        requestId (L01.FR.26), Idle when none runs (F06.FR.16, L01.FR.25). CORE16: the 1.6 core
-        status of whatever runs (no requestId), Idle when nothing does (1.6 4.5)."""
-        t = self.relay.current
-        if report == CORE16:
-            running = self.status not in FINAL and self.status != ""
-            return {"status": CORE16_TRIGGER.get(self.status, "Idle") if running else "Idle"}
-        if t is not None and not t.done and self.status in OCPP_STATUSES:
-            return {"status": self.status, "requestId": t.request_id}
-        return {"status": "Idle"}
+        """TriggerMessage(FirmwareStatusNotification) now (see `triggered`)."""
+        return triggered(report, self.status, self.relay.current)
 
     async def start(self) -> None:
         await self.update.start()

@@ -3,7 +3,7 @@ request conversion (v16/maintenance.py), how the relay reports 1.6 requests (fir
 the uploader's 1.6 notifications (logupload.py)."""
 
 import pytest
-from evcharge.ocpp.firmware import CORE16, SIGNED16, FirmwareRelay
+from evcharge.ocpp.firmware import CORE16, SIGNED16, FirmwareRelay, triggered
 from evcharge.ocpp.logupload import DIAGNOSTICS16, LOG16, V201, notification
 from evcharge.ocpp.v16.adapter import make_call16
 from evcharge.ocpp.v16.maintenance import core_firmware, diagnostics_log, log_parameters, retry_options, signed_firmware, utc_time
@@ -107,3 +107,24 @@ def test_make_call16_leaves_schema_optional_fields_out():
     assert req.status == "Idle" and req.request_id is None
     with pytest.raises(TypeError):
         make_call16("LogStatusNotification", {"status": "Idle", "bogus": 1})
+
+
+@pytest.mark.parametrize(("status", "core", "signed"), [
+    ("", "Idle", "Idle"),                                   # the update service is not on the bus
+    ("Idle", "Idle", "Idle"),
+    ("DownloadScheduled", "Idle", "DownloadScheduled"),
+    ("Downloading", "Downloading", "Downloading"),
+    ("SignatureVerified", "Downloaded", "SignatureVerified"),
+    ("InstallScheduled", "Downloaded", "InstallScheduled"),
+    ("InstallRebooting", "Installing", "InstallRebooting"),
+    ("Installed", "Idle", "Idle"),                          # over: nothing runs
+])
+def test_triggered_firmware_status(status, core, signed):
+    r = FirmwareRelay()
+    r.accept(9, URL, report=SIGNED16)
+    r.install_started("u1")
+    if status == "Installed":
+        r.update_state("u1", ["Downloading", "Downloaded", "Installing", "InstallRebooting", "Installed"])
+    assert triggered(CORE16, status, r.current) == {"status": core}
+    assert triggered(SIGNED16, status, r.current) == \
+        ({"status": signed} if signed == "Idle" else {"status": signed, "requestId": 9})
