@@ -60,9 +60,6 @@ PARTIAL = {
                "(L01.FR.27): the test sends the second request while Installing, not while Downloading",
     "TC_L_01": "the reboot is simulated (both services restarted, the RAUC simulator booted from the new slot); "
                "the real reboot in QEMU: tests/system/test_ota.py",
-    "TC_E_39": "step 1 (Ended, EVConnectTimeout) is followed for a remote start before the cable; with a local "
-               "card before the cable and TxStartPoint Authorized no transaction opens (evse reports no event "
-               "for a token it holds until the plug-in), so that form of the case is not met",
 }
 
 

@@ -56,7 +56,8 @@ class Stack:
 
     async def start(self, services=("board", "energy", "meter", "auth", "evse"), *, site_limit_a: float = 32.0,
                     profile: Path | None = None, auth_extra: dict | None = None,
-                    ocpp_extra: dict | None = None, evse_extra: dict | None = None) -> None:
+                    ocpp_extra: dict | None = None, evse_extra: dict | None = None,
+                    meter_extra: dict | None = None) -> None:
         from evcharge.sil.supervisor import ServiceSpec
 
         d = self.dir
@@ -69,7 +70,8 @@ class Stack:
                                                                   {"id": 2, "max_current_a": 32}],
                      **(evse_extra or {})},
             "meter": {"poll_interval_s": 0.2, "meters": [{"connector_id": 1, "backend": "sim"},
-                                                         {"connector_id": 2, "backend": "sim"}]},
+                                                         {"connector_id": 2, "backend": "sim"}],
+                      **(meter_extra or {})},
             "auth": {"allow_list": [{"token": "04A1B2C3", "token_type": "ISO14443"},
                                     {"token": "BLOCKED01", "token_type": "ISO14443", "status": "Blocked"}],
                      "readers": [{"name": "rfid0", "type": "sim"}], **(auth_extra or {})},

@@ -337,34 +337,83 @@ async def test_veth_slac_without_ev_answer_retries_then_falls_back_to_basic_char
         await stop_proc(modem)
 
 
-async def test_veth_plug_in_to_unplug_with_slac_through_the_charger(netns_pair, ns_supervisor, stack, tmp_path):
+@pytest.mark.parametrize("protocol,dc", [("iso2", False), ("din", True), ("iso2", True)],
+                         ids=["iso2-ac", "din-dc", "iso2-dc"])
+async def test_veth_plug_in_to_unplug_with_slac_through_the_charger(netns_pair, ns_supervisor, stack, tmp_path,
+                                                                    protocol, dc):
     """The whole HLC path over the PLC-like link: 5 % PWM, SLAC match reported to evse, SDP on
-    link-local multicast, ISO-2 AC session with EIM through evse/board (contactor, meter), unplug."""
-    await stack.start(services=("board", "meter", "auth", "evse"), evse_extra={"connectors": [
+    link-local multicast, an ISO-2 AC, DIN DC or ISO-2 DC session with EIM through evse/board
+    (contactor, meter; for DC the power service and a DC meter on its output), unplug."""
+    meter = {"meters": [{"connector_id": 1, "backend": "sim-dc" if dc else "sim"},
+                        {"connector_id": 2, "backend": "sim"}]}
+    await stack.start(services=("board", "meter", "auth", "evse"), meter_extra=meter, evse_extra={"connectors": [
         {"id": 1, "max_current_a": 32, "hlc": True}, {"id": 2, "max_current_a": 32}]})
+    if dc:
+        power_cfg = tmp_path / "power.yaml"
+        power_cfg.write_text(yaml.safe_dump({"connector_id": 1}))
+        await stack.sup.start(ServiceSpec("power", ["--config", str(power_cfg)]))
     modem = await start_modem(netns_pair)
     try:
         await start_slac(ns_supervisor, tmp_path, netns_pair, start="board")
         v2g_cfg = tmp_path / "v2g-evse.yaml"
         v2g_cfg.write_text(yaml.safe_dump({"controller": "evse", "interface": netns_pair["secc_if"],
-                                           "connector_id": 1}))
+                                           "connector_id": 1, "dc": dc}))
         await ns_supervisor.start(ServiceSpec("iso15118", ["--config", str(v2g_cfg)]))
         await stack.tap("04A1B2C3")  # held for the plug-in (EIM before the cable)
-        res = await run_ev("--interface", netns_pair["ev_if"], "--slac", "--protocol", "iso2", "--loops", "20",
-                           "--cycle-s", "0.1", "--connector", "1", netns=netns_pair["ev_ns"],
-                           env={"EVCHARGE_BUS_ADDRESS": stack.sup.bus_address}, timeout=120)
+        readings: list[dict] = []
+
+        async def watch_meter():
+            while True:
+                readings.append(await get_all(stack.bus, names.METER, names.meter_path(1), names.METER_METER_IFACE))
+                await asyncio.sleep(0.05)
+
+        watcher = asyncio.create_task(watch_meter())
+        try:
+            res = await run_ev("--interface", netns_pair["ev_if"], "--slac", "--protocol", protocol,
+                               *(["--dc"] if dc else []), "--loops", "20", "--cycle-s", "0.1", "--connector", "1",
+                               netns=netns_pair["ev_ns"], env={"EVCHARGE_BUS_ADDRESS": stack.sup.bus_address},
+                               timeout=120)
+        finally:
+            watcher.cancel()
+        # the EV side: matched, found the SECC on link-local, every step answered OK
         assert res["slac"] == "matched" and res["ok"], res
         assert res["secc"].startswith("[fe80::")
+        sent = [r[0] for r in res["requests"]]
+        steps = (("CableCheckReq", "PreChargeReq", "CurrentDemandReq", "WeldingDetectionReq") if dc
+                 else ("ChargingStatusReq",))
+        for req in ("SessionSetupReq", "ChargeParameterDiscoveryReq", "PowerDeliveryReq", *steps, "SessionStopReq"):
+            assert req in sent, sent
+        # the charger side: SLAC before HLC before energy, then the EV's stop
         events = [s[2][1] for s in stack.signals_named("SessionEvent")]
         assert events.index("SlacMatched") < events.index("HlcStarted") < events.index("ChargingStarted"), events
         assert "SlacFailed" not in events
+        closed = [s for s in stack.signals_named("ContactorChanged") if s[2][0] is True]
+        assert closed, "the contactor never closed"
         ended = await stack.wait(lambda: asyncio.sleep(0, [s for s in stack.signals_named("SessionEnded")
                                                            if s[0].startswith(names.EVSE_PATH)]),
                                  lambda s: s, timeout=15, what_name="SessionEnded")
         _sid, reason, energy_wh, token = ended[-1][2]
+        # energy billed from the meter: the AC meter follows the EV's draw, the DC meter the supply's output
         assert reason == "StoppedByEV" and token == "04A1B2C3" and energy_wh > 0
+        m = await get_all(stack.bus, names.METER, names.meter_path(1), names.METER_METER_IFACE)
+        assert m["Backend"] == ("sim-dc" if dc else "sim") and m["EnergyWh"] >= energy_wh
+        # what the meter saw while energy flowed: 400 V / 50 A DC (sim/evcc.py's request) on the DC
+        # output, or 230 V on each phase of the AC supply
+        flowing = [r for r in readings if r["PowerW"] > 0]
+        assert flowing, readings[-3:]
+        if dc:
+            assert any(abs(r["VoltageV"][0] - 400) < 1 and r["CurrentA"][0] > 45 and r["VoltageV"][1] == 0
+                       for r in flowing), flowing[-3:]
+        else:
+            assert all(r["VoltageV"] == [230.0, 230.0, 230.0] for r in flowing), flowing[-3:]
         b = await stack.board(1)
         assert b["CpState"] == "A" and not b["ContactorClosed"]
         assert "SLAC matched EV" in ns_supervisor.log_path("slac").read_text()
+        if dc:
+            await stack.wait(lambda: get_all(stack.bus, names.POWER_SUPPLY, names.POWER_SUPPLY_PATH,
+                                             names.POWER_SUPPLY),
+                             lambda p: not p["Enabled"] and p["PresentCurrentA"] == 0, what_name="supply off")
+            log = stack.sup.log_path("power").read_text()
+            assert "isolation Valid" in log and "DC output on" in log and "DC output off" in log
     finally:
         await stop_proc(modem)

@@ -8,7 +8,7 @@ lands in the authorization cache: that cache entry is the customer data the stat
 from __future__ import annotations
 
 from evcharge.common import names
-from evcharge.common.bus import get_all
+from evcharge.common.bus import get_all, get_property
 
 CSMS_CARD = "CAFE0002"       # unknown to the local list: the CSMS authorizes it, the cache keeps it
 TOKEN = {"idToken": CSMS_CARD, "type": "ISO14443"}
@@ -271,27 +271,85 @@ async def test_TC_E_17_CS_stop_deauthorized_ev_side_disconnect(start_ocpp, csms)
 
 
 async def test_TC_E_39_CS_stop_deauthorized_timeout(stack, csms):
-    """TxStartPoint/TxStopPoint Authorized, a local card first, no cable within EVConnectionTimeOut.
+    """TxStartPoint/TxStopPoint Authorized, a local card first, no cable within EVConnectionTimeOut:
+    the transaction starts at authorization (Started, Authorized, the card's idToken) and ends when the
+    authorization lapses (Ended, EVConnectTimeout, stoppedReason Timeout). Plugging in afterwards
+    starts nothing until the card is presented again, and then a new transaction. EVConnectionTimeOut
+    is set by the CSMS, as the test tool does, and reaches evse."""
+    await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), ocpp_extra={"csms_url": csms.url})
+    await csms.wait_for("StatusNotification", 2, timeout=20)
+    await set_vars(csms, ("TxCtrlr", "TxStartPoint", "Authorized"), ("TxCtrlr", "TxStopPoint", "Authorized"),
+                   ("TxCtrlr", "EVConnectionTimeOut", "2"))
+    await stack.wait(lambda: get_property(stack.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "ConnectionTimeoutS"),
+                     lambda t: t == 2.0, what_name="evse's connection timeout")
+    await stack.tap(CARD)
+    (end,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
+    started, *_ = csms.received("TransactionEvent")
+    tid = started["transactionInfo"]["transactionId"]
+    assert started["eventType"] == "Started" and started["triggerReason"] == "Authorized"
+    assert started["idToken"] == {"idToken": CARD, "type": "ISO14443"} and started["evse"]["id"] == 1
+    assert started["transactionInfo"]["chargingState"] == "Idle"
+    assert end["transactionInfo"]["transactionId"] == tid
+    assert end["triggerReason"] == "EVConnectTimeout" and end["transactionInfo"]["stoppedReason"] == "Timeout"
+    assert [p["seqNo"] for p in csms.received("TransactionEvent")] == [0, 1]
+    await stack.sim(1, "SetEvReady", "b", True)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await csms.wait_for("StatusNotification", where=lambda p: p["connectorStatus"] == "Occupied", timeout=30)
+    assert (await stack.conn(1))["SessionToken"] == ""
+    assert not (await stack.board(1))["ContactorClosed"]
+    await stack.tap(CARD)
+    (again,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started"
+                                   and p["transactionInfo"]["transactionId"] != tid, timeout=30)
+    assert again["triggerReason"] == "Authorized"
 
-    For a local card this station starts a transaction only with the evse session (at plug-in; a
-    remote start opens one before: see the remote variant), so no transaction exists when the
-    authorization lapses and step 1 (Ended, EVConnectTimeout) does not occur: checked is that the
-    authorization lapses without any TransactionEvent and that plugging in afterwards starts
-    nothing until the card is presented again."""
+
+async def test_ev_connection_timeout_is_evse_s_and_outlives_restarts(stack, csms):
+    """TxCtrlr.EVConnectionTimeOut reads evse's connection timeout (its configuration at first), a
+    SetVariables changes it in evse, out-of-range values are Rejected, and the value set survives a
+    kill -9 of both evse and ocpp (evse keeps it; ocpp reads it back)."""
     await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), ocpp_extra={"csms_url": csms.url},
-                      evse_extra={"connection_timeout_s": 2.0})
+                      evse_extra={"connection_timeout_s": 45.0})
+    await csms.wait_for("StatusNotification", 2, timeout=20)
+    var = {"component": {"name": "TxCtrlr"}, "variable": {"name": "EVConnectionTimeOut"}}
+
+    async def get():
+        r = await csms.call("GetVariables", {"getVariableData": [var]})
+        return r["getVariableResult"][0]["attributeValue"]
+
+    assert await get() == "45"
+    r = await csms.call("SetVariables", {"setVariableData": [{**var, "attributeValue": v} for v in ("0", "3601", "x")]})
+    assert [x["attributeStatus"] for x in r["setVariableResult"]] == ["Rejected"] * 3
+    await set_vars(csms, ("TxCtrlr", "EVConnectionTimeOut", "90"))
+    await stack.wait(lambda: get_property(stack.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "ConnectionTimeoutS"),
+                     lambda t: t == 90.0, what_name="evse's connection timeout")
+    for name in ("evse", "ocpp"):
+        starts = stack.sup.starts(name)
+        stack.sup.kill(name)
+        await stack.sup.wait_restarted(name, starts)
+    await csms.wait_for("BootNotification", 2, timeout=30)
+    assert await get() == "90"
+    assert await get_property(stack.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "ConnectionTimeoutS") == 90.0
+
+
+async def test_TC_E_39_CS_local_card_then_cable_in_time_continues_the_transaction(stack, csms):
+    """The same start with the cable in time: the transaction begun at authorization goes on with the
+    plug-in (Updated, CablePluggedIn) and charges, one transaction, seqNo continuous."""
+    await stack.start(("board", "energy", "meter", "auth", "evse", "ocpp"), ocpp_extra={"csms_url": csms.url},
+                      evse_extra={"connection_timeout_s": 60.0})
     await csms.wait_for("StatusNotification", 2, timeout=20)
     await set_vars(csms, ("TxCtrlr", "TxStartPoint", "Authorized"), ("TxCtrlr", "TxStopPoint", "Authorized"))
     await stack.tap(CARD)
-    await stack.wait(lambda: _now(stack.signals_named("SessionEvent")),
-                     lambda sigs: any(s[2][1] == "TokenExpired" for s in sigs), timeout=30,
-                     what_name="the authorization to lapse")
+    (started,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=30)
+    assert started["triggerReason"] == "Authorized" and started["idToken"]["idToken"] == CARD
+    await stack.sim(1, "SetEvReady", "b", True)
     await stack.sim(1, "PlugIn", "d", 220.0)
-    await csms.wait_for("StatusNotification", where=lambda p: p["connectorStatus"] == "Occupied", timeout=30)
-    await stack.tap(CARD)
-    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=30)
-    assert ev["triggerReason"] == "Authorized"
-    assert csms.received("TransactionEvent")[0] == ev, "nothing for the lapsed authorization"
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=30)
+    events = csms.received("TransactionEvent")
+    assert {p["transactionInfo"]["transactionId"] for p in events} == {started["transactionInfo"]["transactionId"]}
+    assert [p["seqNo"] for p in events] == list(range(len(events)))
+    assert "CablePluggedIn" in [p["triggerReason"] for p in events]
+    assert [p["triggerReason"] for p in events].count("Authorized") == 1
 
 
 async def test_TC_E_39_CS_authorization_timeout_then_cable_does_not_charge(stack, csms):

@@ -294,6 +294,9 @@ def test_hlc_session_against_the_sil(env, tmp_path, dc):
         if dc:
             assert "CableCheckReq" in sent and "PreChargeReq" in sent
             assert "DC output on" in (tmp_path / "work" / "power.log").read_text()
+        # the HLC connector is billed by a DC meter on the supply's output with --dc
+        kind = "sim-dc" if dc else "sim"
+        assert f"meter for connector 1 ({kind}) online" in (tmp_path / "work" / "meter.log").read_text()
         sessions = poll(lambda: json.loads(runner.ctl("session", "list", "--json").stdout)["sessions"],
                         lambda s: s and s[0].get("ended_at"), what="session ended")
         assert sessions[0]["stop_reason"] == "StoppedByEV" and sessions[0]["token"] == "04A1B2C3"

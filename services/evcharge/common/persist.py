@@ -17,6 +17,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
         json.dump(data, f, separators=(",", ":"), sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
+    _replace_durably(tmp, path)
+
+
+def _replace_durably(tmp: Path, path: Path) -> None:
+    """Rename the fsynced `tmp` over `path` and fsync the directory, so the rename itself
+    survives a power cut."""
     os.replace(tmp, path)
     fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -51,14 +57,11 @@ def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # os.write may write less than asked
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    os.chmod(tmp, mode)  # O_CREAT's mode is masked by the umask; a reused temp file kept its old one
+    _replace_durably(tmp, path)

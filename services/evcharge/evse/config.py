@@ -29,12 +29,17 @@ class EvseConnector:
         return self.meter_id or self.id
 
 
+CONNECTION_TIMEOUT_MIN_S = 1.0
+CONNECTION_TIMEOUT_MAX_S = 3600.0
+
+
 @dataclass
 class EvseConfig:
     # Well inside the board's heartbeat timeout (2 s by default): a late beat costs a charging stop.
     heartbeat_interval_s: float = bounded(0.5, 0.05, 10.0)
-    # How long a token presented before plug-in waits for a cable.
-    connection_timeout_s: float = bounded(60.0, 1.0, 3600.0)
+    # How long a token presented before plug-in waits for a cable. Evse1.SetConnectionTimeout
+    # (OCPP's EVConnectionTimeOut) overrides it; the override is kept in the state directory.
+    connection_timeout_s: float = bounded(60.0, CONNECTION_TIMEOUT_MIN_S, CONNECTION_TIMEOUT_MAX_S)
     # Ended sessions kept in the history (ListSessions).
     history_size: int = bounded(200, 1, 100000)
     connectors: list[EvseConnector] = field(default_factory=lambda: [EvseConnector(1), EvseConnector(2)])

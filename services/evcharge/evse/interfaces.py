@@ -8,6 +8,7 @@ from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, m
 
 from ..common import names
 from ..common.errors import InvalidArgument, InvalidState, require_choice, require_range
+from .config import CONNECTION_TIMEOUT_MAX_S, CONNECTION_TIMEOUT_MIN_S
 
 if TYPE_CHECKING:
     from .service import ConnectorRuntime, EvseService
@@ -29,6 +30,18 @@ class EvseInterface(ServiceInterface):
     def ConnectorIds(self) -> "au":
         """Connectors managed by this service."""
         return list(self._svc.connectors)
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ConnectionTimeoutS(self) -> "d":
+        """How long a token presented before the cable waits for one, in seconds (OCPP EVConnectionTimeOut)."""
+        return self._svc.connection_timeout_s
+
+    @method()
+    def SetConnectionTimeout(self, timeout_s: "d") -> None:
+        """Set ConnectionTimeoutS (1 .. 3600 s) for every connector; kept across restarts. A token already
+        held keeps the timeout it was held with."""
+        require_range("timeout_s", timeout_s, CONNECTION_TIMEOUT_MIN_S, CONNECTION_TIMEOUT_MAX_S, " s")
+        self._svc.set_connection_timeout(timeout_s)
 
     @method()
     def ListSessions(self, limit: "u") -> "aa{sv}":
@@ -207,8 +220,10 @@ class ConnectorInterface(ServiceInterface):
     @signal()
     def SessionEvent(self, session_id: str, event: str, detail: dict) -> "sss":
         """Something happened in a session: session id, event (Authorized, ChargingStarted, Paused,
-        Resumed, Stopped, TokenRejected, TokenExpired, PlugInRefused; HLC: HlcStarted, HlcPowerDelivery,
-        HlcStopped, HlcFallback, SlacMatched, SlacFailed {reason, attempt, action retry|basic|stop}, SlacRetry), JSON detail."""
+        Resumed, Stopped, TokenRejected, PlugInRefused; before the cable (session id ""): TokenHeld
+        {token, token_type, timeout_s} and TokenExpired {token, reason Timeout|Replaced|Inoperative};
+        HLC: HlcStarted, HlcPowerDelivery, HlcStopped, HlcFallback, SlacMatched, SlacFailed {reason,
+        attempt, action retry|basic|stop}, SlacRetry), JSON detail."""
         return [session_id, event, json.dumps(detail, sort_keys=True)]
 
     @signal()

@@ -24,7 +24,7 @@ from ..common.bus import Subscription, call, get_all, get_property
 from ..common.log import fields
 from ..common.persist import append_line_durable, read_json, write_json_atomic
 from ..common.service import ServiceContext
-from .config import EvseConfig, EvseConnector
+from .config import CONNECTION_TIMEOUT_MAX_S, CONNECTION_TIMEOUT_MIN_S, EvseConfig, EvseConnector
 from .interfaces import ConnectorInterface, EvseInterface
 from .session import SLAC_RETRY_EF_S, BoardView, ConnectorSessions, TokenOutcome
 
@@ -219,10 +219,12 @@ class EvseService:
         self.cfg = cfg
         self.state_dir = state_dir
         self.history_file = state_dir / "sessions.jsonl"
+        self.settings_file = state_dir / "settings.json"
+        self.connection_timeout_s = self._saved_connection_timeout(cfg.connection_timeout_s)
         self.connectors: dict[int, ConnectorRuntime] = {}
         for c in cfg.connectors:
             core = ConnectorSessions(connector_id=c.id, max_current_a=c.max_current_a,
-                                     connection_timeout_s=cfg.connection_timeout_s, hlc_enabled=c.hlc,
+                                     connection_timeout_s=self.connection_timeout_s, hlc_enabled=c.hlc,
                                      slac_retries=c.slac_retries, slac_fallback=c.slac_fallback,
                                      v2g_after_match_s=c.v2g_after_match_s,
                                      hlc_error_fallback=c.hlc_error_fallback)
@@ -241,6 +243,27 @@ class EvseService:
         self.slac = Subscription(bus, names.SLAC)
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat_failing = False
+
+    def _saved_connection_timeout(self, default: float) -> float:
+        # Set over D-Bus (OCPP's EVConnectionTimeOut) it outlives a restart; evse.yaml gives the default.
+        saved = (read_json(self.settings_file) or {}).get("connection_timeout_s")
+        if saved is None:
+            return default
+        if not isinstance(saved, (int, float)) or isinstance(saved, bool) \
+                or not CONNECTION_TIMEOUT_MIN_S <= saved <= CONNECTION_TIMEOUT_MAX_S:
+            log.warning("%s: connection_timeout_s %r is out of range: using %g s from the configuration",
+                        self.settings_file, saved, default)
+            return default
+        return float(saved)
+
+    def set_connection_timeout(self, timeout_s: float) -> None:
+        """How long a token presented before the cable is held (the caller checked the range)."""
+        self.connection_timeout_s = timeout_s
+        for rt in self.connectors.values():
+            rt.core.connection_timeout_s = timeout_s
+        write_json_atomic(self.settings_file, {"connection_timeout_s": timeout_s})
+        log.info("connection timeout set to %g s", timeout_s)
+        self.iface.emit_properties_changed({"ConnectionTimeoutS": timeout_s})
 
     @property
     def board_online(self) -> bool:

@@ -223,8 +223,13 @@ class ConnectorSessions:
             self._authorize(token, token_type)
             return TokenOutcome.AUTHORIZED
         if s is None:
-            # Token first, cable second: hold it for the connection timeout.
+            # Token first, cable second: hold it for the connection timeout. Said on the bus so that
+            # OCPP can begin its transaction at authorization (TxStartPoint Authorized, E03 / TC_E_39).
+            if self.pending and self.pending.token.casefold() != token.casefold():
+                self._event_noses("TokenExpired", {"token": self.pending.token, "reason": "Replaced"})
             self.pending = PendingToken(token, token_type, now + self.connection_timeout_s)
+            self._event_noses("TokenHeld", {"token": token, "token_type": token_type,
+                                            "timeout_s": self.connection_timeout_s})
             return TokenOutcome.AUTHORIZED
         return TokenOutcome.IGNORED
 
@@ -246,7 +251,8 @@ class ConnectorSessions:
     def set_available(self, available: bool, now: float) -> None:
         # A running session finishes; availability applies to the next one (OCPP "Scheduled").
         self.available = available
-        if not available:
+        if not available and self.pending:
+            self._event_noses("TokenExpired", {"token": self.pending.token, "reason": "Inoperative"})
             self.pending = None
         elif self.session is None and self.board.online and self.board.plugged:
             self._start_session(now)
@@ -344,7 +350,7 @@ class ConnectorSessions:
             if s.slac_matched_at is not None and not s.hlc and now - s.slac_matched_at >= self.v2g_after_match_s:
                 self._slac_failed(f"no V2G session {self.v2g_after_match_s:g} s after the SLAC match", now)
         if self.pending and now >= self.pending.expires:
-            self._event_noses("TokenExpired", {"token": self.pending.token})
+            self._event_noses("TokenExpired", {"token": self.pending.token, "reason": "Timeout"})
             self.pending = None
 
     # --- internals -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from evcharge.common.config import bounded
 
 class BackendKind(enum.Enum):
     SIM = "sim"
+    SIM_DC = "sim-dc"
     MODBUS_TCP = "modbus-tcp"
     MODBUS_RTU = "modbus-rtu"
 
@@ -49,11 +50,18 @@ class MeterConfig:
         seen: set[int] = set()
         units: set[tuple[str, ...]] = set()
         lines: dict[str, MeterEntry] = {}
+        dc: MeterEntry | None = None
         for m in self.meters:
             if m.connector_id in seen:
                 raise ValueError(f"meters: connector_id {m.connector_id} appears more than once")
             seen.add(m.connector_id)
-            if m.backend is BackendKind.SIM:
+            if m.backend is BackendKind.SIM_DC:
+                # There is one DC power service (org.evcharge.PowerSupply1) per charger.
+                if dc is not None:
+                    raise ValueError(f"meters: backend sim-dc on connectors {dc.connector_id} and {m.connector_id}; "
+                                     "the DC supply (org.evcharge.PowerSupply1) has one output")
+                dc = m
+            if m.backend in (BackendKind.SIM, BackendKind.SIM_DC):
                 continue
             where = (m.host, str(m.port)) if m.backend is BackendKind.MODBUS_TCP else (m.serial_port,)
             if (*where, str(m.unit_id)) in units:

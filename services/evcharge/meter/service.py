@@ -14,6 +14,7 @@ from evcharge.common.service import ServiceContext
 
 from .backends import MeterBackend
 from .backends.sim import BoardLink, SimBackend
+from .backends.sim_dc import PowerSupplyLink, SimDcBackend
 from .config import BackendKind, MeterConfig
 from .energy_store import EnergyStore
 from .poller import Poller
@@ -25,6 +26,8 @@ from .reading import MeterState
 log = logging.getLogger(__name__)
 
 SAVE_CHECK_S = 1.0
+SIMULATED = (BackendKind.SIM.value, BackendKind.SIM_DC.value)
+SimLink = BoardLink | PowerSupplyLink
 
 
 class MeterInterface(ServiceInterface):
@@ -76,18 +79,18 @@ class MeterInterface(ServiceInterface):
 
 
 class MeterService:
-    def __init__(self, pollers: list[Poller], board: BoardLink | None, store: EnergyStore | None) -> None:
+    def __init__(self, pollers: list[Poller], links: list[SimLink], store: EnergyStore | None) -> None:
         self.pollers = pollers
-        self.board = board
+        self.links = links
         self.store = store
         self._saver: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if self.board:
-            await self.board.start()
+        for link in self.links:
+            await link.start()
         for p in self.pollers:
             await p.backend.start()
-            if p.backend.kind == BackendKind.SIM.value:
+            if p.backend.kind in SIMULATED:
                 await p.poll_once()  # a simulator can answer at once: be online when ready
             p.start()
         if self.store:
@@ -104,8 +107,8 @@ class MeterService:
             self._saver.cancel()
         for p in self.pollers:
             await p.stop()
-        if self.board:
-            await self.board.stop()
+        for link in self.links:
+            await link.stop()
         if self.store:
             self.store.save()
 
@@ -114,17 +117,25 @@ async def build(ctx: ServiceContext) -> MeterService:
     cfg = ctx.load_config(MeterConfig)
     store: EnergyStore | None = None
     board: BoardLink | None = None
+    links: list[SimLink] = []
     modbus_links: dict[tuple[str, ...], ModbusLink] = {}
     pollers: list[Poller] = []
     for entry in cfg.meters:
         backend: MeterBackend
+        if entry.backend in (BackendKind.SIM, BackendKind.SIM_DC):
+            # Simulated registers of every kind share one file, keyed by connector.
+            store = store or EnergyStore(ctx.state_dir)
         if entry.backend is BackendKind.SIM:
-            if store is None or board is None:
-                store = EnergyStore(ctx.state_dir)
+            if board is None:
                 board = BoardLink(ctx.bus)
+                links.append(board)
             sim = SimBackend(entry.connector_id, store)
             board.meters[entry.connector_id] = sim
             backend = sim
+        elif entry.backend is BackendKind.SIM_DC:
+            dc = SimDcBackend(entry.connector_id, store)
+            links.append(PowerSupplyLink(ctx.bus, dc))
+            backend = dc
         else:
             # pymodbus (~2 MiB of the service's memory, 47 modules) only where a meter uses it:
             # not with simulated meters (SIL, test image).
@@ -138,4 +149,4 @@ async def build(ctx: ServiceContext) -> MeterService:
                               timeout_s=cfg.timeout_s))
     if not cfg.meters:
         log.warning("no meters configured in %s", ctx.config_file)
-    return MeterService(pollers, board, store)
+    return MeterService(pollers, links, store)

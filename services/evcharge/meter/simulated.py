@@ -1,4 +1,5 @@
-"""The simulated meter's physics: energy from the simulated EV's current. Pure: time is passed in.
+"""The simulated meters' physics: energy from the simulated EV's AC current, or from the simulated
+DC supply's output. Pure: time is passed in.
 
 The simulated board changes the EV current in steps (a property change is the instant of the
 step), so integrating the power held since the previous sample (left rectangle) is exact here,
@@ -56,3 +57,34 @@ class SimulatedMeter:
 
 def _clamp_phases(phases: int) -> int:
     return min(max(int(phases), 1), PHASES)
+
+
+@dataclass
+class SimulatedDcMeter:
+    """A DC energy meter on the output of the simulated DC supply (as a DC meter sits between the
+    power module and the cable): import energy from the present voltage and current."""
+
+    energy_wh: float = 0.0              # the register: persisted by the service across restarts
+    voltage_v: float = 0.0
+    current_a: float = 0.0
+    _last_s: float | None = None
+
+    def advance(self, now_s: float) -> None:
+        if self._last_s is not None and now_s > self._last_s:
+            self.energy_wh += self.power_w * (now_s - self._last_s) / 3600.0
+        if self._last_s is None or now_s > self._last_s:
+            self._last_s = now_s
+
+    def set_output(self, now_s: float, *, voltage_v: float | None = None, current_a: float | None = None) -> None:
+        """The supply's present values changed at `now_s`: close the step at the old power first."""
+        self.advance(now_s)
+        if voltage_v is not None:
+            self.voltage_v = voltage_v if voltage_v > 0.0 else 0.0
+        if current_a is not None:
+            # The import register only counts energy into the EV; a negative or NaN current
+            # (a confused simulator, a discharge) must not run it back.
+            self.current_a = current_a if current_a > 0.0 else 0.0
+
+    @property
+    def power_w(self) -> float:
+        return self.voltage_v * self.current_a

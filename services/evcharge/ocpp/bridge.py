@@ -18,7 +18,7 @@ from dbus_fast import DBusError, Message
 from dbus_fast.aio import MessageBus
 
 from ..common import names
-from ..common.bus import Subscription, call, get_all, unwrap
+from ..common.bus import Subscription, call, get_all, get_property, unwrap
 
 if TYPE_CHECKING:
     from .service import OcppService
@@ -144,6 +144,12 @@ class Bridge:
         ((status, why),) = await call(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH, "UpdateLocalList", "ubs",
                                       [version, full, json.dumps(entries)])
         return status, why
+
+    async def connection_timeout(self) -> float:
+        return float(await get_property(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "ConnectionTimeoutS"))
+
+    async def set_connection_timeout(self, timeout_s: float) -> None:
+        await call(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "SetConnectionTimeout", "d", [timeout_s])
 
     async def set_local_list_enabled(self, enabled: bool) -> None:
         await call(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH, "SetLocalListEnabled", "b", [enabled])

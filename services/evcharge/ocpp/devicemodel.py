@@ -39,6 +39,9 @@ class Variable:
     min_limit: float | None = None
     max_limit: float | None = None
     persistent: bool = True
+    # The value lives in another service (which keeps it); the device model reads and sets it there
+    # and does not store it itself.
+    mirrored: bool = False
     constant: bool = False
     reboot_required: bool = False
     # Extra check of a value the CSMS sets (None: fits, else why not), e.g. security rules.
@@ -146,7 +149,7 @@ class DeviceModel:
     # --- persistence ---------------------------------------------------------------------------
     def overrides(self) -> list[list]:
         return [[list(k), v.value] for k, v in self._vars.items()
-                if v.persistent and v.mutability != RO and v.value != v.default]
+                if v.persistent and not v.mirrored and v.mutability != RO and v.value != v.default]
 
     def load(self, data: list[list] | None) -> None:
         for key, value in data or []:
@@ -303,7 +306,8 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("AuthCacheCtrlr", "Enabled", "true", b),
         Variable("AuthCacheCtrlr", "DisablePostAuthorize", "false", b),
         Variable("AuthCacheCtrlr", "LifeTime", "86400", i, unit="s", min_limit=0),
-        Variable("TxCtrlr", "EVConnectionTimeOut", "60", i, RO, unit="s"),
+        # evse's ConnectionTimeoutS (Evse1.SetConnectionTimeout keeps it across restarts).
+        Variable("TxCtrlr", "EVConnectionTimeOut", "60", i, unit="s", min_limit=1, max_limit=3600, mirrored=True),
         Variable("TxCtrlr", "StopTxOnEVSideDisconnect", "true", b, RO),
         Variable("TxCtrlr", "StopTxOnInvalidId", "true", b),
         # ParkingBayOccupancy (no bay sensor) and DataSigned (no signed meter) are refused (txpoints.py).

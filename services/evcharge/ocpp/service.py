@@ -21,12 +21,11 @@ from ocpp.exceptions import OCPPError
 from websockets.asyncio.client import connect
 
 from ..common import names
-from ..common.config import ConfigError
 from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
-from . import customer
+from . import customer, delivery, transport
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
@@ -74,7 +73,7 @@ class OcppService:
         self.bus = bus
         self.cfg = cfg
         self.state_dir = state_dir
-        self.password = self._read_password()
+        self.password = transport.read_password(cfg)
         self.queue = MessageQueue(state_dir / "queue.sqlite")
         self.dm_file = state_dir / "devicemodel.json"
         self.evses = {e.connector: (e.evse_id, e.connector_id) for e in cfg.evses}
@@ -157,20 +156,6 @@ class OcppService:
         self.faults.load_json(self.queue.get_state("faults"))
         self._faults_lock = asyncio.Lock()
 
-    # --- configuration helpers ---------------------------------------------------------------
-    def _read_password(self) -> str | None:
-        if self.cfg.security_profile == 0 or not self.cfg.basic_auth_password_file:
-            return None
-        try:
-            pw = Path(self.cfg.basic_auth_password_file).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise ConfigError(self.cfg.basic_auth_password_file, "basic_auth_password_file",
-                              f"cannot read: {e.strerror or e}") from None
-        if not 16 <= len(pw) <= 40:
-            raise ConfigError(self.cfg.basic_auth_password_file, "basic_auth_password_file",
-                              f"the password must be 16..40 characters (OCPP BasicAuthPassword), got {len(pw)}")
-        return pw
-
     def meter_ids(self) -> list[int]:
         return sorted(set(self.meters.values()))
 
@@ -188,6 +173,7 @@ class OcppService:
     async def start(self) -> None:
         await self.bridge.start()
         self.spawn(self.push_local_list_enabled())
+        self.spawn(self.read_connection_timeout())
         await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
@@ -439,31 +425,16 @@ class OcppService:
         policy = RetryPolicy(self.dm.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"),
                              self.dm.get_int("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"))
         self.boot.message_sent(time.monotonic())
-        try:
-            resp = await link.call(make_call(head.action, head.payload), suppress=False)
-        except (TypeError, ValueError) as e:  # a payload the library cannot build: never deliverable
-            log.error("%s %s cannot be sent, dropped: %s", head.action, head.id, e)
-            self.queue.remove(head.id)
-            return False, 0.0
-        except websockets.ConnectionClosed:
-            return True, 0.0
-        except (TimeoutError, OCPPError) as e:
-            if self.link is not link:
-                return True, 0.0  # the connection went away while we waited
-            attempts = self.queue.count_attempt(head.id)
-            wait = policy.after_failure(attempts)
-            if wait is None:
-                log.error("%s %s given up after %d attempts: %s", head.action, head.id, attempts, e)
-                self.queue.remove(head.id)
-                return False, 0.0
-            log.warning("%s %s not accepted (%s); attempt %d, retry in %.1f s", head.action, head.id,
-                        e, attempts, wait)
-            return False, wait
+        outcome = await delivery.attempt(self.queue, head,
+                                         lambda: link.call(make_call(head.action, head.payload), suppress=False),
+                                         policy, lambda: self.link is link)
+        if isinstance(outcome, delivery.NotDelivered):
+            return outcome.connection_closed, outcome.retry_in_s
         self.queue.remove(head.id)
         self.publish()
         if head.action == "TransactionEvent":
             try:
-                self._on_transaction_response(head.payload, resp)
+                self._on_transaction_response(head.payload, outcome.response)
             except Exception:  # the CSMS has it: never send it again because of a bug here
                 log.exception("handling the answer to %s %s failed", head.action, head.id)
         return False, 0.0
@@ -577,6 +548,8 @@ class OcppService:
             self.session_token[cid] = token
             self._save_session_groups()
             self._emit_all(cid, self.flow.authorized(cid, token, token_type, utc_now(), offline=not self.online))
+        elif event == "TokenHeld":
+            self._on_token_held(cid, detail.get("token", ""), detail.get("token_type", ""))
         elif event == "TokenExpired" and self.tx.before_cable(cid):
             # E03.FR.05 / TC_F_04 with TxStartPoint Authorized: the transaction the remote start
             # opened ends, no EV connected within the connection timeout.
@@ -594,6 +567,25 @@ class OcppService:
                 self.spawn(self.send_faults(cid))
             self._emit_all(cid, self.flow.stopped(cid, detail.get("reason", "Other"), utc_now(),
                                                   offline=not self.online, id_token=self.stop_token.pop(cid, None)))
+
+    def _on_token_held(self, cid: int, token: str, token_type: str) -> None:
+        """A card accepted before the cable: with TxStartPoint Authorized the transaction starts now
+        (E03.FR.01, TC_E_39); the plug-in within EVConnectionTimeOut continues it, else TokenExpired
+        ends it (EVConnectTimeout). A remote start's hold is opened by run_remote_start instead."""
+        if not token or cid in self.tx.active or cid in self.tx.remote_starts:
+            return
+        if "Authorized" not in parse_points(self.dm.get("TxCtrlr", "TxStartPoint")):
+            return
+        known = self.token_types.get(cid)  # a card the CSMS authorized reaches evse as a Central token
+        if known and known[0].casefold() == token.casefold():
+            token_type = known[1]
+        msg = self.tx.authorized_before_cable(cid, str(uuid.uuid4()), token, token_type, utc_now(),
+                                              offline=not self.online,
+                                              meter=self._tx_meter(cid, "Transaction.Begin", "TxStartedMeasurands"))
+        if msg:
+            log.info("connector %d: authorized before the cable: transaction %s starts", cid,
+                     msg["transactionInfo"]["transactionId"], extra=fields(connector=cid))
+            self._emit(cid, msg)
 
     def on_session_ended(self, cid: int, session_id: str, reason: str, energy_wh: float) -> None:
         if cid not in self.evses:
@@ -873,6 +865,8 @@ class OcppService:
             self.boot.set_heartbeat(time.monotonic(), float(v.value))
         if v.component == "LocalAuthListCtrlr" and v.name == "Enabled":
             self.spawn(self.push_local_list_enabled())
+        if v.component == "TxCtrlr" and v.name == "EVConnectionTimeOut":
+            self.spawn(self.push_connection_timeout(float(v.value)))
         self.publish()
 
     def base_report_status(self, base: str) -> str:
@@ -1272,6 +1266,22 @@ class OcppService:
             log.warning("network profile slot %d failed %s time(s): falling back to slot %d", self.active_slot,
                         self.dm.get("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"),
                         self.network_selector.current(order))
+
+    async def read_connection_timeout(self) -> None:
+        """EVConnectionTimeOut mirrors evse's ConnectionTimeoutS (evse keeps it, see devicemodel.py)."""
+        try:
+            timeout_s = await self.bridge.connection_timeout()
+        except (DBusError, TimeoutError) as e:
+            log.info("evse not reachable for EVConnectionTimeOut: %s", e)
+            return
+        self.dm.set_local("TxCtrlr", "EVConnectionTimeOut", str(round(timeout_s)))
+
+    async def push_connection_timeout(self, timeout_s: float) -> None:
+        try:
+            await self.bridge.set_connection_timeout(timeout_s)
+        except (DBusError, TimeoutError) as e:
+            log.warning("EVConnectionTimeOut %g s not applied by evse: %s", timeout_s, e)
+        await self.read_connection_timeout()  # report what evse really uses
 
     async def push_local_list_enabled(self) -> None:
         try:

@@ -23,6 +23,11 @@ STOP_TRIGGERS = {"Remote": "RemoteStop", "Local": "StopAuthorized", "DeAuthorize
 TOKEN_TYPES = {"Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"}
 
 
+def id_token_of(token: str, token_type: str) -> dict[str, str]:
+    """IdTokenType of an evse token; a type OCPP does not know is a backend's (Central)."""
+    return {"idToken": token, "type": token_type if token_type in TOKEN_TYPES else "Central"}
+
+
 @dataclass
 class Tx:
     transaction_id: str
@@ -127,6 +132,19 @@ class TxBuilder:
         self.active[connector] = tx
         return self._msg(tx, "Started", "RemoteStart", ts, offline=offline, meter=meter, id_token=rs[1])
 
+    def authorized_before_cable(self, connector: int, transaction_id: str, token: str, token_type: str, ts: str, *,
+                                offline: bool = False, meter: list[dict[str, Any]] | None = None
+                                ) -> dict[str, Any] | None:
+        """Started / Authorized before the cable (TxStartPoint Authorized, a card presented first):
+        chargingState Idle, no session yet, like a remote start's transaction but without remoteStartId."""
+        if connector not in self.evses or connector in self.active:
+            return None
+        evse_id, conn_id = self.evses[connector]
+        id_token = id_token_of(token, token_type)
+        tx = Tx(transaction_id, evse_id, conn_id, charging_state="Idle", session=None, id_token=id_token)
+        self.active[connector] = tx
+        return self._msg(tx, "Started", "Authorized", ts, offline=offline, meter=meter, id_token=id_token)
+
     def cable_plugged(self, connector: int, session_id: str, ts: str, *,
                       offline: bool = False) -> dict[str, Any] | None:
         """The plug-in of a transaction begun before the cable: it takes the evse session."""
@@ -138,7 +156,7 @@ class TxBuilder:
         return self._msg(tx, "Updated", "CablePluggedIn", ts, offline=offline)
 
     def _authorize(self, connector: int, tx: Tx, token: str, token_type: str) -> tuple[dict[str, str], str]:
-        id_token = {"idToken": token, "type": token_type if token_type in TOKEN_TYPES else "Central"}
+        id_token = id_token_of(token, token_type)
         trigger = "Authorized"
         rs = self.remote_starts.pop(connector, None)
         if rs is not None and rs[1].get("idToken", "").casefold() == token.casefold():

@@ -1,14 +1,10 @@
-"""Connection settings from `ocpp.yaml` shared by the protocol adapters: the basic-auth
-password (security profiles 1/2), the Authorization header and the TLS context (2/3).
-
-(The 2.0.1 service still has its own copies of these in `service.py`; the OCPP 1.6 service
-uses this module.)
+"""The basic-auth password from `ocpp.yaml` (security profiles 1 and 2), read the same way by
+both protocols' services. (The Authorization header and TLS context come from `security.py` and
+`tls.py`.)
 """
 
 from __future__ import annotations
 
-import base64
-import ssl
 from pathlib import Path
 
 from ..common.config import ConfigError
@@ -27,20 +23,3 @@ def read_password(cfg: OcppConfig) -> str | None:
         raise ConfigError(cfg.basic_auth_password_file, "basic_auth_password_file",
                           f"the password must be 16..40 characters (OCPP BasicAuthPassword), got {len(pw)}")
     return pw
-
-
-def auth_headers(cfg: OcppConfig, password: str | None) -> dict[str, str]:
-    if password is None:
-        return {}
-    cred = base64.b64encode(f"{cfg.station_id}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {cred}"}
-
-
-def ssl_context(cfg: OcppConfig) -> ssl.SSLContext | None:
-    if not cfg.csms_url.startswith("wss://"):
-        return None
-    ctx = ssl.create_default_context(cafile=cfg.ca_file or None)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cfg.security_profile == 3:
-        ctx.load_cert_chain(cfg.client_cert_file, cfg.client_key_file)
-    return ctx

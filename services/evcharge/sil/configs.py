@@ -103,7 +103,10 @@ def service_configs(profile: Path, site_limit_a: float, hlc: HlcSetup | None = N
         "board": {"profile": str(profile)},
         "energy": {"site_limit_a": site_limit_a, "connectors": conns},
         # Fast polling so that `evchargectl status` shows energy rising while you watch.
-        "meter": {"poll_interval_s": 0.5, "meters": [{"connector_id": c.id, "backend": "sim"} for c in prof.connectors]},
+        # A DC connector is billed from a DC meter on the supply's output, not from the AC draw.
+        "meter": {"poll_interval_s": 0.5, "meters": [
+            {"connector_id": c.id, "backend": "sim-dc" if hlc and hlc.dc and c.id == hlc.connector else "sim"}
+            for c in prof.connectors]},
         "auth": {"allow_list": [dict(t) for t in DEMO_TOKENS], "readers": [{"name": SIM_READER, "type": "sim"}]},
         "evse": {"connectors": evse_conns},
         **extra,

@@ -50,6 +50,34 @@ def test_held_token_expires():
     assert not c.session.authorized
 
 
+def details(c, name):
+    return [d["detail"] for k, d in c.drain_events() if d.get("event") == name]
+
+
+def test_a_held_token_is_announced_and_its_lapse_too():
+    c = ConnectorSessions(connector_id=1, connection_timeout_s=60)
+    c.present_token("CAFE01", "ISO14443", T)
+    assert details(c, "TokenHeld") == [{"token": "CAFE01", "token_type": "ISO14443", "timeout_s": 60}]
+    c.tick(T + 59)
+    assert details(c, "TokenExpired") == []
+    c.tick(T + 61)
+    assert details(c, "TokenExpired") == [{"token": "CAFE01", "reason": "Timeout"}]
+
+
+def test_a_held_token_replaced_or_dropped_by_inoperative_is_said_to_lapse():
+    c = ConnectorSessions(connector_id=1, connection_timeout_s=60)
+    c.present_token("CAFE01", "ISO14443", T)
+    c.present_token("CAFE01", "ISO14443", T + 1)  # the same card again: still held, nothing lapses
+    c.present_token("BEEF02", "ISO14443", T + 2)
+    evs = [(d["event"], d["detail"].get("token")) for _k, d in c.drain_events()]
+    assert evs == [("TokenHeld", "CAFE01"), ("TokenHeld", "CAFE01"), ("TokenExpired", "CAFE01"),
+                   ("TokenHeld", "BEEF02")]
+    c.set_available(False, T + 3)
+    assert details(c, "TokenExpired") == [{"token": "BEEF02", "reason": "Inoperative"}]
+    c.update_board(plugged(), T + 4)
+    assert c.session is None  # Inoperative: no session, and no token left for one
+
+
 def test_same_token_stops_and_unplug_ends():
     c = authorized_connector()
     c.update_board(plugged("C", contactor=True), T)

@@ -37,7 +37,9 @@ def test_full_config(tmp_path):
 @pytest.mark.parametrize("data, key, text", [
     ({"meters": [{"connector_id": 1, "backend": "modbus-tcp"}]}, "meters[0]", "modbus-tcp needs 'host'"),
     ({"meters": [{"connector_id": 1, "backend": "modbus-rtu"}]}, "meters[0]", "needs 'serial_port'"),
-    ({"meters": [{"backend": "dlms"}]}, "meters[0].backend", "one of 'sim', 'modbus-tcp', 'modbus-rtu'"),
+    ({"meters": [{"backend": "dlms"}]}, "meters[0].backend", "one of 'sim', 'sim-dc', 'modbus-tcp', 'modbus-rtu'"),
+    ({"meters": [{"connector_id": 1, "backend": "sim-dc"}, {"connector_id": 2, "backend": "sim-dc"}]},
+     "(top level)", "backend sim-dc on connectors 1 and 2"),
     ({"meters": [{"connector_id": 1, "parity": "X"}]}, "meters[0]", "parity must be one of N, E, O"),
     ({"meters": [{"connector_id": 1}, {"connector_id": 1}]}, "(top level)", "connector_id 1 appears more"),
     ({"meters": [{"connector_id": 1, "backend": "modbus-rtu", "serial_port": "/dev/ttyS1"},

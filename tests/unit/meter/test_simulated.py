@@ -4,7 +4,7 @@ import json
 
 import pytest
 from evcharge.meter.energy_store import EnergyStore
-from evcharge.meter.simulated import SimulatedMeter
+from evcharge.meter.simulated import SimulatedDcMeter, SimulatedMeter
 
 
 def test_three_phase_16a_for_an_hour_is_11_04_kwh():
@@ -50,6 +50,28 @@ def test_time_going_backwards_or_bad_values_never_lower_the_register():
     m.set_draw(70.0, current_a=-5.0, phases=0)
     m.advance(100.0)
     assert m.current_a == 0.0 and m.phases == 1 and m.energy_wh == e
+
+
+def test_dc_meter_integrates_the_supply_output():
+    # 400 V x 50 A for 6 min = 2 kWh, then the supply ramps down to 0 A: nothing more.
+    m = SimulatedDcMeter(energy_wh=100.0)
+    m.set_output(0.0, voltage_v=400.0, current_a=50.0)
+    assert m.power_w == pytest.approx(20000.0)
+    m.set_output(360.0, current_a=0.0)
+    m.advance(1000.0)
+    assert m.energy_wh == pytest.approx(2100.0)
+    assert (m.voltage_v, m.current_a) == (400.0, 0.0)
+
+
+def test_dc_meter_never_runs_its_register_back():
+    m = SimulatedDcMeter(energy_wh=10.0)
+    m.set_output(50.0, voltage_v=400.0, current_a=-20.0)  # a discharge is not import energy
+    m.advance(100.0)
+    assert m.energy_wh == 10.0 and m.power_w == 0.0
+    m.set_output(100.0, voltage_v=float("nan"), current_a=10.0)
+    m.advance(90.0)  # time going backwards
+    m.advance(200.0)
+    assert m.energy_wh == 10.0
 
 
 def test_energy_store_round_trip_and_rate_limit(tmp_path):

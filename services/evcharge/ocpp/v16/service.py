@@ -29,7 +29,7 @@ from ...common.log import fields
 from ...common.persist import read_json, write_json_atomic
 from ...common.service import ServiceContext
 from .. import boot as bootmod
-from .. import transport
+from .. import delivery, transport
 from ..authcache import AuthCache, offline_decision
 from ..boot import Backoff, BootMachine
 from ..bridge import Bridge
@@ -477,28 +477,13 @@ class Ocpp16Service:
         policy = RetryPolicy(self.conf.get_int("TransactionMessageAttempts"),
                              self.conf.get_int("TransactionMessageRetryInterval"))
         self.boot.message_sent(time.monotonic())
+        outcome = await delivery.attempt(self.queue, head,
+                                         lambda: link.call(make_call16(head.action, payload), suppress=False),
+                                         policy, lambda: self.link is link)
+        if isinstance(outcome, delivery.NotDelivered):
+            return outcome.connection_closed, outcome.retry_in_s
         try:
-            resp = await link.call(make_call16(head.action, payload), suppress=False)
-        except (TypeError, ValueError) as e:
-            log.error("%s %s cannot be sent, dropped: %s", head.action, head.id, e)
-            self.queue.remove(head.id)
-            return False, 0.0
-        except websockets.ConnectionClosed:
-            return True, 0.0
-        except (TimeoutError, OCPPError) as e:
-            if self.link is not link:
-                return True, 0.0
-            attempts = self.queue.count_attempt(head.id)
-            wait = policy.after_failure(attempts)
-            if wait is None:
-                log.error("%s %s given up after %d attempts: %s", head.action, head.id, attempts, e)
-                self.queue.remove(head.id)
-                return False, 0.0
-            log.warning("%s %s not accepted (%s); attempt %d, retry in %.1f s", head.action, head.id,
-                        e, attempts, wait)
-            return False, wait
-        try:
-            self._on_delivered(head.action, head.transaction_id, resp)
+            self._on_delivered(head.action, head.transaction_id, outcome.response)
         except Exception:  # the Central System has it: never send it again because of a bug here
             log.exception("handling the answer to %s %s failed", head.action, head.id)
         self.queue.remove(head.id)
