@@ -148,4 +148,5 @@ async def test_A02_sign_certificate_rejected_by_central_system(start_ocpp16, csm
     assert r["status"] == "Accepted"
     await csms16.wait_for("SignCertificate", timeout=20)
     r = await csms16.call("ExtendedTriggerMessage", {"requestedMessage": "LogStatusNotification"})
-    assert r["status"] == "NotImplemented"
+    assert r["status"] == "Accepted"    # the charge point goes on answering (GetLog is implemented now)
+    assert await csms16.wait_for("LogStatusNotification", timeout=20) == [{"status": "Idle"}]

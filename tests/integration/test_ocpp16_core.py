@@ -74,6 +74,9 @@ async def test_get_and_change_configuration(start_ocpp16, csms16, supervisor):
                      "TransactionMessageRetryInterval", "UnlockConnectorOnEVSideDisconnect"):
         assert required in keys, required
     assert keys["NumberOfConnectors"] == {"key": "NumberOfConnectors", "readonly": True, "value": "2"}
+    assert keys["SupportedFeatureProfiles"]["value"].split(",") == ["Core", "FirmwareManagement",
+                                                                    "LocalAuthListManagement", "SmartCharging",
+                                                                    "RemoteTrigger"]
     r = await csms16.call("GetConfiguration", {"key": ["HeartbeatInterval", "NoSuchKey"]})
     assert [k["key"] for k in r["configurationKey"]] == ["HeartbeatInterval"] and r["unknownKey"] == ["NoSuchKey"]
 
@@ -127,11 +130,13 @@ async def test_misc_core_requests(start_ocpp16, csms16):
     assert (await csms16.call("TriggerMessage", {"requestedMessage": "StatusNotification",
                                                  "connectorId": 7}))["status"] == "Rejected"
     assert (await csms16.call("TriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"}))["status"] \
-        == "NotImplemented"
+        == "Accepted"
+    assert await csms16.wait_for("DiagnosticsStatusNotification") == [{"status": "Idle"}]
     assert (await csms16.call("ExtendedTriggerMessage", {"requestedMessage": "Heartbeat"}))["status"] == "Accepted"
     await csms16.wait_for("Heartbeat", 2)
     assert (await csms16.call("ExtendedTriggerMessage", {"requestedMessage": "LogStatusNotification"}))[
-        "status"] == "NotImplemented"
+        "status"] == "Accepted"
+    assert await csms16.wait_for("LogStatusNotification") == [{"status": "Idle"}]
     with pytest.raises(OCPPError) as e:
         await csms16.call("ReserveNow", {"connectorId": 1, "expiryDate": "2030-01-01T00:00:00Z", "idTag": "X",
                                          "reservationId": 1})

@@ -20,6 +20,11 @@ station has nothing to check a certificate against and relies on RAUC's keyring 
 request while one is scheduled, downloading or waiting to install cancels it (AcceptedCanceled,
 L01.FR.24); once installing it cannot be cancelled (Rejected, L01.FR.27).
 
+OCPP 1.6J uses the same relay and agent (ocpp/v16/service.py): the security extension's
+SignedUpdateFirmware is reported like L01 with SignedFirmwareStatusNotification (`SIGNED16`),
+the core UpdateFirmware with FirmwareStatusNotification without requestId and only the seven
+core statuses (`CORE16`, `core16_status`). Each tracked request remembers how it is reported.
+
 `FirmwareRelay` is pure (fed requests and the update service's state, returns what to send);
 `FirmwareAgent` wires it to D-Bus.
 """
@@ -63,6 +68,26 @@ SECURITY_EVENTS = {"InvalidSignature": "InvalidFirmwareSignature", "Installed": 
 # Nothing written to a slot yet: a new request replaces it (AcceptedCanceled).
 CANCELLABLE = {"DownloadScheduled", "Downloading", "Downloaded", "SignatureVerified", "InstallScheduled"}
 
+# How a request's statuses are reported (kept with the request: a 1.6 station has both kinds).
+V201 = "2.0.1"        # FirmwareStatusNotification with requestId, every OCPP status
+SIGNED16 = "1.6-signed"   # SignedFirmwareStatusNotification (1.6 security extension): the same payloads
+CORE16 = "1.6"        # FirmwareStatusNotification of 1.6 core: no requestId, seven statuses
+REPORT_ACTIONS = {V201: ACTION, SIGNED16: "SignedFirmwareStatusNotification", CORE16: ACTION}
+# The update service's statuses as 1.6 core FirmwareStatus values. The refusals core has no
+# name for are installation failures; the steps in between (scheduled, verified, rebooting)
+# are not reported (the previous status still holds).
+CORE16_STATUSES = {"Downloading": "Downloading", "Downloaded": "Downloaded", "DownloadFailed": "DownloadFailed",
+                   "Installing": "Installing", "Installed": "Installed", "InstallationFailed": "InstallationFailed",
+                   "InvalidSignature": "InstallationFailed", "InstallVerificationFailed": "InstallationFailed"}
+# What a triggered 1.6 core FirmwareStatusNotification says in the steps it has no status for.
+CORE16_TRIGGER = {**CORE16_STATUSES, "DownloadScheduled": "Idle", "SignatureVerified": "Downloaded",
+                  "InstallScheduled": "Downloaded", "InstallRebooting": "Installing"}
+
+
+def core16_status(status: str) -> str | None:
+    """The 1.6 core FirmwareStatusNotification status for an update service status (None: not reported)."""
+    return CORE16_STATUSES.get(status)
+
 
 @dataclass
 class Tracked:
@@ -73,6 +98,7 @@ class Tracked:
     done: bool = False       # a final status was sent
     options: dict[str, Any] = field(default_factory=dict)   # InstallWithOptions' options (plain)
     last: str = ""           # the last status of the update's History seen
+    report: str = V201       # how its statuses are reported (V201, SIGNED16, CORE16)
 
 
 def install_options(firmware: dict[str, Any], retries: int | None, retry_interval: int | None) -> dict[str, Any]:
@@ -103,6 +129,19 @@ def signing_certificate_error(pem: str, roots: list[Any], now: datetime) -> str 
 
 def variants(options: dict[str, Any]) -> dict[str, Variant]:
     return {k: Variant("i" if isinstance(v, int) else "s", v) for k, v in options.items()}
+
+
+def triggered(report: str, update_status: str, current: Tracked | None) -> dict[str, Any]:
+    """A triggered FirmwareStatusNotification: the running request's status with its requestId
+    (L01.FR.26), Idle when none runs (F06.FR.16, L01.FR.25). CORE16: the 1.6 core status of
+    whatever the update service does (no requestId), Idle when it does nothing (1.6 4.5).
+    update_status is the update service's Status ("" when it is not on the bus)."""
+    if report == CORE16:
+        running = update_status not in FINAL and update_status != ""
+        return {"status": CORE16_TRIGGER.get(update_status, "Idle") if running else "Idle"}
+    if current is not None and not current.done and update_status in OCPP_STATUSES:
+        return {"status": update_status, "requestId": current.request_id}
+    return {"status": "Idle"}
 
 
 class FirmwareRelay:
@@ -146,9 +185,23 @@ class FirmwareRelay:
             return "AcceptedCanceled"
         return "Rejected"        # installing: RAUC writes the other slot, the reboot decides
 
-    def accept(self, request_id: int, location: str, options: dict[str, Any] | None = None) -> None:
+    def accept(self, request_id: int, location: str, options: dict[str, Any] | None = None,
+               report: str = V201) -> None:
         """A request was Accepted (or AcceptedCanceled): track it; a replaced one is over."""
-        self.current = Tracked(request_id, location, options=dict(options or {}))
+        self.current = Tracked(request_id, location, options=dict(options or {}), report=report)
+
+    @property
+    def action(self) -> str:
+        """The notification the tracked request's statuses go out as."""
+        return REPORT_ACTIONS[self.current.report if self.current is not None else V201]
+
+    @staticmethod
+    def payload(t: Tracked, status: str) -> dict[str, Any] | None:
+        """The notification payload of `status` for the request `t` (None: not reported)."""
+        if t.report == CORE16:
+            core = core16_status(status)
+            return {"status": core} if core else None
+        return {"status": status, "requestId": t.request_id} if status in OCPP_STATUSES else None
 
     def request(self, request_id: int, location: str, update_status: str) -> str:
         """decide() and accept() for an unsigned request where no manufacturer root is installed
@@ -170,7 +223,9 @@ class FirmwareRelay:
             return []
         t.done = True
         status = "DownloadFailed" if "download" in error.lower() else "InstallationFailed"
-        return [({"status": status, "requestId": t.request_id}, self.to_json())]
+        t.last = status
+        payload = self.payload(t, status)
+        return [(payload, self.to_json())] if payload else []
 
     # --- the update service's state ---------------------------------------------------------------
     def update_state(self, update_id: str, history: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -185,8 +240,9 @@ class FirmwareRelay:
             t.reported += 1
             t.last = status
             t.done = status in FINAL
-            if status in OCPP_STATUSES:
-                out.append(({"status": status, "requestId": t.request_id}, self.to_json()))
+            payload = self.payload(t, status)
+            if payload is not None:
+                out.append((payload, self.to_json()))
         return out
 
     def rebooting(self) -> bool:
@@ -223,13 +279,9 @@ class FirmwareAgent:
         self.update_id = ""   # the update service's RequestId
         self._handing_over = False   # an InstallWithOptions call is under way
 
-    def trigger_payload(self) -> dict[str, Any]:
-        """TriggerMessage(FirmwareStatusNotification): the running request's status with its
-        requestId (L01.FR.26), Idle when none runs (F06.FR.16, L01.FR.25)."""
-        t = self.relay.current
-        if t is not None and not t.done and self.status in OCPP_STATUSES:
-            return {"status": self.status, "requestId": t.request_id}
-        return {"status": "Idle"}
+    def trigger_payload(self, report: str = V201) -> dict[str, Any]:
+        """TriggerMessage(FirmwareStatusNotification) now (see `triggered`)."""
+        return triggered(report, self.status, self.relay.current)
 
     async def start(self) -> None:
         await self.update.start()
@@ -257,15 +309,18 @@ class FirmwareAgent:
         await self.sync()
 
     def _queue(self, messages: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        action = self.relay.action
+        rid = self.relay.current.request_id if self.relay.current is not None else 0
         for payload, state in messages:
-            log.info("firmware request %d: %s", payload["requestId"], payload["status"])
-            out: list[tuple[str, dict[str, Any]]] = [(ACTION, payload)]
+            log.info("firmware request %d: %s %s", rid, action, payload["status"])
+            out: list[tuple[str, dict[str, Any]]] = [(action, payload)]
             # L01.FR.03, and FirmwareUpdated after a successful update: queued with the status
             # and the relay's state in one transaction (each once, even across a crash).
-            kind = SECURITY_EVENTS.get(payload["status"])
+            # the update service's status (a 1.6 core payload may have renamed it), as of this message
+            raw = ((state or {}).get("current") or {}).get("last") or payload["status"]
+            kind = SECURITY_EVENTS.get(raw)
             if kind and self.security is not None:
-                out.append(("SecurityEventNotification",
-                            self.security.record(kind, f"firmware request {payload['requestId']}")))
+                out.append(("SecurityEventNotification", self.security.record(kind, f"firmware request {rid}")))
             self.queue.enqueue_many(out, state=state, state_key=STATE_KEY)
         if messages:
             self.wake()
@@ -302,10 +357,11 @@ class FirmwareAgent:
         return any((self.security.dir / "certs" / MANUFACTURER_ROOT).glob("*.pem"))
 
     async def answer(self, request_id: int, firmware: dict[str, Any], retries: int | None = None,
-                     retry_interval: int | None = None) -> str:
-        """The UpdateFirmware answer. A replaced request is cancelled in the update service
-        before the answer (Rejected if that fails: it began installing meanwhile); an accepted
-        one is persisted before it is answered and handed over by install() after it."""
+                     retry_interval: int | None = None, report: str = V201) -> str:
+        """The UpdateFirmware answer (`report`: how the request's statuses go out). A replaced
+        request is cancelled in the update service before the answer (Rejected if that fails: it
+        began installing meanwhile); an accepted one is persisted before it is answered and
+        handed over by install() after it."""
         location = str(firmware.get("location", ""))
         cert = str(firmware.get("signingCertificate") or "")
         cert_error = self.check_certificate(cert) if cert else None
@@ -331,7 +387,7 @@ class FirmwareAgent:
             # origin: unique, so this request is recognised after a crash (requestIds repeat)
             options = {**install_options(firmware, retries, retry_interval),
                        "origin": f"ocpp:{request_id}:{os.urandom(4).hex()}"}
-            self.relay.accept(request_id, location, options)
+            self.relay.accept(request_id, location, options, report)
             self.queue.put_state(STATE_KEY, self.relay.to_json())
         return status
 

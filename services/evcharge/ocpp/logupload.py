@@ -11,6 +11,12 @@ Upload: one HTTP PUT of the text file to remoteLocation (with the file name appe
 location ends with "/"); 2xx is Uploaded. A failed attempt is retried `retries` times,
 `retryInterval` seconds apart; then UploadFailure. A second GetLog while one is running cancels
 it (AcceptedCanceled, N01.FR.12). Schemes other than http/https: Rejected.
+
+OCPP 1.6J uses the same uploader (`make` builds its 1.6 requests) with a job's `report`:
+the security extension's GetLog reports LogStatusNotification with its requestId (1.6 has no
+AcceptedCanceled status: a cancelled upload just ends), the core GetDiagnostics reports
+DiagnosticsStatusNotification (Uploading, Uploaded, UploadFailed; no requestId) and uploads
+into the directory its location names.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import collections
 import logging
 import ssl
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +36,13 @@ if TYPE_CHECKING:
     from .service import OcppService
 
 log = logging.getLogger("evcharge.ocpp.logs")
+
+# How a job's statuses are reported
+V201 = "2.0.1"              # LogStatusNotification with requestId
+LOG16 = "1.6-log"           # 1.6 security extension LogStatusNotification (no AcceptedCanceled)
+DIAGNOSTICS16 = "1.6-diagnostics"   # 1.6 core DiagnosticsStatusNotification
+DIAGNOSTICS_STATUSES = {"Uploading": "Uploading", "Uploaded": "Uploaded", "UploadFailure": "UploadFailed",
+                        "Idle": "Idle"}
 
 RING_SIZE = 5000
 UPLOAD_TIMEOUT_S = 30.0
@@ -77,18 +91,38 @@ def put(url: str, body: bytes, timeout: float) -> int:
         return int(resp.status)
 
 
+def notification(report: str, status: str, request_id: int | None) -> tuple[str, dict[str, Any]] | None:
+    """(action, payload) reporting `status` (a 2.0.1 UploadLogStatusEnumType value) of a job
+    reported as `report`; None when that protocol has no such status."""
+    if report == DIAGNOSTICS16:
+        core = DIAGNOSTICS_STATUSES.get(status)
+        return ("DiagnosticsStatusNotification", {"status": core}) if core else None
+    if report == LOG16 and status == "AcceptedCanceled":
+        return None
+    payload: dict[str, Any] = {"status": status}
+    if request_id is not None:
+        payload["requestId"] = request_id
+    return "LogStatusNotification", payload
+
+
 class LogUploader:
-    def __init__(self, station: OcppService) -> None:
+    def __init__(self, station: OcppService, make: Callable[[str, dict[str, Any]], Any] = make_call) -> None:
         self.station = station
+        self.make = make
+        self.report = V201   # how the job in progress is reported
         self.ring = RingHandler()
         logging.getLogger("evcharge").addHandler(self.ring)
         self.pending: dict[str, Any] | None = None
         self.task: asyncio.Task[None] | None = None
         self.current_request: int | None = None
+        # False from the moment the final status is being sent: a trigger answered after it says Idle
+        self.active = False
 
     def request(self, log_data: dict[str, Any], log_type: str, request_id: int, retries: int | None,
-                retry_interval: int | None) -> tuple[str, str | None]:
+                retry_interval: int | None, report: str = V201) -> tuple[str, str | None]:
         url = str(log_data.get("remoteLocation", ""))
+        if report == DIAGNOSTICS16 and not url.endswith("/"):
+            url += "/"   # 1.6 6.21: the location is the directory the file goes into
         if not url.startswith(("http://", "https://")):
             log.info("GetLog %d: unsupported location %s", request_id, url)
             return "Rejected", None
@@ -103,6 +137,7 @@ class LogUploader:
             status = "AcceptedCanceled"
         self.pending = {"url": url + filename if url.endswith("/") else url, "filename": filename,
                         "log_type": log_type, "request_id": request_id, "oldest": oldest, "latest": latest,
+                        "report": report,
                         "retries": max(0, retries or 0),
                         "interval": min(MAX_RETRY_INTERVAL_S, max(0, retry_interval or 0))}
         return status, filename
@@ -116,49 +151,58 @@ class LogUploader:
             log.info("GetLog %s: canceled by request %d", self.current_request, job["request_id"])
             self.task.cancel()
             canceled = self.current_request
+        canceled_report, self.report = self.report, job["report"]
         self.current_request = job["request_id"]
-        self.task = asyncio.create_task(self._run(job, canceled))
+        self.active = True
+        self.task = asyncio.create_task(self._run(job, canceled, canceled_report))
 
     def uploading(self) -> int | None:
         """The requestId of the upload in progress, None when idle."""
-        return self.current_request if self.task is not None and not self.task.done() else None
+        return self.current_request if self.active and self.task is not None and not self.task.done() else None
 
-    async def notify_current(self) -> None:
-        """TriggerMessage(LogStatusNotification), F06.FR.14/15: Uploading while an upload runs, else Idle."""
+    async def notify_current(self, report: str = V201) -> None:
+        """TriggerMessage(LogStatusNotification), F06.FR.14/15: Uploading while an upload runs, else
+        Idle (1.6: LogStatusNotification or DiagnosticsStatusNotification after `report`; the
+        requestId only when the upload in progress was a GetLog)."""
         rid = self.uploading()
-        await self._notify("Idle" if rid is None else "Uploading", rid)
+        if rid is not None and self.report == DIAGNOSTICS16:
+            rid = None
+        await self._notify("Idle" if self.uploading() is None else "Uploading", rid, report)
 
-    async def _notify(self, status: str, request_id: int | None) -> None:
+    async def _notify(self, status: str, request_id: int | None, report: str = V201) -> None:
         link = self.station.link
-        if link is None or not self.station.online:
+        found = notification(report, status, request_id)
+        if link is None or not self.station.online or found is None:
             return
-        payload: dict[str, Any] = {"status": status}
-        if request_id is not None:
-            payload["requestId"] = request_id
+        action, payload = found
         try:
-            await link.call(make_call("LogStatusNotification", payload), suppress=False)
+            await link.call(self.make(action, payload), suppress=False)
         except Exception as e:  # noqa: BLE001 - a lost notification must not stop the upload
-            log.info("LogStatusNotification %s failed: %s", status, e)
+            log.info("%s %s failed: %s", action, status, e)
 
-    async def _run(self, job: dict[str, Any], canceled: int | None = None) -> None:
+    async def _run(self, job: dict[str, Any], canceled: int | None = None, canceled_report: str = V201) -> None:
         rid = job["request_id"]
+        report = job["report"]
         if canceled is not None:  # N01.FR.12 / TC_N_36: the first request's end is reported
-            await self._notify("AcceptedCanceled", canceled)
+            await self._notify("AcceptedCanceled", canceled, canceled_report)
         body = self.ring.text(job["log_type"], job["oldest"], job["latest"]).encode()
         attempts = 1 + job["retries"]
         for attempt in range(1, attempts + 1):
-            await self._notify("Uploading", rid)
+            await self._notify("Uploading", rid, report)
             try:
                 code = await asyncio.to_thread(put, job["url"], body, UPLOAD_TIMEOUT_S)
                 if 200 <= code < 300:
                     log.info("GetLog %d: %s uploaded (%d bytes, HTTP %d)", rid, job["filename"], len(body), code)
-                    await self._notify("Uploaded", rid)
+                    self.active = False
+                    await self._notify("Uploaded", rid, report)
                     return
                 error = f"HTTP {code}"
             except (OSError, ValueError) as e:  # urllib.error.URLError/HTTPError are OSErrors
                 error = str(e)
             log.warning("GetLog %d: upload attempt %d/%d failed: %s", rid, attempt, attempts, error)
-            await self._notify("UploadFailure", rid)
+            if attempt == attempts:
+                self.active = False
+            await self._notify("UploadFailure", rid, report)
             if attempt < attempts:
                 await asyncio.sleep(job["interval"])
 

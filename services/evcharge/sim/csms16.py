@@ -94,6 +94,23 @@ class StationHandler16(ChargePoint):
     def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
         return call_result.DataTransfer(status="UnknownVendorId")
 
+    # Firmware Management, diagnostics and the security extension's notifications: recorded only.
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, **_: Any) -> Any:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status(self, **_: Any) -> Any:
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, **_: Any) -> Any:
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, **_: Any) -> Any:
+        return call_result.LogStatusNotification()
+
 
 class Csms16(Csms):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None,

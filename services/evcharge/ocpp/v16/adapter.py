@@ -17,6 +17,7 @@ MessageTypeNotSupported, "FormationViolation", "OccurenceConstraintViolation"):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -24,13 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp import messages as ocpp_messages
 from ocpp.charge_point import camel_to_snake_case
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
 from ocpp.messages import Call, MessageType
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
 from ..adapter import call_error, to_camel
+from ..logupload import DIAGNOSTICS16, LOG16
+from .maintenance import diagnostics_log, log_parameters, retry_options
 
 if TYPE_CHECKING:
     from .service import Ocpp16Service
@@ -46,8 +49,16 @@ _ID_RX = re.compile(rb'^\s*\[\s*\d+\s*,\s*"([^"\\]{1,36})"')
 
 
 def make_call16(action: str, payload: dict[str, Any]) -> Any:
-    """A 1.6 library request object from a camelCase payload (as stored in the queue)."""
-    return getattr(call, action)(**camel_to_snake_case(payload))
+    """A 1.6 library request object from a camelCase payload (as stored in the queue). The
+    library's dataclasses require some fields the schemas make optional (requestId of
+    LogStatusNotification and SignedFirmwareStatusNotification): absent ones are passed as None,
+    which the library drops before validating against the schema."""
+    cls = getattr(call, action)
+    kwargs = camel_to_snake_case(payload)
+    for f in dataclasses.fields(cls):
+        if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            kwargs[f.name] = None
+    return cls(**kwargs)
 
 
 def _error16(error: OCPPError) -> tuple[str, str]:
@@ -226,6 +237,81 @@ class Link16(ChargePoint):
     @on(Action.delete_certificate)
     def on_delete_certificate(self, certificate_hash_data: dict, **_: Any) -> Any:
         return call_result.DeleteCertificate(status=self.station.sec.delete(to_camel(certificate_hash_data)))
+
+    # --- Local Auth List Management (the auth service keeps the list) ---------------------------
+    @on(Action.send_local_list)
+    async def on_send_local_list(self, list_version: int, update_type: str,
+                                 local_authorization_list: list | None = None, **_: Any) -> Any:
+        status = await self.station.send_local_list(list_version, update_type,
+                                                    to_camel(local_authorization_list) or [])
+        return call_result.SendLocalList(status=status)
+
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self, **_: Any) -> Any:
+        return call_result.GetLocalListVersion(list_version=await self.station.local_list_version())
+
+    # --- Firmware Management and the security extension's secure firmware update --------------
+    # (decisions in ocpp/firmware.py, shared with 2.0.1; the update service does the work)
+    @on(Action.update_firmware)
+    async def on_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
+                                 retry_interval: int | None = None, **_: Any) -> Any:
+        try:
+            await self.station.update_firmware(location, retrieve_date, retries, retry_interval)
+        except ValueError as e:
+            raise PropertyConstraintViolationError(description=str(e)) from None
+        return call_result.UpdateFirmware()
+
+    @after(Action.update_firmware)
+    async def after_update_firmware(self, **_: Any) -> None:
+        await self.station.firmware.install()
+
+    @on(Action.signed_update_firmware)
+    async def on_signed_update_firmware(self, request_id: int, firmware: dict, retries: int | None = None,
+                                        retry_interval: int | None = None, **_: Any) -> Any:
+        try:
+            status = await self.station.signed_update_firmware(request_id, to_camel(firmware), retries,
+                                                               retry_interval)
+        except ValueError as e:
+            raise PropertyConstraintViolationError(description=str(e)) from None
+        return call_result.SignedUpdateFirmware(status=status)
+
+    @after(Action.signed_update_firmware)
+    async def after_signed_update_firmware(self, **_: Any) -> None:
+        await self.station.firmware.install()
+
+    # --- GetDiagnostics and the security extension's GetLog (ocpp/logupload.py uploads) -----------
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, location: str, retries: int | None = None, retry_interval: int | None = None,
+                           start_time: str | None = None, stop_time: str | None = None, **_: Any) -> Any:
+        try:
+            log_data = diagnostics_log(location, start_time, stop_time)
+        except ValueError as e:
+            raise PropertyConstraintViolationError(description=str(e)) from None
+        retries, retry_interval = retry_options(retries, retry_interval)
+        status, filename = self.station.logs.request(log_data, "DiagnosticsLog", 0, retries, retry_interval,
+                                                     report=DIAGNOSTICS16)
+        # 6.21: no fileName when no diagnostics will be uploaded (a location that is not http(s))
+        return call_result.GetDiagnostics(file_name=filename if status != "Rejected" else None)
+
+    @after(Action.get_diagnostics)
+    async def after_get_diagnostics(self, **_: Any) -> None:
+        self.station.logs.start_pending()
+
+    @on(Action.get_log)
+    def on_get_log(self, log: dict, log_type: str, request_id: int, retries: int | None = None,
+                   retry_interval: int | None = None, **_: Any) -> Any:
+        try:
+            log_data = log_parameters(to_camel(log))
+        except ValueError as e:
+            raise PropertyConstraintViolationError(description=str(e)) from None
+        retries, retry_interval = retry_options(retries, retry_interval)
+        status, filename = self.station.logs.request(log_data, log_type, request_id, retries, retry_interval,
+                                                     report=LOG16)
+        return call_result.GetLog(status=status, filename=filename if status != "Rejected" else None)
+
+    @after(Action.get_log)
+    async def after_get_log(self, **_: Any) -> None:
+        self.station.logs.start_pending()
 
     # --- Smart Charging profile --------------------------------------------------------------
     @on(Action.set_charging_profile)

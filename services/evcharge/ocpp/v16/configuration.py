@@ -16,8 +16,10 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .locallist import LOCAL_AUTH_LIST_MAX_LENGTH, SEND_LOCAL_LIST_MAX_LENGTH
+
 MEASURANDS = {"Energy.Active.Import.Register", "Power.Active.Import"}  # what the meter service provides
-FEATURE_PROFILES = "Core,SmartCharging,RemoteTrigger"
+FEATURE_PROFILES = "Core,FirmwareManagement,LocalAuthListManagement,SmartCharging,RemoteTrigger"
 GET_CONFIGURATION_MAX_KEYS = 50
 CSL_MAX_ITEMS = 10
 CERTIFICATE_STORE_MAX_LENGTH = 20          # roots of both types together (M05.FR.03)
@@ -94,6 +96,10 @@ def standard_keys(*, heartbeat_s: int, sample_interval_s: int, connectors: int, 
         Key("TransactionMessageRetryInterval", Kind.INT, str(retry_interval_s), maximum=3600),
         Key("UnlockConnectorOnEVSideDisconnect", Kind.BOOL, "true", readonly=True),
         Key("WebSocketPingInterval", Kind.INT, str(ping_s), maximum=3600, reboot=True),
+        # Local Auth List Management profile (9.2): the auth service keeps the list (v16.locallist)
+        Key("LocalAuthListEnabled", Kind.BOOL, "true"),
+        Key("LocalAuthListMaxLength", Kind.INT, str(LOCAL_AUTH_LIST_MAX_LENGTH), readonly=True),
+        Key("SendLocalListMaxLength", Kind.INT, str(SEND_LOCAL_LIST_MAX_LENGTH), readonly=True),
         # Smart Charging profile (9.4)
         Key("ChargeProfileMaxStackLevel", Kind.INT, "10", readonly=True),
         Key("ChargingScheduleAllowedChargingRateUnit", Kind.CSL, "Current", readonly=True),

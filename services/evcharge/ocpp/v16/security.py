@@ -21,6 +21,8 @@ from __future__ import annotations
 import base64
 import logging
 import ssl
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...common.persist import read_json, write_json_atomic
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
     from .service import Ocpp16Service
 
 log = logging.getLogger("evcharge.ocpp.security")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 USES_16_TO_201 = {"CentralSystemRootCertificate": "CSMSRootCertificate",
                   "ManufacturerRootCertificate": "ManufacturerRootCertificate"}
@@ -62,6 +68,24 @@ class Security16:
             from ..certificates import open_store
             self._store = open_store(self.svc.state_dir / "certs", self.svc.cfg)
         return self._store
+
+    # --- what firmware.FirmwareAgent uses of the 2.0.1 `Security` -------------------------------
+    @property
+    def dir(self) -> Path:
+        return self.svc.state_dir
+
+    def record(self, kind: str, tech_info: str = "") -> dict[str, Any]:
+        """A SecurityEventNotification payload, for a caller that queues it with other messages."""
+        log.warning("security event %s%s", kind, f": {tech_info}" if tech_info else "")
+        payload: dict[str, Any] = {"type": kind, "timestamp": utc_now()}
+        if tech_info:
+            payload["techInfo"] = tech_info[:255]
+        return payload
+
+    def event(self, kind: str, tech_info: str = "", *, send: bool = True) -> bool:
+        """Queue a SecurityEventNotification (1.6 has no criticality filter: every event is sent)."""
+        self.svc.security_event(kind, tech_info)
+        return True
 
     # --- security profiles ---------------------------------------------------------------------------
     def url(self) -> str:

@@ -34,12 +34,16 @@ from ..authcache import AuthCache, offline_decision
 from ..boot import Backoff, BootMachine
 from ..bridge import Bridge
 from ..config import OcppConfig
+from ..firmware import CORE16, SIGNED16, FirmwareAgent, FirmwareRelay
 from ..interfaces import OcppInterface
+from ..logupload import DIAGNOSTICS16, LOG16, LogUploader
 from ..queue import MessageQueue, Queued, RetryPolicy, drain_in_flight
 from ..smartcharging import ProfileStore, check_profile, parse_time
 from .adapter import Link16, make_call16
 from .composite import composite
 from .configuration import Configuration, Key, standard_keys
+from .locallist import authorization_data
+from .maintenance import core_firmware, retry_options, signed_firmware
 from .security import Security16
 from .transactions import TxBuilder16, meter_value, next_aligned
 
@@ -58,8 +62,11 @@ ERROR_CODES = {"RcdTrip": "GroundFailure", "ContactorWelded": "PowerSwitchFailur
                "CpInvalid": "EVCommunicationError", "OvercurrentFault": "OverCurrentFailure"}
 PURPOSES_16_TO_201 = {"ChargePointMaxProfile": "ChargingStationMaxProfile", "TxDefaultProfile": "TxDefaultProfile",
                       "TxProfile": "TxProfile"}
-TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues")
-EXTENDED_TRIGGERS = (*TRIGGERS, "SignChargePointCertificate")  # ExtendedTriggerMessage only
+TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "FirmwareStatusNotification",
+            "DiagnosticsStatusNotification")
+# ExtendedTriggerMessage: FirmwareStatusNotification asks for a SignedFirmwareStatusNotification
+EXTENDED_TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues",
+                     "FirmwareStatusNotification", "LogStatusNotification", "SignChargePointCertificate")
 
 
 def utc_now() -> str:
@@ -153,6 +160,11 @@ class Ocpp16Service:
         self._reconnect = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_published: dict[str, Any] = {}
+        # Firmware Management and the security extension's secure update: firmware.py's relay,
+        # the update service (org.evcharge.Update1) does the work; the statuses share the queue.
+        # GetDiagnostics and the security extension's GetLog: logupload.py's uploader (1.6 requests)
+        self.logs = LogUploader(self, make_call16)  # type: ignore[arg-type]
+        self.firmware = FirmwareAgent(bus, self.queue, self._wake_sender.set, self.spawn, self.sec)  # type: ignore[arg-type]
 
     def meter_ids(self) -> list[int]:
         return sorted(set(self.meters.values()))
@@ -174,6 +186,8 @@ class Ocpp16Service:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.bridge.start()
+        self.spawn(self.push_local_list_enabled())
+        await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
         for coro in (self._connection_loop(), self._sender_loop(), self._timer_loop()):
@@ -705,6 +719,8 @@ class Ocpp16Service:
             self.next_sample.clear()
         elif key.name == "ClockAlignedDataInterval":
             self.next_aligned = None
+        elif key.name == "LocalAuthListEnabled":
+            self.spawn(self.push_local_list_enabled())
         self.publish()
 
     def remote_start_status(self, id_tag: str, connector_id: int | None,
@@ -848,7 +864,16 @@ class Ocpp16Service:
             await self.sec.sign()
             return
         numbers = [connector_id] if connector_id else [0, *sorted(self.connectors.values())]
-        if requested == "BootNotification":
+        if requested == "DiagnosticsStatusNotification":
+            await self.logs.notify_current(DIAGNOSTICS16)
+        elif requested == "LogStatusNotification":
+            await self.logs.notify_current(LOG16)
+        elif requested == "FirmwareStatusNotification":
+            if extended:   # whitepaper: the security extension's notification, current status
+                await self.call_direct("SignedFirmwareStatusNotification", self.firmware.trigger_payload())
+            else:
+                await self.call_direct("FirmwareStatusNotification", self.firmware.trigger_payload(CORE16))
+        elif requested == "BootNotification":
             await self._send_boot()
         elif requested == "Heartbeat":
             await self._heartbeat()
@@ -861,6 +886,73 @@ class Ocpp16Service:
                 cid = self._cid(n)
                 if cid is not None:
                     self._emit_meter(cid, "Trigger", "MeterValuesSampledData")
+
+    # --- Local Auth List Management (the auth service keeps the list; v16/locallist.py) --------
+    async def push_local_list_enabled(self) -> None:
+        try:
+            await self.bridge.set_local_list_enabled(self.conf.get_bool("LocalAuthListEnabled"))
+        except (DBusError, TimeoutError) as e:
+            log.info("auth service not reachable for the local list: %s", e)
+
+    async def send_local_list(self, version: int, update_type: str, entries: list[dict[str, Any]]) -> str:
+        """5.15 SendLocalList: Accepted / Failed / VersionMismatch from the auth service's rules
+        (Full replaces, Differential must have a higher version, an entry without idTagInfo
+        removes the idTag, nothing changes on a failure); more entries than
+        SendLocalListMaxLength or an expiryDate that does not parse: Failed."""
+        if len(entries) > self.conf.get_int("SendLocalListMaxLength"):
+            log.info("SendLocalList %d: %d entries, more than SendLocalListMaxLength", version, len(entries))
+            return "Failed"
+        try:
+            items = authorization_data(entries)
+            status, why = await self.bridge.update_local_list(version, update_type == "Full", items)
+        except ValueError as e:
+            status, why = "Failed", str(e)
+        except (DBusError, TimeoutError) as e:
+            log.warning("SendLocalList %d: auth service: %s", version, e)
+            return "Failed"
+        log.info("SendLocalList %s %d: %s%s", update_type, version, status, f" ({why})" if why else "")
+        return status
+
+    async def local_list_version(self) -> int:
+        try:
+            return int((await self.bridge.local_list()).get("LocalListVersion", 0))
+        except (DBusError, TimeoutError) as e:
+            log.warning("GetLocalListVersion: auth service: %s", e)
+            return 0
+
+    # --- Firmware Management (firmware.py does the work) ---------------------------------------
+    async def update_firmware(self, location: str, retrieve_date: str, retries: int | None,
+                              retry_interval: int | None) -> None:
+        """6.48 UpdateFirmware. Its answer has no status, so a request that cannot be carried out
+        is told with a FirmwareStatusNotification: DownloadFailed for a location that is not an
+        http(s) URL or when the update service is not running, InstallationFailed while a
+        ManufacturerRootCertificate is installed (only signed updates then, as for 2.0.1 L01).
+        A request while one installs is ignored (that one's statuses go on); one while another
+        is scheduled or downloading replaces it. ValueError: retrieveDate does not parse."""
+        firmware = core_firmware(location, retrieve_date)
+        retries, retry_interval = retry_options(retries, retry_interval)
+        status = await self.firmware.answer(0, firmware, retries, retry_interval, report=CORE16)
+        log.info("UpdateFirmware %s (retrieve %s): %s", location, firmware["retrieveDateTime"], status)
+        if status in ("Accepted", "AcceptedCanceled"):
+            return
+        if FirmwareRelay.check_location(location) or not self.firmware.status:
+            refused = "DownloadFailed"
+        elif self.firmware.secure_required():
+            refused = "InstallationFailed"
+        else:
+            return   # busy installing: the running update's statuses go on
+        self.queue.enqueue("FirmwareStatusNotification", {"status": refused})
+        self._wake_sender.set()
+
+    async def signed_update_firmware(self, request_id: int, firmware: dict[str, Any], retries: int | None,
+                                     retry_interval: int | None) -> str:
+        """Security extension SignedUpdateFirmware: the 2.0.1 L01 decisions (firmware.py), statuses
+        as SignedFirmwareStatusNotification. ValueError: a date-time does not parse."""
+        fw = signed_firmware(firmware)
+        retries, retry_interval = retry_options(retries, retry_interval)
+        status = await self.firmware.answer(request_id, fw, retries, retry_interval, report=SIGNED16)
+        log.info("SignedUpdateFirmware %d %s: %s", request_id, fw.get("location"), status)
+        return status
 
     # --- smart charging -------------------------------------------------------------------------
     def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
