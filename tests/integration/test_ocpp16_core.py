@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from evcharge.common import names
-from evcharge.common.bus import get_all
+from evcharge.common.bus import get_all, get_property
 from ocpp.exceptions import OCPPError
 
 CARD = "04A1B2C3"  # in the auth service's local list (conftest)
@@ -104,6 +104,35 @@ async def test_get_and_change_configuration(start_ocpp16, csms16, supervisor):
                                                        "HeartbeatInterval"]})
     assert {k["key"]: k["value"] for k in r["configurationKey"]} == {
         "StopTransactionOnInvalidId": "false", "WebSocketPingInterval": "30", "HeartbeatInterval": "300"}
+
+
+async def test_connection_timeout_is_evse_s_and_outlives_restarts(start_ocpp16, csms16, supervisor):
+    """ConnectionTimeOut reads evse's connection timeout (60 s from its configuration here);
+    ChangeConfiguration sets it in evse (out of range: Rejected), and after kill -9 of evse and
+    ocpp GetConfiguration still reports the value set (evse keeps it)."""
+    stack = await start_ocpp16()
+
+    async def value():
+        r = await csms16.call("GetConfiguration", {"key": ["ConnectionTimeOut"]})
+        return r["configurationKey"][0]["value"]
+
+    async def evse_timeout():
+        return await get_property(stack.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "ConnectionTimeoutS")
+
+    assert await value() == "60"
+    for bad in ("0", "3601", "soon"):
+        assert (await csms16.call("ChangeConfiguration", {"key": "ConnectionTimeOut", "value": bad}))["status"] \
+            == "Rejected"
+    r = await csms16.call("ChangeConfiguration", {"key": "ConnectionTimeOut", "value": "25"})
+    assert r["status"] == "Accepted"
+    await stack.wait(evse_timeout, lambda t: t == 25.0, what_name="evse's connection timeout")
+    for name in ("evse", "ocpp"):
+        starts = supervisor.starts(name)
+        supervisor.kill(name)
+        await supervisor.wait_restarted(name, starts)
+    await csms16.wait_for("BootNotification", 2, timeout=30)
+    assert await value() == "25"
+    assert await evse_timeout() == 25.0
 
 
 async def test_misc_core_requests(start_ocpp16, csms16):

@@ -45,6 +45,7 @@ class Key:
     allowed: frozenset[str] | None = None     # CSL items (measurands) this station supports
     write_only: bool = False                  # never read back (AuthorizationKey); the adapter stores it
     min_length: int = 0
+    mirrored: bool = False                    # another service keeps the value; not stored here
 
     def check(self, value: str) -> str | None:
         """The normalised value, or None when it is not valid for this key."""
@@ -74,7 +75,8 @@ def standard_keys(*, heartbeat_s: int, sample_interval_s: int, connectors: int, 
         Key("AuthorizationCacheEnabled", Kind.BOOL, "true"),
         Key("AuthorizeRemoteTxRequests", Kind.BOOL, "false", readonly=True),  # remote starts are not re-authorized
         Key("ClockAlignedDataInterval", Kind.INT, "0", maximum=86400),
-        Key("ConnectionTimeOut", Kind.INT, "60", readonly=True),             # the evse service's plug-in timeout
+        # evse's ConnectionTimeoutS: read from evse at start, set there (Evse1.SetConnectionTimeout)
+        Key("ConnectionTimeOut", Kind.INT, "60", minimum=1, maximum=3600, mirrored=True),
         Key("ConnectorPhaseRotation", Kind.CSL, "NotApplicable"),
         Key("GetConfigurationMaxKeys", Kind.INT, str(GET_CONFIGURATION_MAX_KEYS), readonly=True),
         Key("HeartbeatInterval", Kind.INT, str(heartbeat_s), minimum=1, maximum=86400),
@@ -129,13 +131,13 @@ class Configuration:
 
     # --- persistence ------------------------------------------------------------------------
     def overrides(self) -> dict[str, str]:
-        return dict(self._overrides)
+        return {k: v for k, v in self._overrides.items() if not self.keys[k].mirrored}
 
     def load(self, data: dict[str, str] | None) -> None:
         """Apply stored CSMS changes; a stored value that no longer fits its key is ignored."""
         for name, value in (data or {}).items():
             key = self.keys.get(name)
-            if key is None or key.readonly or key.write_only:
+            if key is None or key.readonly or key.write_only or key.mirrored:
                 continue
             v = key.check(str(value))
             if v is not None:

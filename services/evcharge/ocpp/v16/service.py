@@ -52,7 +52,6 @@ log = logging.getLogger("evcharge.ocpp")
 SUBPROTOCOL = "ocpp1.6"
 TICK_S = 0.1
 STOP_DRAIN_S = 3.0  # on a clean stop, at most this long for the answer to a message in flight
-TRANSACTION_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues", "SecurityEventNotification")
 # evse connector State -> 1.6 ChargePointStatus (evse uses the 1.6 names already)
 STATUSES = {"Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved",
             "Unavailable", "Faulted"}
@@ -187,6 +186,7 @@ class Ocpp16Service:
     async def start(self) -> None:
         await self.bridge.start()
         self.spawn(self.push_local_list_enabled())
+        self.spawn(self.read_connection_timeout())
         await self.firmware.start()
         await self.resync()
         await self.bridge.read_meters()
@@ -721,6 +721,8 @@ class Ocpp16Service:
             self.next_aligned = None
         elif key.name == "LocalAuthListEnabled":
             self.spawn(self.push_local_list_enabled())
+        elif key.name == "ConnectionTimeOut":
+            self.spawn(self.push_connection_timeout(float(key.value)))
         self.publish()
 
     def remote_start_status(self, id_tag: str, connector_id: int | None,
@@ -886,6 +888,22 @@ class Ocpp16Service:
                 cid = self._cid(n)
                 if cid is not None:
                     self._emit_meter(cid, "Trigger", "MeterValuesSampledData")
+
+    async def read_connection_timeout(self) -> None:
+        """ConnectionTimeOut mirrors evse's ConnectionTimeoutS (evse keeps it across restarts)."""
+        try:
+            timeout_s = await self.bridge.connection_timeout()
+        except (DBusError, TimeoutError) as e:
+            log.info("evse not reachable for ConnectionTimeOut: %s", e)
+            return
+        self.conf.set_local("ConnectionTimeOut", str(round(timeout_s)))
+
+    async def push_connection_timeout(self, timeout_s: float) -> None:
+        try:
+            await self.bridge.set_connection_timeout(timeout_s)
+        except (DBusError, TimeoutError) as e:
+            log.warning("ConnectionTimeOut %g s not applied by evse: %s", timeout_s, e)
+        await self.read_connection_timeout()  # report what evse really uses
 
     # --- Local Auth List Management (the auth service keeps the list; v16/locallist.py) --------
     async def push_local_list_enabled(self) -> None:
