@@ -50,7 +50,8 @@ NOT_APPLICABLE = {
     "TC_J_11": "signed meter values (C-42): the meter does not sign",
     "TC_E_25": "C-12.2: UnlockOnEVSideDisconnect is ReadOnly true (the socket always releases)",
     "TC_E_26": "C-06.1: StopTxOnEVSideDisconnect is ReadOnly true (authorization is not kept)",
-    "TC_J_08": "AQ-8: a transaction starts only with the evse session, so the EVSE is always known at Started",
+    "TC_J_08": "AQ-8: the EVSE is always known at Started: a transaction starts with the evse session or, "
+               "before the cable, on the one connector evse holds the token for (the first free one)",
     "TC_L_16": "the A/B install is not done during a transaction: it is scheduled until the transaction ends "
                "(InstallScheduled, L01.FR.06); the test shows that path",
 }
