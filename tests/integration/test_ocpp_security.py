@@ -285,6 +285,42 @@ async def test_TC_A_11_CS_renew_charging_station_certificate(stack, servers, pki
     assert not pending.exists()
 
 
+async def test_A03_station_renews_its_expiring_certificate_by_itself(stack, servers, pki, tmp_path):
+    """A03 (no trigger): the station's certificate expires within certificate_renew_days, so after the
+    boot the station sends SignCertificate on its own; the signed certificate (a year) is installed and
+    used for the next connection, and no further request follows."""
+    cert, key = pki.ca.issue(STATION, days=10).write(tmp_path, "station")
+    csms = await servers(pki.context(client_certs=True))
+    await start_station(stack, csms, tmp_path, profile=3, ca_file=str(pki.ca_file), client_cert_file=str(cert),
+                        client_key_file=str(key), certificate_renew_days=30)
+    (req,) = await csms.wait_for("SignCertificate", timeout=30)
+    assert req["certificateType"] == "ChargingStationCertificate"
+    _check_csr(req["csr"])
+    assert not csms.received("TriggerMessage"), "nobody asked for it"
+    chain = pki.ca.sign_csr(req["csr"])  # a year
+    r = await csms.call("CertificateSigned", {"certificateChain": chain,
+                                              "certificateType": "ChargingStationCertificate"})
+    assert r["status"] == "Accepted"
+    new_der = x509.load_pem_x509_certificate(chain.encode()).public_bytes(serialization.Encoding.DER)
+    await csms.wait_until(lambda: csms.peer_certs.get(STATION) == new_der, timeout=30,
+                          what="the renewed client certificate")
+    await csms.wait_for("BootNotification", timeout=15)
+    assert len(csms.received("SignCertificate")) == 1, "a year left: nothing more to renew"
+
+
+async def test_A03_a_certificate_far_from_expiry_is_not_renewed(stack, servers, pki, tmp_path):
+    cert, key = pki.ca.issue(STATION, days=90).write(tmp_path, "station")
+    csms = await servers(pki.context(client_certs=True))
+    await start_station(stack, csms, tmp_path, profile=3, ca_file=str(pki.ca_file), client_cert_file=str(cert),
+                        client_key_file=str(key), certificate_renew_days=30)
+    # the first look at the expiry comes with the first timer tick after the boot; a heartbeat is later
+    r = await csms.call("SetVariables", {"setVariableData": [cv("OCPPCommCtrlr", "HeartbeatInterval",
+                                                                attributeValue="1")]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    await csms.wait_for("Heartbeat", 2, timeout=15)
+    assert csms.received("SignCertificate") == []
+
+
 async def test_TC_A_14_CS_certificate_signed_invalid(stack, servers, pki, tmp_path):
     csms = await servers(pki.context(), password=PASSWORD)
     await start_station(stack, csms, tmp_path, profile=2, ca_file=str(pki.ca_file))

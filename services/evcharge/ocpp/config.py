@@ -56,6 +56,8 @@ class OcppConfig:
     ca_file: str = ""                   # profile 2/3: CSMS root certificate(s); empty: system store
     client_cert_file: str = ""          # profile 3
     client_key_file: str = ""           # profile 3
+    # A03: the station asks for a new certificate (SignCertificate) when its own expires within this.
+    certificate_renew_days: int = bounded(30, 1, 365)
     heartbeat_interval_s: int = bounded(300, 1, 86400)  # until the CSMS sets one at boot
     message_timeout_s: float = bounded(30.0, 0.1, 600.0)
     websocket_ping_interval_s: float = bounded(60.0, 0.0, 3600.0)  # 0: no pings

@@ -326,6 +326,8 @@ class OcppService:
                 log.exception("meter values step failed")
             if self.link is None:
                 continue
+            if self.online and self.security.renewal_due(now):
+                self.spawn(self.security.sign())
             try:
                 self._sample_meters(now)  # first: a sample going out makes this tick's Heartbeat unneeded (B05)
                 if self.boot.boot_due(now):

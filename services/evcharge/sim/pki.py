@@ -53,7 +53,7 @@ class Issued:
 @dataclass
 class Authority(Issued):
     @classmethod
-    def create(cls, cn: str, *, days: int = 30) -> Authority:
+    def create(cls, cn: str, *, days: int = 3650) -> Authority:
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
@@ -73,7 +73,7 @@ class Authority(Issued):
                 .not_valid_before(not_before).not_valid_after(not_after)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
 
-    def issue(self, cn: str, *, server: bool = False, days: int = 30, expired: bool = False) -> Issued:
+    def issue(self, cn: str, *, server: bool = False, days: int = 365, expired: bool = False) -> Issued:
         """A leaf certificate; `server`: with IP/DNS SAN `cn` and serverAuth, else clientAuth."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
@@ -90,7 +90,7 @@ class Authority(Issued):
                                                    else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         return Issued(b.sign(self.key, hashes.SHA256()), key)
 
-    def sign_csr(self, csr_pem: str, *, days: int = 30) -> str:
+    def sign_csr(self, csr_pem: str, *, days: int = 365) -> str:
         """The PEM chain (leaf, then this CA) for a station's CSR, as CertificateSigned carries it."""
         csr = x509.load_pem_x509_csr(csr_pem.encode())
         if not csr.is_signature_valid:
