@@ -126,6 +126,28 @@ async def test_profile_3_client_certificate_and_A02_renewal(stack, servers16, pk
     assert (supervisor.state_dir("ocpp") / "certs" / "station" / "cert.pem").read_text().strip() == chain.strip()
 
 
+async def test_A03_charge_point_renews_its_expiring_certificate_by_itself(stack, servers16, pki, tmp_path):
+    """A03 without a trigger: the charge point certificate expires within certificate_renew_days, so
+    once CpoName is set (the CSR's organization, as for a trigger) the charge point sends
+    SignCertificate on its own; the signed certificate (a year) is used at once, and no further
+    request follows."""
+    cert, key = pki.ca.issue(STATION, days=10).write(tmp_path, "station")
+    csms = await servers16(pki.context(client_certs=True))
+    await start_station(stack, csms, tmp_path, profile=3, ca_file=str(pki.ca_file), client_cert_file=str(cert),
+                        client_key_file=str(key), certificate_renew_days=30)
+    assert (await csms.call("ChangeConfiguration", {"key": "CpoName", "value": "Test CPO"}))["status"] == "Accepted"
+    (req,) = await csms.wait_for("SignCertificate", timeout=90)
+    csr = x509.load_pem_x509_csr(req["csr"].encode())
+    assert csr.subject.get_attributes_for_oid(x509.oid.NameOID.ORGANIZATION_NAME)[0].value == "Test CPO"
+    assert not csms.received("ExtendedTriggerMessage")
+    chain = pki.ca.sign_csr(req["csr"])
+    assert (await csms.call("CertificateSigned", {"certificateChain": chain}))["status"] == "Accepted"
+    new_der = x509.load_pem_x509_certificate(chain.encode()).public_bytes(serialization.Encoding.DER)
+    await csms.wait_until(lambda: csms.peer_certs.get(STATION) == new_der, timeout=30,
+                          what="a reconnect with the renewed certificate")
+    assert len(csms.received("SignCertificate")) == 1
+
+
 async def test_security_profile_upgrade_rejected_without_prerequisites(stack, servers16, pki, tmp_path):
     """7.6: SecurityProfile 2 needs a CentralSystemRootCertificate, 3 a charge point certificate;
     a lower value or one out of range is Rejected; the same value is Accepted (no change)."""

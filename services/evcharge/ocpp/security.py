@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import ssl
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from ..common.persist import read_json, write_json_atomic, write_private
 from .devicemodel import RW, WO, Variable
 from .netprofile import Target
 from .netprofile import target as network_target
+from .renewal import RenewalTimer
 from .tls import client_context, failure_event
 
 if TYPE_CHECKING:
@@ -51,8 +52,6 @@ CRITICAL = {
 }
 PASSWORD_RX = re.compile(r"^[A-Za-z0-9*\-_=:+|@.]{16,40}$")  # passwordString (Part 2, 2.1.x primitive types)
 SECURITY_LOG_MAX = 1024 * 1024
-RENEW_CHECK_S = 60.0     # A03: how often the station certificate's expiry is looked at
-RENEW_RETRY_S = 3600.0   # A03: the next SignCertificate for an expiring certificate, if none was signed
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
@@ -99,7 +98,7 @@ class Security:
         self.signing: asyncio.Task[Any] | None = None
         self.signed_received = asyncio.Event()
         self.last_signed_ok = False
-        self.next_renewal_at = 0.0   # monotonic: A03 asks at most once per RENEW_RETRY_S
+        self.renewal = RenewalTimer(cfg.certificate_renew_days)
 
     # --- device model -------------------------------------------------------------------------
     def variables(self) -> list[Variable]:
@@ -305,22 +304,10 @@ class Security:
         return "Accepted"   # a key is made on the device, so a CSR can always be sent
 
     def renewal_due(self, now_mono: float) -> bool:
-        """A03: the station certificate expires within `certificate_renew_days`, no request for a new
-        one is running, and none was started in the last RENEW_RETRY_S (the CSMS may be slow to sign);
-        looked at once per RENEW_CHECK_S.
-        Without a loaded store there is no station certificate to renew (profiles 0-2 as shipped)."""
-        if self._store is None or now_mono < self.next_renewal_at:
+        """A03 (renewal.py): time to ask for a new station certificate; not while a request runs."""
+        expires = self.renewal.due(self._store, now_mono, busy=self.signing is not None and not self.signing.done())
+        if expires is None:
             return False
-        if self.signing is not None and not self.signing.done():
-            return False
-        self.next_renewal_at = now_mono + RENEW_CHECK_S
-        chain = self._store.station_chain()
-        if not chain:
-            return False
-        expires = chain[0].not_valid_after_utc
-        if expires - datetime.now(UTC) > timedelta(days=self.svc.cfg.certificate_renew_days):
-            return False
-        self.next_renewal_at = now_mono + RENEW_RETRY_S
         log.info("the station certificate expires on %s: asking the CSMS for a new one (A03)", expires.isoformat())
         return True
 

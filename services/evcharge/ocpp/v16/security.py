@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...common.persist import read_json, write_json_atomic
+from ..renewal import RenewalTimer
 from ..tls import client_context, failure_event
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class Security16:
         if cfg.ca_file or cfg.client_cert_file or any((svc.state_dir / "certs").glob("*/*.pem")):
             _ = self.store   # a bad ca_file / client certificate is a configuration error at start
         self.last_signed_ok = False
+        self.renewal = RenewalTimer(cfg.certificate_renew_days)
         self.state_path = svc.state_dir / "security16.json"
         st = read_json(self.state_path) or {}
         self.profile = max(int(st.get("profile", 0)), cfg.security_profile)
@@ -159,6 +161,16 @@ class Security16:
     def sign_status(self) -> str:
         # A02/A03 prerequisite: CpoName goes into the CSR's organizationName (A02.FR.13).
         return "Accepted" if self.svc.conf.get("CpoName") else "Rejected"
+
+    def renewal_due(self, now_mono: float) -> bool:
+        """A03 (renewal.py): time to ask for a new charge point certificate (CpoName set, as for a trigger)."""
+        if self.sign_status() != "Accepted":
+            return False
+        expires = self.renewal.due(self._store, now_mono)
+        if expires is None:
+            return False
+        log.info("the charge point certificate expires on %s: asking for a new one (A03)", expires.isoformat())
+        return True
 
     async def sign(self) -> None:
         """SignCertificate.req with a CSR for a key made here (kept in the store's pending/)."""

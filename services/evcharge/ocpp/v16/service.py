@@ -322,6 +322,8 @@ class Ocpp16Service:
                 self._aligned_meters(time.time())
                 if self.link is None:
                     continue
+                if self.online and self.sec.renewal_due(now):
+                    self.spawn(self.sec.sign())
                 if self.boot.boot_due(now):
                     self.boot.next_boot_at = None
                     await self._send_boot()
