@@ -1,0 +1,90 @@
+"""Modules that libraries import at start-up but use only on paths a service rarely takes.
+
+Each module a Python process imports stays in its memory for good (its code, functions,
+classes: issue 7, benchmarks/memory.py). Some libraries import modules at the top that only
+one rarely used function needs: dbus-fast imports `hashlib` (and with it OpenSSL's libcrypto,
+~0.5 MiB per process) for a cache key of parsed introspection XML, which a service that only
+exports objects and makes plain calls never parses; websockets imports `importlib.metadata`
+(with email, zipfile, ...) for a version string that its releases set as a literal.
+
+`defer(name)` puts a placeholder module in `sys.modules` before the library imports it: the
+library's `import hashlib` binds the placeholder, and the first attribute it reads from it
+imports the real module and copies its namespace into the placeholder, so behaviour is the
+same, only later. `importlib.util.LazyLoader` cannot do this on 3.11: every later `import`
+statement of the module reads its `__spec__` and so loads it at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from importlib.machinery import PathFinder
+
+
+class Deferred(types.ModuleType):
+    """A module not imported yet: the first missing attribute imports it."""
+
+    def __getattr__(self, attr: str):  # type: ignore[no-untyped-def]
+        # Only called for attributes not in the placeholder's namespace, i.e. until it is loaded.
+        if attr in _PROBES:
+            # Asked by the import system (a plain module has no __path__) and by inspect: not a use.
+            raise AttributeError(attr)
+        return getattr(load(self.__name__), attr)
+
+
+_PROBES = frozenset({"__path__", "__wrapped__"})
+
+
+def load(name: str) -> types.ModuleType:
+    """Import the real module for a placeholder (idempotent) and return it."""
+    current = sys.modules.get(name)
+    if isinstance(current, Deferred):
+        placeholder = current
+        del sys.modules[name]
+        try:
+            real = importlib.import_module(name)
+        except BaseException:
+            sys.modules[name] = placeholder
+            raise
+        placeholder.__dict__.update(real.__dict__)
+        parent, _, child = name.rpartition(".")
+        if parent and parent in sys.modules:
+            setattr(sys.modules[parent], child, real)
+        return real
+    return importlib.import_module(name)
+
+
+def defer(name: str) -> bool:
+    """Make `name` load on first use; False if it is loaded already (nothing to gain) or absent."""
+    if name in sys.modules:
+        return False
+    parent, _, child = name.rpartition(".")
+    path = None
+    if parent:
+        pkg = importlib.import_module(parent)
+        path = getattr(pkg, "__path__", None)
+    spec = PathFinder.find_spec(name, path)
+    if spec is None:
+        return False
+    mod = Deferred(name)
+    mod.__spec__ = spec
+    mod.__file__ = spec.origin
+    mod.__loader__ = spec.loader
+    mod.__package__ = spec.parent
+    if spec.cached:
+        mod.__cached__ = spec.cached
+    if spec.submodule_search_locations is not None:
+        mod.__path__ = list(spec.submodule_search_locations)
+    sys.modules[name] = mod
+    if parent:
+        setattr(sys.modules[parent], child, mod)
+    return True
+
+
+# What every service defers, before dbus-fast and websockets are imported (evcharge.common.service
+# imports this module first). Deferring a module no library imports costs nothing.
+STARTUP = ("hashlib", "importlib.metadata")
+
+for _name in STARTUP:
+    defer(_name)
