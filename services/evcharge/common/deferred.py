@@ -5,7 +5,9 @@ classes: issue 7, benchmarks/memory.py). Some libraries import modules at the to
 one rarely used function needs: dbus-fast imports `hashlib` (and with it OpenSSL's libcrypto,
 ~0.5 MiB per process) for a cache key of parsed introspection XML, which a service that only
 exports objects and makes plain calls never parses; websockets imports `importlib.metadata`
-(with email, zipfile, ...) for a version string that its releases set as a literal.
+(with email, zipfile, ...) for a version string that its releases set as a literal; subprocess
+imports `locale` for text-mode pipes (asyncio imports subprocess, no service starts one);
+PyYAML imports `base64` for `!!binary` values, which no configuration has.
 
 `defer(name)` puts a placeholder module in `sys.modules` before the library imports it: the
 library's `import hashlib` binds the placeholder, and the first attribute it reads from it
@@ -82,9 +84,12 @@ def defer(name: str) -> bool:
     return True
 
 
-# What every service defers, before dbus-fast and websockets are imported (evcharge.common.service
-# imports this module first). Deferring a module no library imports costs nothing.
-STARTUP = ("hashlib", "importlib.metadata")
+# What every service defers, before asyncio, dbus-fast, PyYAML and websockets are imported
+# (evcharge.common.service imports this module first). Deferring a module no library imports
+# costs nothing. Measured: hashlib 0.5-0.8 MiB of PSS per service (libcrypto), importlib.metadata
+# 0.5 MiB in ocpp, locale and base64 0.25 MiB. Not deferrable: a module a library reads an
+# attribute of at import (datetime: PyYAML's representer; traceback: `from traceback import`).
+STARTUP = ("hashlib", "importlib.metadata", "locale", "base64")
 
 for _name in STARTUP:
     defer(_name)
