@@ -19,6 +19,7 @@ statement of the module reads its `__spec__` and so loads it at once.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from importlib.machinery import PathFinder
@@ -64,8 +65,13 @@ def defer(name: str) -> bool:
     parent, _, child = name.rpartition(".")
     path = None
     if parent:
-        pkg = importlib.import_module(parent)
-        path = getattr(pkg, "__path__", None)
+        # The parent's search path without importing it: a submodule is deferred before its
+        # package imports it (e.g. asyncio.sslproto, imported by asyncio's base_events).
+        pkg = sys.modules.get(parent)
+        pspec = pkg.__spec__ if pkg is not None else importlib.util.find_spec(parent)
+        path = pspec.submodule_search_locations if pspec is not None else None
+        if path is None:
+            return False
     spec = PathFinder.find_spec(name, path)
     if spec is None:
         return False
@@ -79,17 +85,27 @@ def defer(name: str) -> bool:
     if spec.submodule_search_locations is not None:
         mod.__path__ = list(spec.submodule_search_locations)
     sys.modules[name] = mod
-    if parent:
+    if parent in sys.modules:
         setattr(sys.modules[parent], child, mod)
     return True
 
 
 # What every service defers, before asyncio, dbus-fast, PyYAML and websockets are imported
-# (evcharge.common.service imports this module first). Deferring a module no library imports
-# costs nothing. Measured: hashlib 0.5-0.8 MiB of PSS per service (libcrypto), importlib.metadata
-# 0.5 MiB in ocpp, locale and base64 0.25 MiB. Not deferrable: a module a library reads an
-# attribute of at import (datetime: PyYAML's representer; traceback: `from traceback import`).
-STARTUP = ("hashlib", "importlib.metadata", "locale", "base64")
+# (evcharge.common.service imports this module first): modules that a library imports at the top
+# but needs only on a path a running service rarely or never takes. Deferring a module nothing
+# imports costs nothing; one that a library reads an attribute of at import time is loaded there
+# anyway (datetime: PyYAML's representer; traceback: logging's `from traceback import`).
+STARTUP = (
+    "hashlib",             # dbus-fast: introspection XML cache keys (libcrypto: 0.5-0.8 MiB)
+    "importlib.metadata",  # websockets: version string (with email, zipfile: 0.5 MiB in ocpp)
+    "locale",              # subprocess (via asyncio): text-mode pipes
+    "base64",              # PyYAML: !!binary values
+    "asyncio.sslproto",    # asyncio: TLS transports (never in board, evse, energy, auth)
+    "textwrap", "tokenize", "linecache",   # traceback: formatting an exception's source lines
+    "tempfile", "shutil", "zipfile",       # importlib.resources (jsonschema's meta-schemas are files)
+    "random", "calendar", "email.utils", "email.parser", "pprint",  # http.client, urllib.request
+    "uuid", "secrets", "hmac",             # the ocpp library (message ids), websockets (frame masks)
+)
 
 for _name in STARTUP:
     defer(_name)

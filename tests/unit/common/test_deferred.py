@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from evcharge.common import service
 
 
@@ -29,7 +28,8 @@ print("argparse" in sys.modules, "_hashlib" in sys.modules)
 @pytest.mark.parametrize("svc", ["board", "energy", "evse", "auth"])
 def test_services_start_without_the_deferred_modules(svc):
     words = run_py(PROBE.format(svc=svc))
-    assert words[:-2] == ["base64", "hashlib", "importlib.metadata", "locale"]
+    # What these services imported at start before (benchmarks/memory.py), now left for later.
+    assert {"hashlib", "locale", "base64", "asyncio.sslproto", "textwrap", "tokenize", "linecache"} <= set(words[:-2])
     assert words[-2:] == ["False", "False"]   # neither argparse nor OpenSSL's hashlib loaded
 
 
