@@ -101,6 +101,7 @@ STARTUP = (
     "locale",              # subprocess (via asyncio): text-mode pipes
     "base64",              # PyYAML: !!binary values
     "asyncio.sslproto",    # asyncio: TLS transports (never in board, evse, energy, auth)
+    "ssl",                 # asyncio, websockets, urllib: only for TLS (ocpp at security profile 0/1, update over http)
     "textwrap", "tokenize", "linecache",   # traceback: formatting an exception's source lines
     "tempfile", "shutil", "zipfile",       # importlib.resources (jsonschema's meta-schemas are files)
     "random", "calendar", "email.utils", "email.parser", "pprint",  # http.client, urllib.request
