@@ -87,7 +87,25 @@ def defer(name: str) -> bool:
     sys.modules[name] = mod
     if parent in sys.modules:
         setattr(sys.modules[parent], child, mod)
+    elif parent:
+        _unbound.append(name)
     return True
+
+
+# Deferred submodules whose package was not imported yet: `import urllib.request` then
+# `urllib.request.x` needs the attribute on the package, which only a real import would set.
+_unbound: list[str] = []
+
+
+def bind_packages() -> None:
+    """Import the packages of deferred submodules (after every placeholder is in place, so that
+    they bind the placeholders) and set the submodule attribute on each."""
+    while _unbound:
+        name = _unbound.pop(0)
+        parent, _, child = name.rpartition(".")
+        pkg = importlib.import_module(parent)
+        if not hasattr(pkg, child):
+            setattr(pkg, child, sys.modules.get(name))
 
 
 # What every service defers, before asyncio, dbus-fast, PyYAML and websockets are imported
@@ -104,9 +122,31 @@ STARTUP = (
     "ssl",                 # asyncio, websockets, urllib: only for TLS (ocpp at security profile 0/1, update over http)
     "textwrap", "tokenize", "linecache",   # traceback: formatting an exception's source lines
     "tempfile", "shutil", "zipfile",       # importlib.resources (jsonschema's meta-schemas are files)
+    "urllib.request",      # websockets: proxy lookup (evcharge.ocpp.proxy skips it without *_proxy)
     "random", "calendar", "email.utils", "email.parser", "pprint",  # http.client, urllib.request
     "uuid", "secrets", "hmac",             # the ocpp library (message ids), websockets (frame masks)
 )
 
+
+
+def _check_ssl_socket_once_ssl_is_loaded() -> None:
+    """asyncio's sock_connect() and friends refuse an ssl.SSLSocket (`isinstance(sock,
+    ssl.SSLSocket)`), which with ssl deferred would import it for every socket connected, the
+    D-Bus connection included. No SSLSocket can exist before ssl is imported (the class is defined
+    there), so until then there is nothing to check; afterwards asyncio's own check runs."""
+    base_events = sys.modules.get("asyncio.base_events")
+    check = getattr(base_events, "_check_ssl_socket", None)
+    if check is None or not isinstance(sys.modules.get("ssl"), Deferred):
+        return
+
+    def _check_ssl_socket(sock: object) -> None:
+        if not isinstance(sys.modules.get("ssl"), Deferred):
+            check(sock)
+
+    base_events._check_ssl_socket = _check_ssl_socket  # type: ignore[union-attr]
+
+
 for _name in STARTUP:
     defer(_name)
+bind_packages()
+_check_ssl_socket_once_ssl_is_loaded()

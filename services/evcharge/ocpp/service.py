@@ -26,7 +26,7 @@ from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
-from . import customer
+from . import customer, proxy
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
@@ -224,7 +224,7 @@ class OcppService:
                 async with connect(target.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
                                    ssl=tls, ping_interval=ping, ping_timeout=ping,
                                    open_timeout=target.message_timeout_s, max_size=4 * 1024 * 1024,
-                                   close_timeout=2) as ws:
+                                   close_timeout=2, **proxy.connect_options()) as ws:
                     opened = True
                     self.network_selector.succeeded()
                     if ws.subprotocol != SUBPROTOCOL:

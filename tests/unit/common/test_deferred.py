@@ -117,3 +117,58 @@ def test_an_option_with_a_type_makes_argparse_parse():
     def typed(p):
         p.add_argument("--port", type=int)
     assert service.parse_args("x", ["--port", "5"], typed).port == 5
+
+
+def test_a_deferred_submodule_is_an_attribute_of_its_package():
+    # `import urllib.request` then `urllib.request.x` (websockets' proxy lookup does this).
+    out = run_py("""
+import evcharge.common.deferred
+import urllib.request, email.utils, asyncio.sslproto
+from evcharge.common.deferred import Deferred
+print(isinstance(urllib.request, Deferred), isinstance(email.utils, Deferred))
+print(type(urllib.request.getproxies()).__name__, email.utils.parseaddr("a <b@c>")[1])
+print(asyncio.sslproto.SSLProtocol.__name__)
+""")
+    assert out == ["True", "True", "dict", "b@c", "SSLProtocol"]
+
+
+def test_tls_still_works_with_ssl_deferred():
+    out = run_py("""
+import evcharge.common.deferred, sys
+from evcharge.common.deferred import Deferred
+import ssl
+print(isinstance(sys.modules["ssl"], Deferred))
+ctx = ssl.create_default_context()
+print(type(ctx).__name__, isinstance(ctx, ssl.SSLContext))
+""")
+    assert out == ["True", "SSLContext", "True"]
+
+
+def test_connecting_a_socket_does_not_import_ssl_but_an_ssl_socket_is_still_refused():
+    out = run_py("""
+import evcharge.common.deferred
+import asyncio, socket, sys
+from evcharge.common.deferred import Deferred
+
+async def main():
+    loop = asyncio.get_running_loop()
+    srv = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    s = socket.socket(); s.setblocking(False)
+    await loop.sock_connect(s, ("127.0.0.1", port))
+    s.close()
+    print(isinstance(sys.modules["ssl"], Deferred))
+    import ssl
+    ctx = ssl.create_default_context()
+    t = ctx.wrap_socket(socket.socket(), do_handshake_on_connect=False, server_hostname="x")
+    t.setblocking(False)
+    try:
+        await loop.sock_connect(t, ("127.0.0.1", port))
+    except TypeError as e:
+        print("refused")
+    t.close()
+    srv.close()
+
+asyncio.run(main())
+""")
+    assert out == ["True", "refused"]
