@@ -11,8 +11,8 @@ PyYAML imports `base64` for `!!binary` values, which no configuration has.
 
 `defer(name)` puts a placeholder module in `sys.modules` before the library imports it: the
 library's `import hashlib` binds the placeholder, and the first attribute it reads from it
-imports the real module and copies its namespace into the placeholder, so behaviour is the
-same, only later. `importlib.util.LazyLoader` cannot do this on 3.11: every later `import`
+runs the module's code in the placeholder, which then is the module: behaviour is the same,
+only later. `importlib.util.LazyLoader` cannot do this on 3.11: every later `import`
 statement of the module reads its `__spec__` and so loads it at once.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 from importlib.machinery import PathFinder
 
@@ -37,25 +38,31 @@ class Deferred(types.ModuleType):
 
 
 _PROBES = frozenset({"__path__", "__wrapped__"})
+_lock = threading.RLock()
 
 
 def load(name: str) -> types.ModuleType:
-    """Import the real module for a placeholder (idempotent) and return it."""
-    current = sys.modules.get(name)
-    if isinstance(current, Deferred):
-        placeholder = current
-        del sys.modules[name]
+    """Import the real module for a placeholder (idempotent) and return it.
+
+    The module's code runs in the placeholder itself, which then becomes an ordinary module (as
+    importlib.util.LazyLoader does): whoever bound the placeholder holds the one module object,
+    so nothing can diverge (a later monkeypatch, a rebound module global)."""
+    with _lock:
+        mod = sys.modules.get(name)
+        if not isinstance(mod, Deferred):
+            return importlib.import_module(name)
+        spec = mod.__spec__
+        mod.__class__ = types.ModuleType
+        spec._initializing = True  # type: ignore[union-attr]  # an `import` meanwhile sees it partly done
         try:
-            real = importlib.import_module(name)
+            spec.loader.exec_module(mod)  # type: ignore[union-attr]
         except BaseException:
-            sys.modules[name] = placeholder
+            mod.__class__ = Deferred
             raise
-        placeholder.__dict__.update(real.__dict__)
-        parent, _, child = name.rpartition(".")
-        if parent and parent in sys.modules:
-            setattr(sys.modules[parent], child, real)
-        return real
-    return importlib.import_module(name)
+        finally:
+            spec._initializing = False  # type: ignore[union-attr]
+        # A module may replace itself in sys.modules while it runs (as `import` allows).
+        return sys.modules.get(name, mod)
 
 
 def defer(name: str) -> bool:

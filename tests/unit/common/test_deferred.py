@@ -172,3 +172,16 @@ async def main():
 asyncio.run(main())
 """)
     assert out == ["True", "refused"]
+
+
+def test_the_loaded_module_is_the_object_the_importers_bound():
+    out = run_py("""
+import evcharge.common.deferred
+import importlib, sys
+import tempfile as bound
+from evcharge.common.deferred import Deferred
+print(isinstance(bound, Deferred))
+bound.gettempdir()
+print(bound is sys.modules["tempfile"] is importlib.import_module("tempfile"), type(bound).__name__)
+""")
+    assert out == ["True", "True", "module"]
