@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 
 from ..common import names
 from ..common.config import ConfigError
+from ..common.heap import release_free_memory
 from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
@@ -310,6 +311,9 @@ class OcppService:
                 self.dm.set_local("OCPPCommCtrlr", "HeartbeatInterval", str(resp.interval))
                 self._save_dm()
             await self._after_accepted()
+            # Connecting and booting (TLS, the first schemas, the status burst) leave freed heap:
+            # back to the kernel now rather than at the next periodic trim (issue 7).
+            release_free_memory()
         self.publish()
 
     async def _after_accepted(self, all_statuses: bool = True) -> None:
