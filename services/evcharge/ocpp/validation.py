@@ -31,9 +31,12 @@ from typing import Any
 
 from ocpp import messages
 
+from ..common import deferred
 from ..common.heap import release_free_memory
 
 try:
+    # Imported when the first schema gets hot (HOT_AFTER), not at start: ~0.5 MiB (issue 7).
+    deferred.defer("fastjsonschema")
     import fastjsonschema
 except ImportError:  # pragma: no cover - exercised where the package is absent
     fastjsonschema = None
