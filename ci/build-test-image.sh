@@ -125,6 +125,17 @@ sys.exit(main())
 EOF
 chmod 0755 "$ROOT/usr/local/bin/evchargectl"
 chroot "$ROOT" python3 -m compileall -q -j 2 /usr/local/lib/python3.11/dist-packages >/dev/null
+# The service units run with PYTHONOPTIMIZE=2 PYTHONNODEBUGRANGES=1 (no docstrings, no column
+# positions: less memory per process, issue 7) and /usr is read-only at run time, so the .opt-2.pyc
+# files of everything they import (Debian's standard library and the wheels) are made here,
+# without debug ranges. A module without one would be compiled in memory at every start.
+chroot "$ROOT" python3 -X no_debug_ranges -m compileall -q -j 2 -o 2 \
+  /usr/lib/python3.11 /usr/local/lib/python3.11/dist-packages >/dev/null || true
+for f in /usr/lib/python3.11/asyncio/__pycache__/base_events \
+         /usr/local/lib/python3.11/dist-packages/dbus_fast/__pycache__/introspection \
+         /usr/local/lib/python3.11/dist-packages/evcharge/common/__pycache__/service; do
+  [ -f "$ROOT$f.cpython-311.opt-2.pyc" ] || { echo "build-test-image: no $f.cpython-311.opt-2.pyc" >&2; exit 1; }
+done
 
 # The services the Yocto image ships: EVCHARGE_SERVICES of the python3-evcharge recipe (one
 # source of truth), plus the update service with its boot gating units.

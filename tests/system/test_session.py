@@ -17,7 +17,7 @@ import pytest
 from evcharge.cli import snapshot
 from evcharge.cli.args import CABLE_OHM
 from evcharge.common import names
-from test_boot import SERVICES, memory_report
+from test_boot import SERVICES, STACK_LIMIT_KIB, memory_report
 
 # Every evcharge service of the charger, energy included (issue 7: "kill -9 each evcharge service
 # in turn during a session"); the update service has no part in a session.
@@ -151,7 +151,10 @@ def test_sil_charging_session(machine, csms, session, report):
     # shipped meter.yaml configures no meter, so the session counts no energy here.)
     c = wait_connector(machine, lambda c: charging(c) and c["ev"]["current_a"] > 6, "drawing current", timeout=180)
     assert c["session"]["id"] == sid
-    memory_report(machine, report, "during a session")
+    core, total = memory_report(machine, report, "during a session")
+    report(f"whole stack during a session: {total / 1024:.1f} MiB PSS, goal < 100 MiB "
+           f"{'met' if total < STACK_LIMIT_KIB else 'NOT met'}")
+    assert core < STACK_LIMIT_KIB
     # The CSMS on the host sees the transaction and stops it remotely.
     started = csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == sid)[0]
     assert started["eventType"] == "Started" and started["seqNo"] == 0, started

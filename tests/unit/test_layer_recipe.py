@@ -69,3 +69,20 @@ def test_unit_users_are_the_service_users():
         svc = unit.stem.removeprefix("evcharge-")
         expected = "evcharge-update" if svc in ("healthcheck", "mark-good") else f"evcharge-{svc}"
         assert m.group(1) == expected, unit.name
+
+
+def test_units_run_python_with_the_bytecode_both_images_compile():
+    """The units' PYTHONOPTIMIZE=2 needs .opt-2.pyc files in the image (read-only /usr, no bytecode
+    written at run time): the Yocto image and the QEMU test image both compile them, without debug
+    ranges as PYTHONNODEBUGRANGES asks (otherwise every module is compiled in memory at each start)."""
+    python_units = [p for p in (ROOT / "services/systemd").glob("evcharge-*.service")
+                    if re.search(r"^ExecStart=/usr/bin/python3 -m evcharge\.(?!update\.health)", p.read_text(), re.M)]
+    assert len(python_units) >= 7
+    for unit in python_units:
+        env = " ".join(re.findall(r"^Environment=(.*)$", unit.read_text(), re.M)).split()
+        assert {"PYTHONOPTIMIZE=2", "PYTHONNODEBUGRANGES=1", "PYTHONDONTWRITEBYTECODE=1"} <= set(env), unit.name
+    image = (ROOT / "meta-evcharge/recipes-core/images/evcharge-image.inc").read_text()
+    test_image = (ROOT / "ci/build-test-image.sh").read_text()
+    for text in (image, test_image):
+        assert re.search(r"-X no_debug_ranges -m compileall [^\n]*-o 2", text)
+    assert "ROOTFS_POSTPROCESS_COMMAND += \"evcharge_python_opt2_bytecode;\"" in image

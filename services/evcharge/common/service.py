@@ -8,16 +8,19 @@ watchdog from the event loop, and shuts down cleanly on SIGTERM.
 
 from __future__ import annotations
 
-import argparse
+from . import deferred  # noqa: F401 - first, before dbus-fast and websockets import what it defers
+
+# isort: split
 import asyncio
 import logging
 import os
 import signal
 import sys
+import types
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dbus_fast import RequestNameReply
 from dbus_fast.aio import MessageBus
@@ -28,6 +31,9 @@ from .config import ConfigError, config_path, load_config
 from .heap import trim_periodically
 from .log import setup_logging
 from .notify import notify, watchdog_interval_s
+
+if TYPE_CHECKING:
+    import argparse
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ class Runnable(Protocol):
 class ServiceContext:
     service: str
     bus: MessageBus
-    args: argparse.Namespace
+    args: argparse.Namespace | types.SimpleNamespace
     config_file: Path
     state_dir: Path
     config_explicit: bool = False  # --config given: the file must exist
@@ -66,6 +72,8 @@ def state_dir_for(service: str, override: str | None) -> Path:
 
 
 def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    import argparse
+
     # argparse's default asks shutil for the terminal width, and importing shutil (with bz2, lzma)
     # costs every service ~0.3 MiB for a --help nobody reads at run time (issue 7).
     columns = os.environ.get("COLUMNS", "")
@@ -76,22 +84,89 @@ def _help_formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=max(width - 2, 20))
 
 
+# The options every service takes: (flag, help; {service} is the service's name).
+OPTIONS = (
+    ("--config", "configuration file (default {config})"),
+    ("--bus-address", "D-Bus address (default $EVCHARGE_BUS_ADDRESS, else the system bus)"),
+    ("--state-dir", "state directory (default $STATE_DIRECTORY or /var/lib/evcharge/{service})"),
+    ("--log-level", "DEBUG, INFO, WARNING, ERROR"),
+)
+
+
 def parser(service: str) -> argparse.ArgumentParser:
+    import argparse
+
     p = argparse.ArgumentParser(prog=f"evcharge-{service}", description=f"evcharge {service} service",
                                 formatter_class=_help_formatter)
-    p.add_argument("--config", help=f"configuration file (default {config_path(service)})")
-    p.add_argument("--bus-address", help="D-Bus address (default $EVCHARGE_BUS_ADDRESS, else the system bus)")
-    p.add_argument("--state-dir", help="state directory (default $STATE_DIRECTORY or /var/lib/evcharge/<service>)")
-    p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
+    for flag, help_text in OPTIONS:
+        p.add_argument(flag, help=help_text.format(service=service, config=config_path(service)))
     return p
+
+
+class _Recorder:
+    """Takes a service's extra add_argument() calls to learn its options without argparse."""
+
+    SIMPLE = frozenset({"help", "default", "metavar"})
+
+    def __init__(self) -> None:
+        self.options: dict[str, tuple[str, Any]] = {}   # flag -> (dest, default)
+        self.simple = True
+
+    def add_argument(self, *flags: str, **kwargs: Any) -> None:
+        if len(flags) != 1 or not flags[0].startswith("--") or not set(kwargs) <= self.SIMPLE:
+            self.simple = False   # a flag, positional, type or action: only argparse knows it
+            return
+        self.options[flags[0]] = (flags[0][2:].replace("-", "_"), kwargs.get("default"))
+
+
+def parse_simple(argv: list[str], options: dict[str, tuple[str, Any]]) -> types.SimpleNamespace | None:
+    """`--name value` / `--name=value` for known options only, as argparse parses them; None for
+    anything else (help, an unknown or abbreviated option, a missing value), which argparse
+    then handles with its usual message and exit status.
+
+    Importing argparse (with gettext) costs each service ~0.3 MiB for good (issue 7), for a
+    command line that systemd always gives in this one form."""
+    values = {dest: default for dest, default in options.values()}
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token.startswith("--") and "=" in token:
+            flag, _, value = token.partition("=")
+        else:
+            flag = token
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                return None   # argparse decides (a value that looks like an option is an error there)
+            i += 1
+            value = argv[i]
+        if flag not in options:
+            return None
+        values[options[flag][0]] = value
+        i += 1
+    return types.SimpleNamespace(**values)
+
+
+def parse_args(service: str, argv: list[str] | None = None,
+               extra_args: Callable[[Any], Any] | None = None) -> Any:
+    """The service's command line: parsed without argparse when it only has known options."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    rec = _Recorder()
+    for flag, _help in OPTIONS:
+        rec.add_argument(flag)
+    if extra_args:
+        extra_args(rec)
+    if rec.simple:
+        args = parse_simple(argv, rec.options)
+        if args is not None:
+            return args
+    p = parser(service)
+    if extra_args:
+        extra_args(p)
+    return p.parse_args(argv)
 
 
 def run(service: str, bus_name: str, build: Callable[[ServiceContext], Awaitable[Runnable]],
         argv: list[str] | None = None, extra_args: Callable[[argparse.ArgumentParser], Any] | None = None) -> int:
-    p = parser(service)
-    if extra_args:
-        extra_args(p)
-    args = p.parse_args(argv)
+    args = parse_args(service, argv, extra_args)
     setup_logging(service, args.log_level)
     try:
         return asyncio.run(_main(service, bus_name, build, args))

@@ -21,11 +21,12 @@ from ocpp.exceptions import OCPPError
 from websockets.asyncio.client import connect
 
 from ..common import names
+from ..common.heap import release_free_memory
 from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
-from . import customer, delivery, transport
+from . import customer, delivery, proxy, transport
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
@@ -210,7 +211,7 @@ class OcppService:
                 async with connect(target.url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
                                    ssl=tls, ping_interval=ping, ping_timeout=ping,
                                    open_timeout=target.message_timeout_s, max_size=4 * 1024 * 1024,
-                                   close_timeout=2) as ws:
+                                   close_timeout=2, **proxy.connect_options()) as ws:
                     opened = True
                     self.network_selector.succeeded()
                     if ws.subprotocol != SUBPROTOCOL:
@@ -296,6 +297,9 @@ class OcppService:
                 self.dm.set_local("OCPPCommCtrlr", "HeartbeatInterval", str(resp.interval))
                 self._save_dm()
             await self._after_accepted()
+            # Connecting and booting (TLS, the first schemas, the status burst) leave freed heap:
+            # back to the kernel now rather than at the next periodic trim (issue 7).
+            release_free_memory()
         self.publish()
 
     async def _after_accepted(self, all_statuses: bool = True) -> None:

@@ -31,7 +31,12 @@ from typing import Any
 
 from ocpp import messages
 
+from ..common import deferred
+from ..common.heap import release_free_memory
+
 try:
+    # Imported when the first schema gets hot (HOT_AFTER), not at start: ~0.5 MiB (issue 7).
+    deferred.defer("fastjsonschema")
     import fastjsonschema
 except ImportError:  # pragma: no cover - exercised where the package is absent
     fastjsonschema = None
@@ -96,6 +101,8 @@ def _compile(schema: dict[str, Any]) -> Any:
     except Exception as e:  # noqa: BLE001 - a schema it cannot compile keeps the library's validator
         log.warning("fastjsonschema cannot compile %s: %s", schema.get("$id", "a schema"), e)
         return None
+    finally:
+        release_free_memory()  # the compilation's MiB of temporaries back to the kernel now
 
 
 def wrap(validator: Any) -> Any:

@@ -29,7 +29,7 @@ from ...common.log import fields
 from ...common.persist import read_json, write_json_atomic
 from ...common.service import ServiceContext
 from .. import boot as bootmod
-from .. import delivery, transport
+from .. import delivery, proxy, transport
 from ..authcache import AuthCache, offline_decision
 from ..boot import Backoff, BootMachine
 from ..bridge import Bridge
@@ -219,7 +219,7 @@ class Ocpp16Service:
                 async with connect(url, subprotocols=[SUBPROTOCOL], additional_headers=headers,
                                    ssl=ctx, ping_interval=ping, ping_timeout=ping,
                                    open_timeout=self.cfg.message_timeout_s, max_size=4 * 1024 * 1024,
-                                   close_timeout=2) as ws:
+                                   close_timeout=2, **proxy.connect_options()) as ws:
                     if ws.subprotocol != SUBPROTOCOL:
                         raise ConnectionError(f"the Central System did not accept subprotocol {SUBPROTOCOL}")
                     self.sec.connected()
