@@ -77,7 +77,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="evcharge-sim-plc-modem", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="evcharge-sim-plc-modem", description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--interface", required=True)
     p.add_argument("--set-key-result", type=int, default=QCA_SET_KEY_SUCCESS)
     p.add_argument("--silent", action="store_true", help="do not answer CM_SET_KEY (a dead modem)")

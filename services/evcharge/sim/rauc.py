@@ -141,7 +141,7 @@ class RaucSim:
 
 
 async def _main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--address", help="D-Bus address (default: the system bus)")
     p.add_argument("--boot-slot", default="A", choices=("A", "B"))
     a = p.parse_args()

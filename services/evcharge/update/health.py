@@ -71,7 +71,7 @@ def check() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="evcharge-healthcheck", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="evcharge-healthcheck", description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for health (default 90)")
     args = p.parse_args(argv)
     deadline = time.monotonic() + args.timeout
