@@ -175,13 +175,14 @@ asyncio.run(main())
 
 
 def test_the_loaded_module_is_the_object_the_importers_bound():
+    # pprint: deferred, and loaded at start-up by no interpreter set-up (a site .pth may import tempfile)
     out = run_py("""
 import evcharge.common.deferred
 import importlib, sys
-import tempfile as bound
+import pprint as bound
 from evcharge.common.deferred import Deferred
 print(isinstance(bound, Deferred))
-bound.gettempdir()
-print(bound is sys.modules["tempfile"] is importlib.import_module("tempfile"), type(bound).__name__)
+bound.pformat([1])
+print(bound is sys.modules["pprint"] is importlib.import_module("pprint"), type(bound).__name__)
 """)
     assert out == ["True", "True", "module"]
