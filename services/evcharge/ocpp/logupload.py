@@ -75,6 +75,20 @@ class RingHandler(logging.Handler):
         return "\n".join(lines) + "\n"
 
 
+_process_ring: RingHandler | None = None
+
+
+def process_ring() -> RingHandler:
+    """The process's in-memory log, shared by every uploader in it: the log is the process's, and a
+    handler per station (a fleet benchmark runs a thousand in one process) would format and keep
+    every record once per station."""
+    global _process_ring
+    if _process_ring is None:
+        _process_ring = RingHandler()
+        logging.getLogger("evcharge").addHandler(_process_ring)
+    return _process_ring
+
+
 def _time(value: Any) -> datetime | None:
     if not value:
         return None
@@ -110,8 +124,7 @@ class LogUploader:
         self.station = station
         self.make = make
         self.report = V201   # how the job in progress is reported
-        self.ring = RingHandler()
-        logging.getLogger("evcharge").addHandler(self.ring)
+        self.ring = process_ring()
         self.pending: dict[str, Any] | None = None
         self.task: asyncio.Task[None] | None = None
         self.current_request: int | None = None
