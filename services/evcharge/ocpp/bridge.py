@@ -157,6 +157,14 @@ class Bridge:
     async def local_list(self) -> dict[str, Any]:
         return await get_all(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH)
 
+    async def local_list_version(self) -> int:
+        """The version of the CSMS's local list in the auth service; 0 (none) when it cannot be read."""
+        try:
+            return int((await self.local_list()).get("LocalListVersion", 0))
+        except (DBusError, TimeoutError) as e:
+            log.warning("GetLocalListVersion: auth service: %s", e)
+            return 0
+
     async def set_limit(self, cid: int, limit_a: float | None) -> None:
         """The OCPP composite limit for a connector (0: the site); None clears it."""
         if limit_a is None:

@@ -1311,11 +1311,7 @@ class OcppService:
         return status
 
     async def local_list_version(self) -> int:
-        try:
-            return int((await self.bridge.local_list()).get("LocalListVersion", 0))
-        except (DBusError, TimeoutError) as e:
-            log.warning("GetLocalListVersion: auth service: %s", e)
-            return 0
+        return await self.bridge.local_list_version()
 
     async def unlock_connector(self, evse_id: int, connector_id: int) -> str:
         cid = next((c for c, (e, k) in self.evses.items() if e == evse_id and k == connector_id), None)

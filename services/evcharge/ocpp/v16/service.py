@@ -934,11 +934,7 @@ class Ocpp16Service:
         return status
 
     async def local_list_version(self) -> int:
-        try:
-            return int((await self.bridge.local_list()).get("LocalListVersion", 0))
-        except (DBusError, TimeoutError) as e:
-            log.warning("GetLocalListVersion: auth service: %s", e)
-            return 0
+        return await self.bridge.local_list_version()
 
     # --- Firmware Management (firmware.py does the work) ---------------------------------------
     async def update_firmware(self, location: str, retrieve_date: str, retries: int | None,
