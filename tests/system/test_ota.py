@@ -76,8 +76,11 @@ def test_update_v1_to_v2_over_ocpp_during_a_session(ota_machine, csms, http_bund
     wait_connector(m, charging, "charging", timeout=300)
     t0 = time.monotonic()
     request_id = int(time.time()) % 1_000_000
+    # "Now" by the host's clock is up to a second or two in the future for a TCG guest whose clock
+    # lags, and a future retrieveDateTime is rightly DownloadScheduled: a minute ago is unambiguous.
+    retrieve = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
     answer = csms.call("UpdateFirmware", {"requestId": request_id, "firmware": {
-        "location": f"{http_bundles}/v2.raucb", "retrieveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}})
+        "location": f"{http_bundles}/v2.raucb", "retrieveDateTime": retrieve}})
     assert answer["status"] == "Accepted", answer
     assert wait_status(m, {"InstallScheduled", "Installing", "DownloadFailed"}, 600) == "InstallScheduled", \
         prop(m, "LastError")
