@@ -145,11 +145,21 @@ class Bridge:
                                       [version, full, json.dumps(entries)])
         return status, why
 
-    async def connection_timeout(self) -> float:
-        return float(await get_property(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "ConnectionTimeoutS"))
+    async def connection_timeout(self) -> float | None:
+        """evse's ConnectionTimeoutS (OCPP's EVConnectionTimeOut / ConnectionTimeOut); None when unreadable."""
+        try:
+            return float(await get_property(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "ConnectionTimeoutS"))
+        except (DBusError, TimeoutError) as e:
+            log.info("evse not reachable for its connection timeout: %s", e)
+            return None
 
-    async def set_connection_timeout(self, timeout_s: float) -> None:
-        await call(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "SetConnectionTimeout", "d", [timeout_s])
+    async def set_connection_timeout(self, timeout_s: float) -> float | None:
+        """Set it in evse (which keeps it), then the value evse really uses."""
+        try:
+            await call(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "SetConnectionTimeout", "d", [timeout_s])
+        except (DBusError, TimeoutError) as e:
+            log.warning("connection timeout %g s not applied by evse: %s", timeout_s, e)
+        return await self.connection_timeout()
 
     async def set_local_list_enabled(self, enabled: bool) -> None:
         await call(self.bus, names.AUTH, names.AUTH_PATH, names.AUTH, "SetLocalListEnabled", "b", [enabled])

@@ -1274,20 +1274,15 @@ class OcppService:
                         self.network_selector.current(order))
 
     async def read_connection_timeout(self) -> None:
-        """EVConnectionTimeOut mirrors evse's ConnectionTimeoutS (evse keeps it, see devicemodel.py)."""
-        try:
-            timeout_s = await self.bridge.connection_timeout()
-        except (DBusError, TimeoutError) as e:
-            log.info("evse not reachable for EVConnectionTimeOut: %s", e)
-            return
-        self.dm.set_local("TxCtrlr", "EVConnectionTimeOut", str(round(timeout_s)))
+        """EVConnectionTimeOut mirrors evse's ConnectionTimeoutS (evse keeps it across restarts)."""
+        self._mirror_connection_timeout(await self.bridge.connection_timeout())
 
     async def push_connection_timeout(self, timeout_s: float) -> None:
-        try:
-            await self.bridge.set_connection_timeout(timeout_s)
-        except (DBusError, TimeoutError) as e:
-            log.warning("EVConnectionTimeOut %g s not applied by evse: %s", timeout_s, e)
-        await self.read_connection_timeout()  # report what evse really uses
+        self._mirror_connection_timeout(await self.bridge.set_connection_timeout(timeout_s))
+
+    def _mirror_connection_timeout(self, timeout_s: float | None) -> None:
+        if timeout_s is not None:
+            self.dm.set_local("TxCtrlr", "EVConnectionTimeOut", str(round(timeout_s)))
 
     async def push_local_list_enabled(self) -> None:
         try:

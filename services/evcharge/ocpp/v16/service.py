@@ -893,19 +893,14 @@ class Ocpp16Service:
 
     async def read_connection_timeout(self) -> None:
         """ConnectionTimeOut mirrors evse's ConnectionTimeoutS (evse keeps it across restarts)."""
-        try:
-            timeout_s = await self.bridge.connection_timeout()
-        except (DBusError, TimeoutError) as e:
-            log.info("evse not reachable for ConnectionTimeOut: %s", e)
-            return
-        self.conf.set_local("ConnectionTimeOut", str(round(timeout_s)))
+        self._mirror_connection_timeout(await self.bridge.connection_timeout())
 
     async def push_connection_timeout(self, timeout_s: float) -> None:
-        try:
-            await self.bridge.set_connection_timeout(timeout_s)
-        except (DBusError, TimeoutError) as e:
-            log.warning("ConnectionTimeOut %g s not applied by evse: %s", timeout_s, e)
-        await self.read_connection_timeout()  # report what evse really uses
+        self._mirror_connection_timeout(await self.bridge.set_connection_timeout(timeout_s))
+
+    def _mirror_connection_timeout(self, timeout_s: float | None) -> None:
+        if timeout_s is not None:
+            self.conf.set_local("ConnectionTimeOut", str(round(timeout_s)))
 
     # --- Local Auth List Management (the auth service keeps the list; v16/locallist.py) --------
     async def push_local_list_enabled(self) -> None:
