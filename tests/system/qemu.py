@@ -21,6 +21,15 @@ from pathlib import Path
 # Under TCG a shell round trip takes ~0.1 s and boot ~40-80 s on an idle 2-core machine; on a
 # loaded one (load average 8 on 2 cores) a boot took over 4 min. These only bound the waits.
 BOOT_TIMEOUT_S = float(os.environ.get("EVCHARGE_BOOT_TIMEOUT_S", "900"))
+# A guest reboot is a cold one (QEMU runs with -no-reboot and is started again): QEMU 7.2's warm
+# reset under multi-threaded TCG sometimes never comes back (the kernel printed "reboot:
+# Restarting system", then no firmware output for 900 s at full CPU; twice in CI, on the reboot
+# after a failed health check). Should QEMU not even exit, the harness cuts its power this long
+# after the kernel's last words: the guest has synced and unmounted by then, so the next boot sees
+# exactly what a reset would have left.
+STUCK_RESET_S = float(os.environ.get("EVCHARGE_STUCK_RESET_S", "60"))
+RESTART_LINE = b"reboot: Restarting system"
+POWER_DOWN_LINE = b"reboot: Power down"
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\r")
 
 
@@ -63,6 +72,12 @@ class Machine:
         self._seq = 0
         self.boots = 0
         self.last_boot_s = 0.0
+        # Guest resets seen, and those of them where QEMU hung and the harness cut the power.
+        self.resets = 0
+        self.stuck_resets = 0
+        # Held while QEMU is started, restarted after a guest reset, or killed.
+        self._life = threading.Lock()
+        self._stopping = False
 
     # ---- life cycle ---------------------------------------------------------------------------
     def create_overlay(self) -> None:
@@ -76,11 +91,27 @@ class Machine:
         until systemd has finished starting up. Returns seconds from power-on to that point."""
         if not self.overlay.exists():
             self.create_overlay()
+        self._buf.clear()
+        t0 = time.monotonic()
+        with self._life:
+            self._stopping = False
+            sock = self._launch()
+        self._reader = threading.Thread(target=self._read_loop, args=(sock,), daemon=True)
+        self._reader.start()
+        self.boots += 1
+        if wait:
+            self.wait_ready(t0)
+        self.last_boot_s = time.monotonic() - t0
+        return self.last_boot_s
+
+    def _launch(self) -> socket.socket:
+        """Starts QEMU on the overlay and connects to its serial console (caller holds _life)."""
         for p in (self.serial_path, self.monitor_path, self.pidfile):
             p.unlink(missing_ok=True)
         cmd = [
             "qemu-system-x86_64", "-name", self.name, "-accel", "tcg,thread=multi", "-cpu", "max",
             "-smp", "2", "-m", str(self.memory_mb), "-nodefaults", "-display", "none", "-vga", "none",
+            "-no-reboot",  # see STUCK_RESET_S
             *self._firmware_args(),
             "-drive", f"file={self.overlay},if=virtio,format=qcow2,cache=writeback,discard=unmap",
             *[a for p in self.extra_drives for a in ("-drive", f"file={p},if=virtio,format=raw,readonly=on")],
@@ -91,10 +122,8 @@ class Machine:
             "-monitor", f"unix:{self.monitor_path},server,nowait",
             "-pidfile", str(self.pidfile),
         ]
-        self._buf.clear()
-        t0 = time.monotonic()
-        log = open(self.workdir / f"{self.name}-qemu.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.workdir / f"{self.name}-qemu.log", "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.proc.pid
         self._share_niceness()
         deadline = time.monotonic() + 30
@@ -102,15 +131,10 @@ class Machine:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise GuestError(f"qemu did not start: see {self.workdir / (self.name + '-qemu.log')}")
             time.sleep(0.05)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.connect(str(self.serial_path))
-        self._reader = threading.Thread(target=self._read_loop, args=(self._sock,), daemon=True)
-        self._reader.start()
-        self.boots += 1
-        if wait:
-            self.wait_ready(t0)
-        self.last_boot_s = time.monotonic() - t0
-        return self.last_boot_s
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(self.serial_path))
+        self._sock = sock
+        return sock
 
     def _share_niceness(self) -> None:
         """QEMU runs in a session of its own (start_new_session), and with sched_autogroup (on by
@@ -133,21 +157,75 @@ class Machine:
                 "-drive", f"if=pflash,format=raw,file={self.vars}"]
 
     def _read_loop(self, sock: socket.socket) -> None:
+        """Copies the console into the buffer and the log, and carries the guest over its resets:
+        QEMU exits on one (-no-reboot) and is started again on the same disk and UEFI variables."""
         with open(self.console_log, "ab") as log:
+            tail = b""  # the last bytes received, so a kernel line split across reads is seen
+            # Bytes received since the kernel said it was resetting the machine (None: it has not).
+            after_restart: int | None = None
+            last_data = time.monotonic()
+            powering_down = False
+            sock.settimeout(5)
             while True:
                 try:
                     data = sock.recv(65536)
+                except TimeoutError:
+                    # Only the kernel's last lines may follow its restart line before QEMU exits;
+                    # silence after them means QEMU hangs in the reset: cut its power.
+                    if after_restart is None or after_restart > 4096 or \
+                            time.monotonic() - last_data < STUCK_RESET_S:
+                        continue
+                    data = None
                 except OSError:
                     data = b""
-                if not data:
+                if data:
+                    log.write(data)
+                    log.flush()
+                    last_data = time.monotonic()
+                    if after_restart is not None:
+                        after_restart += len(data)
+                    tail = (tail + data)[-256:]
+                    if RESTART_LINE in tail:
+                        after_restart, tail = 0, b""
+                    elif POWER_DOWN_LINE in tail:
+                        powering_down = True
+                    with self._lock:
+                        self._buf += data
+                        self._lock.notify_all()
+                    continue
+                next_sock = self._after_qemu_exit(sock, stuck=data is None, power_down=powering_down, log=log)
+                if next_sock is None:
                     with self._lock:
                         self._lock.notify_all()
                     return
-                log.write(data)
-                log.flush()
-                with self._lock:
-                    self._buf += data
-                    self._lock.notify_all()
+                sock, tail, after_restart, powering_down = next_sock, b"", None, False
+                last_data = time.monotonic()
+                sock.settimeout(5)
+
+    def _after_qemu_exit(self, sock: socket.socket, *, stuck: bool, power_down: bool, log) -> socket.socket | None:
+        """The console closed (QEMU exited) or QEMU hangs in a reset. Returns the console of the
+        restarted QEMU after a guest reset; None when the machine was stopped, powered down or
+        QEMU failed (expect() then reports the console tail)."""
+        with self._life:
+            proc = self.proc
+            if self._stopping or proc is None:
+                return None
+            if stuck:
+                log.write(f"\n[harness: no reset {STUCK_RESET_S:.0f} s after the kernel's restart: power cut]\n".encode())
+                self.stuck_resets += 1
+                _kill_group(proc)
+            try:
+                rc = proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                rc = proc.wait(timeout=30)
+            sock.close()
+            if power_down or (rc != 0 and not stuck):
+                return None
+            self.resets += 1
+            log.write(b"\n[harness: guest reset: QEMU started again]\n")
+            log.flush()
+            return self._launch()
 
     def _write(self, text: str) -> None:
         assert self._sock is not None
@@ -256,22 +334,30 @@ class Machine:
 
     def stop(self) -> None:
         """Tears down by PID: SIGKILL to the QEMU process (and its session), then reap it."""
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-            self._sock = None
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=30)
-        self.proc = None
-        self.pid = None
+        with self._life:
+            self._stopping = True
+            if self._sock is not None:
+                try:
+                    self._sock.close()
+                except OSError:
+                    pass
+                self._sock = None
+            if self.proc is not None and self.proc.poll() is None:
+                _kill_group(self.proc)
+                self.proc.wait(timeout=30)
+            self.proc = None
+            self.pid = None
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=30)
 
     def destroy(self) -> None:
         self.stop()
         for p in (self.overlay, self.vars, self.serial_path, self.monitor_path, self.pidfile):
             p.unlink(missing_ok=True)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -43,6 +43,12 @@ def version(m) -> str:
     return m.run("cat /etc/evcharge-version").strip()
 
 
+def resets(m) -> str:
+    """The guest's own resets in this test, for the report: each a cold QEMU restart (qemu.py)."""
+    hung = f", {m.stuck_resets} hung in QEMU and power-cut" if m.stuck_resets else ""
+    return f"{m.resets} guest reset{'s' if m.resets != 1 else ''}{hung}"
+
+
 def wait_status(m, want: set[str], timeout: float = 300) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -109,7 +115,7 @@ def test_update_v1_to_v2_over_ocpp_during_a_session(ota_machine, csms, http_bund
     healthy(m)
     report(f"OTA v1 -> v2 by OCPP UpdateFirmware (bundle over HTTP from the host) during a session: "
            f"FirmwareStatusNotification {' -> '.join(sent)} in {time.monotonic() - t0:.0f} s "
-           "(slot A -> B; RAUC idle until the session ended)")
+           f"(slot A -> B; RAUC idle until the session ended; {resets(m)})")
 
 
 def test_update_v3_health_check_fails_falls_back(ota_machine, report):
@@ -125,6 +131,7 @@ def test_update_v3_health_check_fails_falls_back(ota_machine, report):
     # v3 in slot B: the health check fails and systemd reboots again, before mark-good.
     m.expect(rb"reboot: Restarting system", 1800, end)
     m.wait_reboot()
+    assert m.resets >= 2, "the guest did not reset twice (into B, and back after the failed health check)"
     assert booted_slot(m) == "A" and version(m) == "1", "did not fall back to v1 in slot A"
     assert wait_status(m, {"Installed", "InstallationFailed"}, 600) == "InstallationFailed"
     assert history(m) == ["Installing", "InstallRebooting", "InstallationFailed"], history(m)
@@ -134,7 +141,7 @@ def test_update_v3_health_check_fails_falls_back(ota_machine, report):
     assert "rootfs.0" in primary, primary
     healthy(m)
     report(f"OTA v3 (health check fails): {' -> '.join(history(m))} ({err}); fell back to slot A (v1) in "
-           f"{time.monotonic() - t0:.0f} s; booted slot primary again")
+           f"{time.monotonic() - t0:.0f} s; booted slot primary again; {resets(m)}")
 
 
 BAD = [
