@@ -216,3 +216,29 @@ def start_ocpp16(stack, csms16):
         return stack
 
     return start
+
+
+# --- firmware updates (test_ocpp_secure_firmware.py, test_ocpp16_firmware.py) -----------------
+@pytest.fixture(scope="module")
+def signer():
+    """A manufacturer root and a firmware signing certificate issued by it."""
+    from .firmware_helpers import Signer
+    return Signer()
+
+
+@pytest.fixture
+def files(tmp_path):
+    """The bundle over HTTP on a free port of the loopback."""
+    from .firmware_helpers import Files
+    f = Files(tmp_path)
+    yield f
+    f.close()
+
+
+@pytest.fixture
+async def rauc(private_bus):
+    """The RAUC simulator on the private bus, as the update service's installer."""
+    from evcharge.sim.rauc import RaucSim
+    sim = await RaucSim.start(private_bus.address)
+    yield sim
+    await sim.stop()

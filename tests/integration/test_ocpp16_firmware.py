@@ -15,30 +15,10 @@ from evcharge.common.bus import get_all
 from evcharge.sil.supervisor import ServiceSpec
 from ocpp.exceptions import OCPPError
 
-from .test_ocpp_secure_firmware import FIRMWARE, Files, Signer, ago, in_seconds, reboot_into_new_slot
+from .firmware_helpers import FIRMWARE, ago, in_seconds, reboot_into_new_slot
 
 CARD = "04A1B2C3"  # in the auth service's local list (conftest)
 SIGNED = "SignedFirmwareStatusNotification"
-
-
-@pytest.fixture(scope="module")
-def signer():
-    return Signer()
-
-
-@pytest.fixture
-def files(tmp_path):
-    f = Files(tmp_path)
-    yield f
-    f.close()
-
-
-@pytest.fixture
-async def rauc(private_bus):
-    from evcharge.sim.rauc import RaucSim
-    sim = await RaucSim.start(private_bus.address)
-    yield sim
-    await sim.stop()
 
 
 async def start(start_ocpp16, csms16, signer=None, *, update: bool = True):

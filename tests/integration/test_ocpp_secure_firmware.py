@@ -11,106 +11,11 @@ tests/system/test_ota.py).
 
 from __future__ import annotations
 
-import base64
-import functools
-import http.server
-import threading
-from datetime import UTC, datetime, timedelta
-
-import pytest
 from evcharge.common import names
 from evcharge.common.bus import get_all
 from evcharge.sil.supervisor import ServiceSpec
 
-FIRMWARE = b"evcharge firmware bundle " * 4000
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def ago() -> str:
-    return iso(datetime.now(UTC) - timedelta(hours=2))
-
-
-def in_seconds(s: float) -> str:
-    return iso(datetime.now(UTC) + timedelta(seconds=s))
-
-
-class Signer:
-    """A manufacturer root and a firmware signing certificate issued by it."""
-
-    def __init__(self) -> None:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from evcharge.sim.pki import Authority
-        self.root = Authority.create("evcharge manufacturer root")
-        self.leaf = self.root.issue("evcharge firmware signing")
-        self._sign = lambda data: self.leaf.key.sign(data, ec.ECDSA(hashes.SHA256()))
-
-    def signature(self, data: bytes = FIRMWARE) -> str:
-        return base64.b64encode(self._sign(data)).decode()
-
-
-@pytest.fixture(scope="module")
-def signer():
-    return Signer()
-
-
-class Files:
-    """HTTP file server: /fw.raucb, and /slow.raucb which sends part of the file and waits until
-    `release` is set (a download caught while Downloading)."""
-
-    def __init__(self, root) -> None:
-        (root / "www").mkdir()
-        (root / "www" / "fw.raucb").write_bytes(FIRMWARE)
-        self.release = threading.Event()
-        self.gets: list[str] = []
-        files = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self):
-                files.gets.append(self.path)
-                if self.path != "/slow.raucb":
-                    return super().do_GET()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(FIRMWARE)))
-                self.end_headers()
-                self.wfile.write(FIRMWARE[:1000])
-                self.wfile.flush()
-                files.release.wait(60)
-                try:
-                    self.wfile.write(FIRMWARE[1000:])
-                except OSError:
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        handler = functools.partial(Handler, directory=str(root / "www"))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-
-
-@pytest.fixture
-def files(tmp_path):
-    f = Files(tmp_path)
-    yield f
-    f.close()
-
-
-@pytest.fixture
-async def rauc(private_bus):
-    from evcharge.sim.rauc import RaucSim
-    sim = await RaucSim.start(private_bus.address)
-    yield sim
-    await sim.stop()
+from .firmware_helpers import ago, in_seconds, reboot_into_new_slot
 
 
 async def start(start_ocpp, csms, signer, rauc, *, install_root: bool = True):
@@ -146,15 +51,6 @@ def security_events(csms, kind: str) -> list[dict]:
 
 
 INSTALL = ["Downloaded", "SignatureVerified", "Installing", "InstallRebooting"]
-
-
-async def reboot_into_new_slot(stack, rauc) -> None:
-    """What the reboot does to the services: both start again, RAUC booted the written slot."""
-    await stack.sup.stop("ocpp")
-    await stack.sup.stop("update")
-    rauc.boot_slot = rauc.primary
-    await stack.sup.start(ServiceSpec("update", []), timeout_s=120)
-    await stack.sup.start(ServiceSpec("ocpp", ["--config", str(stack.dir / "ocpp.yaml")]), timeout_s=60)
 
 
 async def test_TC_L_01_CS_secure_firmware_update_installation_successful(start_ocpp, csms, signer, rauc, files):
