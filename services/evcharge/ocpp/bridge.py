@@ -135,6 +135,16 @@ class Bridge:
         await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
                    "SetAvailability", "b", [operative])
 
+    async def reserve(self, cid: int, reservation_id: int, token: str, group_token: str, expires_at: str) -> str:
+        (status,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
+                               "Reserve", "usss", [reservation_id, token, group_token, expires_at])
+        return status
+
+    async def cancel_reservation(self, cid: int, reservation_id: int) -> bool:
+        (ok,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
+                           "CancelReservation", "u", [reservation_id])
+        return bool(ok)
+
     async def unlock(self, cid: int) -> str:
         (status,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
                                "Unlock", "", [])
