@@ -75,8 +75,8 @@ async def test_get_and_change_configuration(start_ocpp16, csms16, supervisor):
         assert required in keys, required
     assert keys["NumberOfConnectors"] == {"key": "NumberOfConnectors", "readonly": True, "value": "2"}
     assert keys["SupportedFeatureProfiles"]["value"].split(",") == ["Core", "FirmwareManagement",
-                                                                    "LocalAuthListManagement", "SmartCharging",
-                                                                    "RemoteTrigger"]
+                                                                    "LocalAuthListManagement", "Reservation",
+                                                                    "SmartCharging", "RemoteTrigger"]
     r = await csms16.call("GetConfiguration", {"key": ["HeartbeatInterval", "NoSuchKey"]})
     assert [k["key"] for k in r["configurationKey"]] == ["HeartbeatInterval"] and r["unknownKey"] == ["NoSuchKey"]
 
