@@ -47,8 +47,10 @@ async def test_other_id_tag_cannot_remote_start_on_a_reserved_connector(start_oc
     await status(csms16, 2, "Reserved")
     await stack.sim(2, "PlugIn", "d", 220.0)
     await status(csms16, 2, "Preparing")
-    await csms16.call("RemoteStartTransaction", {"idTag": "SOMEONE", "connectorId": 2})
-    await csms16.call("RemoteStartTransaction", {"idTag": CARD, "connectorId": 2})
+    r = await csms16.call("RemoteStartTransaction", {"idTag": "SOMEONE", "connectorId": 2})
+    assert r["status"] == "Rejected"
+    r = await csms16.call("RemoteStartTransaction", {"idTag": CARD, "connectorId": 2})
+    assert r["status"] == "Accepted"
     (start,) = await csms16.wait_for("StartTransaction")
     assert start["connectorId"] == 2 and start["idTag"] == CARD and start["reservationId"] == 3
     assert len(csms16.received("StartTransaction")) == 1

@@ -57,6 +57,22 @@ async def test_H01_started_transaction_carries_reservation_id_with_tx_start_poin
     assert ev["evse"]["id"] == 2 and ev["idToken"]["idToken"] == CARD and ev["reservationId"] == 5
 
 
+async def test_H03_request_start_with_another_token_is_rejected_on_the_reserved_evse(start_ocpp, csms):
+    stack = await start_ocpp()
+    assert await reserve(csms, 50, evse_id=1) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": "SOMEONE", "type": "Central"},
+                                                    "remoteStartId": 1, "evseId": 1})
+    assert r["status"] == "Rejected"
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": CARD, "type": "ISO14443"},
+                                                    "remoteStartId": 2, "evseId": 1})
+    assert r["status"] == "Accepted"
+    await stack.wait(lambda: stack.conn(1), lambda c: c["ReservationId"] == 0)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: "idToken" in p)
+    assert ev["idToken"]["idToken"] == CARD and ev["reservationId"] == 50
+
+
 async def test_H04_reservation_expires_with_status_update(start_ocpp, csms):
     stack = await start_ocpp()
     assert await reserve(csms, 8, seconds=6) == "Accepted"

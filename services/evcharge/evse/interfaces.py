@@ -109,6 +109,12 @@ class ConnectorInterface(ServiceInterface):
         r = self._rt.core.reservation
         return r.id if r else 0
 
+    @dbus_property(access=PropertyAccess.READ)
+    def ReservationToken(self) -> "s":
+        """The token the connector is reserved for, or empty."""
+        r = self._rt.core.reservation
+        return r.token if r else ""
+
     @method()
     def Stop(self, reason: "s") -> None:
         """Stop the running session (reason: an OCPP stop reason, default Remote); it ends at unplug."""

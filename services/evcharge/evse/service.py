@@ -129,7 +129,8 @@ class ConnectorRuntime:
             write_json_atomic(self.svc.state_dir / f"connector-{self.cid}.json", self.core.to_json())
         props = {p: getattr(self.iface, p) for p in (
             "State", "Available", "SessionId", "SessionToken", "SessionStartedAt", "SessionEnergyWh", "StopReason",
-            "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults", "HlcProtocol", "ReservationId")}
+            "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults", "HlcProtocol", "ReservationId",
+            "ReservationToken")}
         changed = {k: v for k, v in props.items() if self._last_props.get(k) != v}
         if "State" in changed and self._last_props:
             log.info("connector %d: %s -> %s", self.cid, self._last_props["State"], changed["State"],

@@ -28,6 +28,12 @@ log = logging.getLogger("evcharge.ocpp.bridge")
 TOKEN_MEMORY_S = 10.0  # how long a presented token may wait for evse's verdict
 
 
+def reserved_for(props: dict[str, Any], token: str) -> bool:
+    """May `token` start on a connector with these evse properties (free, or reserved for it)?"""
+    reserved = props.get("ReservationToken") or ""
+    return not props.get("ReservationId") or reserved.casefold() == token.casefold()
+
+
 class Bridge:
     def __init__(self, bus: MessageBus, station: OcppService) -> None:
         self.bus = bus

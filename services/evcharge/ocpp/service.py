@@ -30,7 +30,7 @@ from . import customer, delivery, proxy, transport
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
-from .bridge import Bridge
+from .bridge import Bridge, reserved_for
 from .config import OcppConfig, Protocol
 from .devicemodel import NOMINAL_VOLTAGE_V, SUPPLY_PHASES, Variable, pages, standard_model
 from .faults import FaultReporter, event_data
@@ -993,6 +993,8 @@ class OcppService:
                 continue
             if props.get("SessionToken") or self.tx.before_cable(cid):
                 continue
+            if not reserved_for(props, id_token.get("idToken", "")):
+                continue   # reserved for another token (H03): only that token starts there
             self.tx.remote_starts[cid] = (remote_start_id, id_token)
             self.queue.put_state("tx", self.tx.to_json())
             self.pending_remote.append((cid, id_token["idToken"]))

@@ -32,7 +32,7 @@ from .. import boot as bootmod
 from .. import delivery, proxy, transport
 from ..authcache import AuthCache, offline_decision
 from ..boot import Backoff, BootMachine
-from ..bridge import Bridge
+from ..bridge import Bridge, reserved_for
 from ..config import OcppConfig
 from ..firmware import CORE16, SIGNED16, FirmwareAgent, FirmwareRelay
 from ..interfaces import OcppInterface
@@ -748,6 +748,8 @@ class Ocpp16Service:
                 continue
             if props.get("SessionToken") or self.tx.running(cid):
                 continue
+            if not reserved_for(props, id_tag):
+                continue   # 5.13: a reserved connector starts only for its idTag
             self.tx.remote_starts[cid] = id_tag
             self.pending_remote.append((cid, id_tag))
             if profile is not None:  # applied once the Central System assigned the transactionId
