@@ -15,7 +15,7 @@ CASES = [
     ('[2, "bad-1", "GetVariables"]', "bad-1", "RpcFrameworkError"),
     ('[7, "bad-2", "GetVariables", {}]', "bad-2", "MessageTypeNotSupported"),
     ('[2, "bad-3", "NoSuchAction", {}]', "bad-3", "NotImplemented"),
-    ('[2, "bad-4", "ReserveNow", {}]', "bad-4", "NotSupported"),
+    ('[2, "bad-4", "SetDisplayMessage", {}]', "bad-4", "NotSupported"),
     ('[2, "bad-5", "GetVariables", {"getVariableData": "x"}]', "bad-5", "TypeConstraintViolation"),
     ('[2, "bad-6", "GetVariables", {}]', "bad-6", "OccurrenceConstraintViolation"),
     ('[2, "bad-7", "GetBaseReport", {"requestId": 1, "reportBase": "Nonsense"}]', "bad-7", "FormatViolation"),

@@ -9,6 +9,7 @@ from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, m
 from ..common import names
 from ..common.errors import InvalidArgument, InvalidState, require_choice, require_range
 from .config import CONNECTION_TIMEOUT_MAX_S, CONNECTION_TIMEOUT_MIN_S
+from .session import TokenOutcome, parse_utc
 
 if TYPE_CHECKING:
     from .service import ConnectorRuntime, EvseService
@@ -74,8 +75,45 @@ class ConnectorInterface(ServiceInterface):
             raise InvalidState(f"connector {core.connector_id} is faulted: {', '.join(core.blocking_faults)}")
         if core.session is not None and core.session.authorized:
             raise InvalidState(f"connector {core.connector_id} already has an authorized session")
-        self._rt.token(token, "Central")
+        if self._rt.token(token, "Central") == TokenOutcome.RESERVED:
+            raise InvalidState(f"connector {core.connector_id} is reserved for another token")
         return core.session.id if core.session else ""
+
+    @method()
+    def Reserve(self, reservation_id: "u", token: "s", group_token: "s", expires_at: "s") -> "s":
+        """Hold the connector for token (or any token of group_token, may be empty) until expires_at (UTC RFC 3339),
+        kept across restarts. Accepted, Occupied (a session, a plugged EV, a held token or another reservation),
+        Faulted, Unavailable, or Rejected (expires_at is past). The same reservation_id again replaces it."""
+        if reservation_id == 0:
+            raise InvalidArgument("reservation_id must be at least 1 (0 means no reservation)")
+        if not token or len(token) > MAX_TOKEN_LEN:
+            raise InvalidArgument(f"token must be 1..{MAX_TOKEN_LEN} characters, got {len(token)}")
+        if len(group_token) > MAX_TOKEN_LEN:
+            raise InvalidArgument(f"group_token must be at most {MAX_TOKEN_LEN} characters, got {len(group_token)}")
+        try:
+            parse_utc(expires_at)
+        except ValueError:
+            raise InvalidArgument(f"expires_at must be an RFC 3339 time with an offset, e.g. "
+                                  f"2026-01-31T12:00:00Z; got {expires_at!r}") from None
+        return self._rt.reserve(reservation_id, token, group_token, expires_at).value
+
+    @method()
+    def CancelReservation(self, reservation_id: "u") -> "b":
+        """End the reservation with this id (SessionEvent ReservationEnded, reason Cancelled); false when this
+        connector has no such reservation."""
+        return self._rt.cancel_reservation(reservation_id)
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ReservationId(self) -> "u":
+        """The reservation holding this connector, 0 = none."""
+        r = self._rt.core.reservation
+        return r.id if r else 0
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ReservationToken(self) -> "s":
+        """The token the connector is reserved for, or empty."""
+        r = self._rt.core.reservation
+        return r.token if r else ""
 
     @method()
     def Stop(self, reason: "s") -> None:
@@ -148,7 +186,7 @@ class ConnectorInterface(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def State(self) -> "s":
-        """Available, Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing, Faulted or Unavailable."""
+        """Available, Reserved, Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing, Faulted or Unavailable."""
         return self._rt.core.state.value
 
     @dbus_property(access=PropertyAccess.READ)
@@ -220,8 +258,10 @@ class ConnectorInterface(ServiceInterface):
     @signal()
     def SessionEvent(self, session_id: str, event: str, detail: dict) -> "sss":
         """Something happened in a session: session id, event (Authorized, ChargingStarted, Paused,
-        Resumed, Stopped, TokenRejected, PlugInRefused; before the cable (session id ""): TokenHeld
-        {token, token_type, timeout_s} and TokenExpired {token, reason Timeout|Replaced|Inoperative};
+        Resumed, Stopped, TokenRejected {status, ...; status Reserved: reservation_id}, PlugInRefused; before
+        the cable (session id ""): TokenHeld {token, token_type, timeout_s, reservation_id} and TokenExpired
+        {token, reason Timeout|Replaced|Inoperative}; reservations: Reserved {reservation_id, token, group_token,
+        expires_at, replaced}, ReservationEnded {reservation_id, token, reason Used|Expired|Cancelled};
         HLC: HlcStarted, HlcPowerDelivery, HlcStopped, HlcFallback, SlacMatched, SlacFailed {reason,
         attempt, action retry|basic|stop}, SlacRetry), JSON detail."""
         return [session_id, event, json.dumps(detail, sort_keys=True)]

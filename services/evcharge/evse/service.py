@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from ..common.persist import append_line_durable, read_json, write_json_atomic
 from ..common.service import ServiceContext
 from .config import CONNECTION_TIMEOUT_MAX_S, CONNECTION_TIMEOUT_MIN_S, EvseConfig, EvseConnector
 from .interfaces import ConnectorInterface, EvseInterface
-from .session import SLAC_RETRY_EF_S, BoardView, ConnectorSessions, TokenOutcome
+from .session import SLAC_RETRY_EF_S, BoardView, ConnectorSessions, ReserveStatus, TokenOutcome
 
 log = logging.getLogger("evcharge.evse")
 
@@ -62,9 +63,21 @@ class ConnectorRuntime:
 
     # requests
     def token(self, token: str, token_type: str) -> TokenOutcome:
-        outcome = self.core.present_token(token, token_type, time.monotonic())
+        outcome = self.core.present_token(token, token_type, time.monotonic(), wall=datetime.now(UTC))
         self.sync()
         return outcome
+
+    def reserve(self, reservation_id: int, token: str, group_token: str, expires_at: str) -> ReserveStatus:
+        status = self.core.reserve(reservation_id, token, group_token, expires_at, datetime.now(UTC))
+        log.info("connector %d: reservation %d for %s until %s: %s", self.cid, reservation_id, token, expires_at,
+                 status.value, extra=fields(connector=self.cid))
+        self.sync(persist=True)
+        return status
+
+    def cancel_reservation(self, reservation_id: int) -> bool:
+        ok = self.core.cancel_reservation(reservation_id)
+        self.sync(persist=True)
+        return ok
 
     def stop(self, reason: str) -> bool:
         ok = self.core.stop(reason)
@@ -116,7 +129,8 @@ class ConnectorRuntime:
             write_json_atomic(self.svc.state_dir / f"connector-{self.cid}.json", self.core.to_json())
         props = {p: getattr(self.iface, p) for p in (
             "State", "Available", "SessionId", "SessionToken", "SessionStartedAt", "SessionEnergyWh", "StopReason",
-            "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults", "HlcProtocol")}
+            "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults", "HlcProtocol", "ReservationId",
+            "ReservationToken")}
         changed = {k: v for k, v in props.items() if self._last_props.get(k) != v}
         if "State" in changed and self._last_props:
             log.info("connector %d: %s -> %s", self.cid, self._last_props["State"], changed["State"],
@@ -406,12 +420,22 @@ class EvseService:
             s = rt.core.session
             if s and s.authorized and not s.stopped and s.token.casefold() == token.casefold():
                 return rt
-        for rt in rts:  # a plugged EV waiting for authorization
-            s = rt.core.session
-            if s and not s.authorized and rt.core.available and not rt.core.blocking_faults:
+        usable = [rt for rt in rts if rt.core.available and not rt.core.blocking_faults]
+        for rt in usable:  # the connector reserved for this token (its EV plugged or not)
+            r, s = rt.core.reservation, rt.core.session
+            if r and r.matches(token, "") and (s is None or not s.authorized):
                 return rt
-        for rt in rts:  # else hold it for the next plug-in
-            if rt.core.session is None and rt.core.available and not rt.core.blocking_faults:
+        free = [rt for rt in usable if rt.core.reservation is None]
+        for rt in free:  # a plugged EV waiting for authorization
+            s = rt.core.session
+            if s and not s.authorized:
+                return rt
+        for rt in free:  # else hold it for the next plug-in
+            if rt.core.session is None:
+                return rt
+        for rt in usable:  # only reserved connectors: evse says why the token cannot start there
+            s = rt.core.session
+            if s is None or not s.authorized:
                 return rt
         return None
 
@@ -472,7 +496,7 @@ class EvseService:
         while True:
             await asyncio.sleep(1.0)
             for rt in self.connectors.values():
-                rt.core.tick(time.monotonic())
+                rt.core.tick(time.monotonic(), datetime.now(UTC))
                 rt.sync()
 
 

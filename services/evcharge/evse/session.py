@@ -42,12 +42,30 @@ class ConnectorState(str, enum.Enum):
     FINISHING = "Finishing"          # stopped, cable still in
     FAULTED = "Faulted"
     UNAVAILABLE = "Unavailable"
+    RESERVED = "Reserved"            # no session, held for a reservation's token
 
 
 class TokenOutcome(str, enum.Enum):
     AUTHORIZED = "Authorized"        # authorized the current or the next session
     STOPPED = "Stopped"              # the same token stopped the running session
     IGNORED = "Ignored"
+    RESERVED = "Reserved"            # the connector is reserved for another token
+
+
+class ReserveStatus(str, enum.Enum):
+    ACCEPTED = "Accepted"
+    OCCUPIED = "Occupied"
+    FAULTED = "Faulted"
+    UNAVAILABLE = "Unavailable"
+    REJECTED = "Rejected"            # already expired
+
+
+def parse_utc(text: str) -> datetime:
+    """An RFC 3339 time with an offset (Z or +hh:mm) as an aware datetime; ValueError otherwise."""
+    t = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if t.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return t
 
 
 def utc_now() -> str:
@@ -77,6 +95,7 @@ class Session:
     hlc_basic: bool = False          # HLC gave up (SLAC failed): basic charging with nominal PWM
     slac_retry_at: float | None = None   # HLC: the E/F wake-up ends (a new matching) at this monotonic time
     slac_matched_at: float | None = None  # HLC: matched, waiting for the V2G session since then
+    reservation_id: int = 0          # the reservation this session used (OCPP reservationId), 0 = none
 
     @property
     def authorized(self) -> bool:
@@ -92,6 +111,25 @@ class PendingToken:
     token: str
     token_type: str
     expires: float
+    reservation_id: int = 0
+
+
+@dataclass
+class Reservation:
+    """The connector is held for `token` (or any token of `group_token`) until `expires_at` (UTC, wall clock:
+    the CSMS's expiry is an absolute time that outlives a restart)."""
+    id: int
+    token: str
+    expires_at: str
+    group_token: str = ""
+
+    def expired(self, wall: datetime) -> bool:
+        return wall >= parse_utc(self.expires_at)
+
+    def matches(self, token: str, group_token: str) -> bool:
+        if token.casefold() == self.token.casefold():
+            return True
+        return bool(self.group_token and group_token and group_token.casefold() == self.group_token.casefold())
 
 
 @dataclass
@@ -128,6 +166,7 @@ class ConnectorSessions:
     allocation_a: float = 0.0
     meter_wh: float | None = None
     pending: PendingToken | None = None
+    reservation: Reservation | None = None
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     # --- outputs ---------------------------------------------------------------------------
@@ -178,7 +217,9 @@ class ConnectorSessions:
         if s is None:
             if not self.available:
                 return ConnectorState.UNAVAILABLE
-            return ConnectorState.PREPARING if self.board.plugged else ConnectorState.AVAILABLE
+            if self.board.plugged:
+                return ConnectorState.PREPARING
+            return ConnectorState.RESERVED if self.reservation else ConnectorState.AVAILABLE
         if s.stopped:
             return ConnectorState.FINISHING
         if not s.authorized:
@@ -209,8 +250,9 @@ class ConnectorSessions:
                 if not s.stopped:
                     self._stop(FAULT_STOP_REASONS.get(fault, "Other"), detail=fault)
 
-    def present_token(self, token: str, token_type: str, now: float) -> TokenOutcome:
-        """A token that the auth service accepted."""
+    def present_token(self, token: str, token_type: str, now: float, group_token: str = "",
+                      wall: datetime | None = None) -> TokenOutcome:
+        """A token that the auth service accepted (group_token: its group, where known)."""
         s = self.session
         if s is not None and s.authorized and not s.stopped:
             if s.token.casefold() == token.casefold():
@@ -219,7 +261,18 @@ class ConnectorSessions:
             return TokenOutcome.IGNORED
         if not self.available or self.blocking_faults:
             return TokenOutcome.IGNORED
+        if wall is not None:
+            self._expire_reservation(wall)
+        r = self.reservation
+        if r is not None and not r.matches(token, group_token):
+            self._event("TokenRejected", {"status": "Reserved", "token": token, "reservation_id": r.id})
+            return TokenOutcome.RESERVED
+        reservation_id = r.id if r else 0
+        if r is not None:
+            self.reservation = None
+            self._event("ReservationEnded", {"reservation_id": r.id, "reason": "Used", "token": token})
         if s is not None and not s.authorized:
+            s.reservation_id = reservation_id
             self._authorize(token, token_type)
             return TokenOutcome.AUTHORIZED
         if s is None:
@@ -227,11 +280,46 @@ class ConnectorSessions:
             # OCPP can begin its transaction at authorization (TxStartPoint Authorized, E03 / TC_E_39).
             if self.pending and self.pending.token.casefold() != token.casefold():
                 self._event_noses("TokenExpired", {"token": self.pending.token, "reason": "Replaced"})
-            self.pending = PendingToken(token, token_type, now + self.connection_timeout_s)
-            self._event_noses("TokenHeld", {"token": token, "token_type": token_type,
-                                            "timeout_s": self.connection_timeout_s})
+            self.pending = PendingToken(token, token_type, now + self.connection_timeout_s, reservation_id)
+            held = {"token": token, "token_type": token_type, "timeout_s": self.connection_timeout_s}
+            self._event_noses("TokenHeld", held | ({"reservation_id": reservation_id} if reservation_id else {}))
             return TokenOutcome.AUTHORIZED
         return TokenOutcome.IGNORED
+
+    # --- reservations (OCPP 2.0.1 H, 1.6 Reservation profile) -------------------------------------
+    def reserve(self, reservation_id: int, token: str, group_token: str, expires_at: str,
+                wall: datetime) -> ReserveStatus:
+        """Hold the connector for a token until expires_at. The same id again replaces the reservation
+        (OCPP H01.FR.02: the CSMS updates it); another one while reserved is Occupied."""
+        if self.blocking_faults:
+            return ReserveStatus.FAULTED
+        if not self.available:
+            return ReserveStatus.UNAVAILABLE
+        self._expire_reservation(wall)
+        busy = self.session is not None or self.board.plugged or self.pending is not None
+        if busy or (self.reservation is not None and self.reservation.id != reservation_id):
+            return ReserveStatus.OCCUPIED
+        if wall >= parse_utc(expires_at):
+            return ReserveStatus.REJECTED
+        replaced = self.reservation is not None
+        self.reservation = Reservation(reservation_id, token, expires_at, group_token)
+        self._event_noses("Reserved", {"reservation_id": reservation_id, "token": token, "group_token": group_token,
+                                       "expires_at": expires_at, "replaced": replaced})
+        return ReserveStatus.ACCEPTED
+
+    def cancel_reservation(self, reservation_id: int) -> bool:
+        r = self.reservation
+        if r is None or r.id != reservation_id:
+            return False
+        self.reservation = None
+        self._event_noses("ReservationEnded", {"reservation_id": r.id, "reason": "Cancelled", "token": r.token})
+        return True
+
+    def _expire_reservation(self, wall: datetime) -> None:
+        r = self.reservation
+        if r is not None and r.expired(wall):
+            self.reservation = None
+            self._event_noses("ReservationEnded", {"reservation_id": r.id, "reason": "Expired", "token": r.token})
 
     def stop(self, reason: str) -> bool:
         s = self.session
@@ -341,7 +429,9 @@ class ConnectorSessions:
             if not s.stopped or self.board.contactor_closed:
                 s.energy_wh = max(0.0, energy_wh - s.energy_start_wh)
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, wall: datetime | None = None) -> None:
+        if wall is not None:
+            self._expire_reservation(wall)
         s = self.session
         if s is not None and not s.stopped:
             if s.slac_retry_at is not None and now >= s.slac_retry_at:
@@ -362,6 +452,7 @@ class ConnectorSessions:
         self.session = s
         self.events.append(("SessionStarted", {"session_id": s.id, "started_at": s.started_at}))
         if self.pending and now < self.pending.expires:
+            s.reservation_id = self.pending.reservation_id
             self._authorize(self.pending.token, self.pending.token_type)
         self.pending = None
 
@@ -371,7 +462,10 @@ class ConnectorSessions:
         s.token, s.token_type, s.authorized_at = token, token_type, utc_now()
         if self.meter_wh is not None:
             s.energy_start_wh = self.meter_wh
-        self._event("Authorized", {"token": token, "token_type": token_type})
+        detail: dict[str, Any] = {"token": token, "token_type": token_type}
+        if s.reservation_id:
+            detail["reservation_id"] = s.reservation_id
+        self._event("Authorized", detail)
 
     def _stop(self, reason: str, detail: str = "") -> None:
         s = self.session
@@ -401,10 +495,13 @@ class ConnectorSessions:
 
     # --- persistence -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        return {"available": self.available, "session": asdict(self.session) if self.session else None}
+        return {"available": self.available, "session": asdict(self.session) if self.session else None,
+                "reservation": asdict(self.reservation) if self.reservation else None}
 
     def load_json(self, data: dict[str, Any]) -> None:
         self.available = bool(data.get("available", True))
+        if data.get("reservation"):
+            self.reservation = Reservation(**data["reservation"])
         if data.get("session"):
             self.session = Session(**data["session"])
             # Until the board says otherwise, the EV is where we left it: no spurious plug-in.

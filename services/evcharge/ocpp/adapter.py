@@ -298,6 +298,17 @@ class Link(ChargePoint):
     async def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
         return call_result.UnlockConnector(status=await self.station.unlock_connector(evse_id, connector_id))
 
+    @on(Action.reserve_now)
+    async def on_reserve_now(self, id: int, expiry_date_time: str, id_token: dict,  # noqa: A002 - OCPP's name
+                             evse_id: int | None = None, group_id_token: dict | None = None, **_: Any) -> Any:
+        status = await self.station.reserve_now(id, expiry_date_time, to_camel(id_token), evse_id,
+                                                to_camel(group_id_token))
+        return call_result.ReserveNow(status=status)
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        return call_result.CancelReservation(status=await self.station.cancel_reservation(reservation_id))
+
     @on(Action.get_log)
     def on_get_log(self, log: dict, log_type: str, request_id: int, retries: int | None = None,
                    retry_interval: int | None = None, **_: Any) -> Any:

@@ -28,6 +28,12 @@ log = logging.getLogger("evcharge.ocpp.bridge")
 TOKEN_MEMORY_S = 10.0  # how long a presented token may wait for evse's verdict
 
 
+def reserved_for(props: dict[str, Any], token: str) -> bool:
+    """May `token` start on a connector with these evse properties (free, or reserved for it)?"""
+    reserved = props.get("ReservationToken") or ""
+    return not props.get("ReservationId") or reserved.casefold() == token.casefold()
+
+
 class Bridge:
     def __init__(self, bus: MessageBus, station: OcppService) -> None:
         self.bus = bus
@@ -134,6 +140,16 @@ class Bridge:
     async def set_availability(self, cid: int, operative: bool) -> None:
         await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
                    "SetAvailability", "b", [operative])
+
+    async def reserve(self, cid: int, reservation_id: int, token: str, group_token: str, expires_at: str) -> str:
+        (status,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
+                               "Reserve", "usss", [reservation_id, token, group_token, expires_at])
+        return status
+
+    async def cancel_reservation(self, cid: int, reservation_id: int) -> bool:
+        (ok,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
+                           "CancelReservation", "u", [reservation_id])
+        return bool(ok)
 
     async def unlock(self, cid: int) -> str:
         (status,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,

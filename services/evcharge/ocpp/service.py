@@ -30,7 +30,7 @@ from . import customer, delivery, proxy, transport
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
-from .bridge import Bridge
+from .bridge import Bridge, reserved_for
 from .config import OcppConfig, Protocol
 from .devicemodel import NOMINAL_VOLTAGE_V, SUPPLY_PHASES, Variable, pages, standard_model
 from .faults import FaultReporter, event_data
@@ -62,7 +62,7 @@ LOCAL_LIST_MAX = 1000  # auth.locallist.MAX_ENTRIES
 # evse connector State -> OCPP ConnectorStatusEnumType
 CONNECTOR_STATUS = {"Available": "Available", "Preparing": "Occupied", "Charging": "Occupied",
                     "SuspendedEV": "Occupied", "SuspendedEVSE": "Occupied", "Finishing": "Occupied",
-                    "Faulted": "Faulted", "Unavailable": "Unavailable"}
+                    "Faulted": "Faulted", "Unavailable": "Unavailable", "Reserved": "Reserved"}
 
 
 def utc_now() -> str:
@@ -137,6 +137,7 @@ class OcppService:
         self.token_types: dict[int, tuple[str, str]] = {}   # connector -> (token, real type) of a CSMS-authorized card
         self.groups: dict[str, str] = {}          # casefolded token -> groupIdToken the CSMS gave it (C09)
         self.session_token: dict[int, str] = {}   # connector -> the token that authorized its session
+        self.reservation_used: dict[int, int] = {}   # connector -> reservation its reserved token used (H03)
         self._load_session_groups()
         self.stop_token: dict[int, dict[str, str]] = {}  # connector -> the other card of the group stopping it
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
@@ -382,6 +383,9 @@ class OcppService:
         if payload is None:
             return
         tx_id = payload["transactionInfo"]["transactionId"]
+        if "idToken" in payload and cid in self.reservation_used:
+            # H03: the transaction the reserved token authorized names its reservation.
+            payload["reservationId"] = self.reservation_used.pop(cid)
         self.queue.enqueue("TransactionEvent", payload, transaction_id=tx_id, state=self.tx.to_json())
         if self.online:  # the sender sends it now: no Heartbeat needed for another interval
             self.boot.message_sent(time.monotonic())
@@ -546,6 +550,10 @@ class OcppService:
     def on_session_event(self, cid: int, session_id: str, event: str, detail: dict[str, Any]) -> None:
         if cid not in self.evses:
             return
+        if event in ("Authorized", "TokenHeld") and detail.get("reservation_id"):
+            self.reservation_used[cid] = int(detail["reservation_id"])
+        if event == "ReservationEnded" and detail.get("reason") == "Expired":
+            self.spawn(self._reservation_status(int(detail.get("reservation_id", 0)), "Expired"))
         if event == "Authorized":
             token, token_type = detail.get("token", ""), detail.get("token_type", "")
             known = self.token_types.pop(cid, None)
@@ -599,6 +607,7 @@ class OcppService:
         self.next_sample.pop(cid, None)
         if self.session_token.pop(cid, None) is not None:
             self._save_session_groups()
+        self.reservation_used.pop(cid, None)
         self.stop_token.pop(cid, None)
         for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
             self.faults.clear_fault(cid, fault)
@@ -984,6 +993,8 @@ class OcppService:
                 continue
             if props.get("SessionToken") or self.tx.before_cable(cid):
                 continue
+            if not reserved_for(props, id_token.get("idToken", "")):
+                continue   # reserved for another token (H03): only that token starts there
             self.tx.remote_starts[cid] = (remote_start_id, id_token)
             self.queue.put_state("tx", self.tx.to_json())
             self.pending_remote.append((cid, id_token["idToken"]))
@@ -1307,6 +1318,54 @@ class OcppService:
 
     async def local_list_version(self) -> int:
         return await self.bridge.local_list_version()
+
+    # --- reservations (H01-H04): evse holds them, persisted; we translate ------------------------
+    async def reserve_now(self, reservation_id: int, expiry: str, id_token: dict[str, Any], evse_id: int | None,
+                          group_id_token: dict[str, Any] | None) -> str:
+        if not self.dm.get_bool("ReservationCtrlr", "Enabled"):
+            return "Rejected"
+        if evse_id is None or evse_id == 0:   # NonEvseSpecific is false: no unspecified-EVSE reservations
+            log.info("ReserveNow %d without an EVSE: Rejected (ReservationCtrlr.NonEvseSpecific false)",
+                     reservation_id)
+            return "Rejected"
+        cids = sorted(c for c, (e, _k) in self.evses.items() if e == evse_id)
+        if not cids:
+            return "Rejected"
+        group = (group_id_token or {}).get("idToken", "")
+        try:
+            for other in self.evses:   # H01.FR.02: the same id elsewhere is replaced by this one
+                if other not in cids and self.connector_props.get(other, {}).get("ReservationId") == reservation_id:
+                    await self.bridge.cancel_reservation(other, reservation_id)
+            status = await self.bridge.reserve(cids[0], reservation_id, id_token.get("idToken", ""), group, expiry)
+        except (DBusError, TimeoutError) as e:
+            log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
+            return "Rejected"
+        log.info("ReserveNow %d on EVSE %d for %s until %s: %s", reservation_id, evse_id, id_token.get("idToken"),
+                 expiry, status, extra=fields(connector=cids[0]))
+        return status
+
+    async def cancel_reservation(self, reservation_id: int) -> str:
+        for cid in sorted(self.evses):
+            try:
+                if await self.bridge.cancel_reservation(cid, reservation_id):
+                    log.info("CancelReservation %d: Accepted", reservation_id, extra=fields(connector=cid))
+                    return "Accepted"
+            except (DBusError, TimeoutError) as e:
+                log.warning("CancelReservation %d: connector %d: %s", reservation_id, cid, e)
+        log.info("CancelReservation %d: Rejected (no such reservation)", reservation_id)
+        return "Rejected"
+
+    async def _reservation_status(self, reservation_id: int, status: str) -> None:
+        """ReservationStatusUpdate (H04): best effort, a reservation that ended while offline is not reported."""
+        link = self.link
+        if link is None or not self.online or not reservation_id:
+            return
+        try:
+            await link.call(make_call("ReservationStatusUpdate", {"reservationId": reservation_id,
+                                                                  "reservationUpdateStatus": status}),
+                            suppress=False)
+        except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
+            log.info("ReservationStatusUpdate %d %s failed: %s", reservation_id, status, e)
 
     async def unlock_connector(self, evse_id: int, connector_id: int) -> str:
         cid = next((c for c, (e, k) in self.evses.items() if e == evse_id and k == connector_id), None)

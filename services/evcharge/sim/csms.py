@@ -194,6 +194,10 @@ class StationHandler(ChargePoint):
     def on_log_status(self, **_: Any) -> Any:
         return call_result.LogStatusNotification()
 
+    @on(Action.reservation_status_update)
+    def on_reservation_status_update(self, **_: Any) -> Any:
+        return call_result.ReservationStatusUpdate()
+
     @on(Action.notify_customer_information)
     def on_notify_customer_information(self, **_: Any) -> Any:
         return call_result.NotifyCustomerInformation()

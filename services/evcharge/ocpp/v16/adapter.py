@@ -186,6 +186,16 @@ class Link16(ChargePoint):
         # awaits evse over D-Bus, never an OCPP call: no deadlock of the receive loop
         return call_result.UnlockConnector(status=await self.station.unlock_connector(connector_id))
 
+    @on(Action.reserve_now)
+    async def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
+                             parent_id_tag: str | None = None, **_: Any) -> Any:
+        status = await self.station.reserve_now(connector_id, expiry_date, id_tag, reservation_id, parent_id_tag)
+        return call_result.ReserveNow(status=status)
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        return call_result.CancelReservation(status=await self.station.cancel_reservation(reservation_id))
+
     @on(Action.clear_cache)
     def on_clear_cache(self, **_: Any) -> Any:
         return call_result.ClearCache(status=self.station.clear_cache())

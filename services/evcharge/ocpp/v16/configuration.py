@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .locallist import LOCAL_AUTH_LIST_MAX_LENGTH, SEND_LOCAL_LIST_MAX_LENGTH
 
 MEASURANDS = {"Energy.Active.Import.Register", "Power.Active.Import"}  # what the meter service provides
-FEATURE_PROFILES = "Core,FirmwareManagement,LocalAuthListManagement,SmartCharging,RemoteTrigger"
+FEATURE_PROFILES = "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
 GET_CONFIGURATION_MAX_KEYS = 50
 CSL_MAX_ITEMS = 10
 CERTIFICATE_STORE_MAX_LENGTH = 20          # roots of both types together (M05.FR.03)
@@ -94,6 +94,8 @@ def standard_keys(*, heartbeat_s: int, sample_interval_s: int, connectors: int, 
         Key("StopTxnAlignedData", Kind.CSL, "", allowed=m),
         Key("StopTxnSampledData", Kind.CSL, "", allowed=m),
         Key("SupportedFeatureProfiles", Kind.CSL, FEATURE_PROFILES, readonly=True),
+        # Reservation profile: per connector only, ReserveNow for connector 0 is Rejected.
+        Key("ReserveConnectorZeroSupported", Kind.BOOL, "false", readonly=True),
         Key("TransactionMessageAttempts", Kind.INT, str(attempts), minimum=1, maximum=100),
         Key("TransactionMessageRetryInterval", Kind.INT, str(retry_interval_s), maximum=3600),
         Key("UnlockConnectorOnEVSideDisconnect", Kind.BOOL, "true", readonly=True),

@@ -32,7 +32,7 @@ from .. import boot as bootmod
 from .. import delivery, proxy, transport
 from ..authcache import AuthCache, offline_decision
 from ..boot import Backoff, BootMachine
-from ..bridge import Bridge
+from ..bridge import Bridge, reserved_for
 from ..config import OcppConfig
 from ..firmware import CORE16, SIGNED16, FirmwareAgent, FirmwareRelay
 from ..interfaces import OcppInterface
@@ -565,12 +565,17 @@ class Ocpp16Service:
     def on_session_event(self, cid: int, session_id: str, event: str, detail: dict[str, Any]) -> None:
         if cid not in self.connectors:
             return
+        if event == "ReservationEnded" and detail.get("reason") == "Expired":
+            log.info("connector %d: reservation %s expired", cid, detail.get("reservation_id"),
+                     extra=fields(connector=cid))
         if event == "Authorized":
             if self.tx.session_id(cid) != session_id:
                 self.tx.session_started(cid, session_id)
             self.next_sample.pop(cid, None)
             out = self.tx.authorized(cid, detail.get("token", ""), self._energy(cid), utc_now())
             if out:
+                if detail.get("reservation_id"):   # 5.13: the transaction that used the reservation names it
+                    out[1]["reservationId"] = int(detail["reservation_id"])
                 self._emit("StartTransaction", out[1], out[0])
         elif event == "Stopped":
             out = self.tx.stopped(cid, detail.get("reason", "Other"), self._energy(cid), utc_now(),
@@ -743,6 +748,8 @@ class Ocpp16Service:
                 continue
             if props.get("SessionToken") or self.tx.running(cid):
                 continue
+            if not reserved_for(props, id_tag):
+                continue   # 5.13: a reserved connector starts only for its idTag
             self.tx.remote_starts[cid] = id_tag
             self.pending_remote.append((cid, id_tag))
             if profile is not None:  # applied once the Central System assigned the transactionId
@@ -816,6 +823,37 @@ class Ocpp16Service:
                 await asyncio.sleep(0.05)  # a soft reset lets the queue drain first
         log.info("%s reset: restarting the service", kind)
         self.restart_requested.set()  # common.service exits with EXIT_RESTART; systemd starts us again
+
+    # --- Reservation profile (5.13 ReserveNow, 5.5 CancelReservation): evse holds them ---------------
+    async def reserve_now(self, connector_id: int, expiry: str, id_tag: str, reservation_id: int,
+                          parent_id_tag: str | None) -> str:
+        if connector_id == 0:   # ReserveConnectorZeroSupported is false
+            log.info("ReserveNow %d for connector 0: Rejected (ReserveConnectorZeroSupported false)", reservation_id)
+            return "Rejected"
+        cid = self._cid(connector_id)
+        if cid is None:
+            return "Rejected"
+        try:
+            for other in self.connectors:   # the same id on another connector: this one replaces it
+                if other != cid and self.connector_props.get(other, {}).get("ReservationId") == reservation_id:
+                    await self.bridge.cancel_reservation(other, reservation_id)
+            status = await self.bridge.reserve(cid, reservation_id, id_tag, parent_id_tag or "", expiry)
+        except (DBusError, TimeoutError) as e:
+            log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
+            return "Rejected"
+        log.info("ReserveNow %d on connector %d for %s until %s: %s", reservation_id, connector_id, id_tag, expiry,
+                 status, extra=fields(connector=cid))
+        return status
+
+    async def cancel_reservation(self, reservation_id: int) -> str:
+        for cid in sorted(self.connectors):
+            try:
+                if await self.bridge.cancel_reservation(cid, reservation_id):
+                    log.info("CancelReservation %d: Accepted", reservation_id, extra=fields(connector=cid))
+                    return "Accepted"
+            except (DBusError, TimeoutError) as e:
+                log.warning("CancelReservation %d: connector %d: %s", reservation_id, cid, e)
+        return "Rejected"
 
     async def unlock_connector(self, connector_id: int) -> str:
         """5.17: a running transaction is stopped first (reason UnlockCommand), then evse unlocks."""

@@ -1,0 +1,136 @@
+"""Reservations in the evse service over D-Bus (org.evcharge.Evse1.Connector Reserve / CancelReservation):
+the real board, auth and evse on the private bus, cards tapped on the shared simulated reader."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from dbus_fast import DBusError
+
+CARD = "04A1B2C3"
+OTHER = "0DDBA110"
+AUTH = {"allow_list": [{"token": CARD, "token_type": "ISO14443"}, {"token": OTHER, "token_type": "ISO14443"}]}
+
+
+def at(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def events(stack, cid: int, name: str) -> list[dict]:
+    path = f"/org/evcharge/Evse1/Connector/{cid}"
+    return [json.loads(s[2][2]) for s in stack.signals_named("SessionEvent") if s[0] == path and s[2][1] == name]
+
+
+async def wait_event(stack, cid: int, name: str, where=lambda d: True) -> dict:
+    async def found():
+        return [d for d in events(stack, cid, name) if where(d)]
+    (d, *_) = await stack.wait(found, bool, what_name=f"SessionEvent {name} on connector {cid}")
+    return d
+
+
+async def test_reserved_connector_refuses_other_cards_and_the_reserved_card_uses_it(stack):
+    await stack.start(auth_extra=AUTH)
+    (status,) = await stack.evse(1, "Reserve", "usss", 7, CARD, "", at(600))
+    assert status == "Accepted"
+    conn = await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Reserved")
+    assert conn["ReservationId"] == 7
+    assert (await stack.conn(2))["State"] == "Available"
+    await stack.evse(2, "SetAvailability", "b", False)  # the shared reader has nowhere else to send OTHER
+
+    await stack.sim(1, "PlugIn", "d", 220.0)   # an EV without a card: it does not charge for someone else
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Preparing")
+    await stack.tap(OTHER)
+    rejected = await wait_event(stack, 1, "TokenRejected")
+    assert rejected["status"] == "Reserved" and rejected["reservation_id"] == 7
+    conn = await stack.conn(1)
+    assert conn["SessionToken"] == "" and conn["OfferedCurrentA"] == 0 and conn["ReservationId"] == 7
+
+    await stack.tap(CARD)
+    used = await wait_event(stack, 1, "ReservationEnded")
+    assert used == {"reservation_id": 7, "reason": "Used", "token": CARD}
+    auth = await wait_event(stack, 1, "Authorized")
+    assert auth["reservation_id"] == 7
+    conn = await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD)
+    assert conn["ReservationId"] == 0
+    await stack.sim(1, "Unplug")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available")
+
+
+async def test_card_before_cable_goes_to_the_connector_reserved_for_it(stack):
+    await stack.start(auth_extra=AUTH)
+    (status,) = await stack.evse(2, "Reserve", "usss", 9, CARD, "", at(600))
+    assert status == "Accepted"
+    await stack.tap(CARD)
+    held = await wait_event(stack, 2, "TokenHeld")
+    assert held["token"] == CARD and held["reservation_id"] == 9
+    assert events(stack, 1, "TokenHeld") == []
+    await stack.sim(2, "PlugIn", "d", 220.0)
+    auth = await wait_event(stack, 2, "Authorized")
+    assert auth["reservation_id"] == 9
+    # OTHER tapped now finds connector 1, free: it is held there, not refused.
+    await stack.tap(OTHER)
+    assert (await wait_event(stack, 1, "TokenHeld"))["token"] == OTHER
+
+
+async def test_reservation_expires_and_cancel(stack):
+    await stack.start(auth_extra=AUTH)
+    (status,) = await stack.evse(1, "Reserve", "usss", 3, CARD, "", at(6))
+    assert status == "Accepted"
+    ended = await wait_event(stack, 1, "ReservationEnded")
+    assert ended == {"reservation_id": 3, "reason": "Expired", "token": CARD}
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available" and c["ReservationId"] == 0)
+
+    (status,) = await stack.evse(1, "Reserve", "usss", 4, CARD, "", at(600))
+    assert status == "Accepted"
+    assert (await stack.evse(1, "CancelReservation", "u", 5)) == [False]
+    assert (await stack.evse(1, "CancelReservation", "u", 4)) == [True]
+    assert (await wait_event(stack, 1, "ReservationEnded", lambda d: d["reservation_id"] == 4))["reason"] == "Cancelled"
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available" and c["ReservationId"] == 0)
+
+
+async def test_refusals_occupied_unavailable_faulted_and_rejected(stack):
+    await stack.start(auth_extra=AUTH)
+    assert (await stack.evse(1, "Reserve", "usss", 1, CARD, "", at(-1))) == ["Rejected"]
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Preparing")
+    assert (await stack.evse(1, "Reserve", "usss", 1, CARD, "", at(600))) == ["Occupied"]
+    await stack.evse(2, "SetAvailability", "b", False)
+    assert (await stack.evse(2, "Reserve", "usss", 2, CARD, "", at(600))) == ["Unavailable"]
+    await stack.evse(2, "SetAvailability", "b", True)
+    await stack.sim(2, "SetRcdTripped", "b", True)
+    await stack.wait(lambda: stack.conn(2), lambda c: c["State"] == "Faulted")
+    assert (await stack.evse(2, "Reserve", "usss", 2, CARD, "", at(600))) == ["Faulted"]
+    assert (await stack.conn(2))["ReservationId"] == 0
+    assert events(stack, 1, "Reserved") == [] and events(stack, 2, "Reserved") == []
+
+
+@pytest.mark.parametrize("args,message", [
+    ((0, CARD, "", "2030-01-01T00:00:00Z"), "reservation_id"),
+    ((1, "", "", "2030-01-01T00:00:00Z"), "token"),
+    ((1, CARD, "G" * 37, "2030-01-01T00:00:00Z"), "group_token"),
+    ((1, CARD, "", "2030-01-01T00:00:00"), "expires_at"),
+    ((1, CARD, "", "soon"), "expires_at"),
+])
+async def test_bad_arguments_are_refused_with_a_named_error(stack, args, message):
+    await stack.start(("board", "evse"))
+    with pytest.raises(DBusError) as e:
+        await stack.evse(1, "Reserve", "usss", *args)
+    assert e.value.type == "org.evcharge.Error.InvalidArgument" and message in e.value.text
+    assert (await stack.conn(1))["ReservationId"] == 0
+
+
+async def test_reservation_survives_kill_of_evse(stack):
+    await stack.start(auth_extra=AUTH)
+    await stack.evse(2, "SetAvailability", "b", False)
+    (status,) = await stack.evse(1, "Reserve", "usss", 11, CARD, "FLEET", at(600))
+    assert status == "Accepted"
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Reserved")
+    starts = stack.sup.starts("evse")
+    stack.sup.kill("evse")
+    await stack.sup.wait_restarted("evse", starts)
+    conn = await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Reserved")
+    assert conn["ReservationId"] == 11
+    await stack.tap(OTHER)   # still refused after the restart
+    assert (await wait_event(stack, 1, "TokenRejected"))["status"] == "Reserved"

@@ -1,0 +1,140 @@
+"""OCPP 2.0.1 reservations (functional block H, H01-H04) with the real stack and the test CSMS.
+
+Part 6 (v1.3) has no H test cases yet ("intentionally blank"); the steps follow its reusable state
+"Reserved" (ReserveNow Accepted, then StatusNotification and NotifyEvent AvailabilityState Reserved)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+CARD = "04A1B2C3"  # in the auth service's local list (conftest)
+
+
+def at(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def reserve(csms, rid: int, evse_id: int | None = 1, token: str = CARD, seconds: float = 600) -> str:
+    payload = {"id": rid, "expiryDateTime": at(seconds), "idToken": {"idToken": token, "type": "ISO14443"}}
+    if evse_id is not None:
+        payload["evseId"] = evse_id
+    return (await csms.call("ReserveNow", payload))["status"]
+
+
+async def reported(csms, evse_id: int, status: str) -> None:
+    await csms.wait_for("StatusNotification", where=lambda p: p["evseId"] == evse_id
+                        and p["connectorStatus"] == status)
+    await csms.wait_for("NotifyEvent", where=lambda p: p["eventData"][0]["actualValue"] == status
+                        and p["eventData"][0]["component"]["evse"]["id"] == evse_id)
+
+
+async def test_H01_reserve_evse_reported_reserved_and_reserved_card_starts_with_reservation_id(start_ocpp, csms):
+    stack = await start_ocpp()
+    assert await reserve(csms, 17) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    assert (await stack.conn(1))["ReservationId"] == 17
+    # H03: the reserved card, then the cable; the transaction names the reservation.
+    await stack.tap(CARD)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: "idToken" in p)
+    assert ev["idToken"]["idToken"] == CARD and ev["reservationId"] == 17
+    assert all("reservationId" not in p for p in csms.received("TransactionEvent") if p is not ev)
+    await reported(csms, 1, "Occupied")
+    assert (await stack.conn(1))["ReservationId"] == 0
+    assert csms.received("ReservationStatusUpdate") == []
+
+
+async def test_H01_started_transaction_carries_reservation_id_with_tx_start_point_authorized(start_ocpp, csms):
+    stack = await start_ocpp()
+    r = await csms.call("SetVariables", {"setVariableData": [{
+        "component": {"name": "TxCtrlr"}, "variable": {"name": "TxStartPoint"}, "attributeValue": "Authorized"}]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert await reserve(csms, 5, evse_id=2) == "Accepted"
+    await reported(csms, 2, "Reserved")
+    await stack.sim(2, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)   # the EV waits on the reserved connector 2: the shared reader's card goes there
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started")
+    assert ev["evse"]["id"] == 2 and ev["idToken"]["idToken"] == CARD and ev["reservationId"] == 5
+
+
+async def test_H03_request_start_with_another_token_is_rejected_on_the_reserved_evse(start_ocpp, csms):
+    stack = await start_ocpp()
+    assert await reserve(csms, 50, evse_id=1) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": "SOMEONE", "type": "Central"},
+                                                    "remoteStartId": 1, "evseId": 1})
+    assert r["status"] == "Rejected"
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": CARD, "type": "ISO14443"},
+                                                    "remoteStartId": 2, "evseId": 1})
+    assert r["status"] == "Accepted"
+    await stack.wait(lambda: stack.conn(1), lambda c: c["ReservationId"] == 0)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: "idToken" in p)
+    assert ev["idToken"]["idToken"] == CARD and ev["reservationId"] == 50
+
+
+async def test_H04_reservation_expires_with_status_update(start_ocpp, csms):
+    stack = await start_ocpp()
+    assert await reserve(csms, 8, seconds=6) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    (upd,) = await csms.wait_for("ReservationStatusUpdate", timeout=30)
+    assert upd == {"reservationId": 8, "reservationUpdateStatus": "Expired"}
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available")
+    await csms.wait_for("StatusNotification", where=lambda p: p["evseId"] == 1 and p["connectorStatus"] == "Available"
+                        and p is not csms.received("StatusNotification")[0])
+
+
+async def test_H02_cancel_reservation(start_ocpp, csms):
+    stack = await start_ocpp()
+    assert await reserve(csms, 21, evse_id=2) == "Accepted"
+    await reported(csms, 2, "Reserved")
+    assert (await csms.call("CancelReservation", {"reservationId": 22}))["status"] == "Rejected"
+    assert (await csms.call("CancelReservation", {"reservationId": 21}))["status"] == "Accepted"
+    await stack.wait(lambda: stack.conn(2), lambda c: c["State"] == "Available" and c["ReservationId"] == 0)
+    await csms.wait_for("StatusNotification", 2, where=lambda p: p["evseId"] == 2 and p["connectorStatus"] == "Available")
+    assert csms.received("ReservationStatusUpdate") == []   # cancelled by the CSMS: nothing to tell it
+
+
+async def test_H01_refusals_occupied_unavailable_no_evse_unknown_evse(start_ocpp, csms):
+    stack = await start_ocpp()
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Preparing")
+    assert await reserve(csms, 1, evse_id=1) == "Occupied"
+    r = await csms.call("ChangeAvailability", {"operationalStatus": "Inoperative", "evse": {"id": 2}})
+    assert r["status"] == "Accepted"
+    await stack.wait(lambda: stack.conn(2), lambda c: c["State"] == "Unavailable")
+    assert await reserve(csms, 2, evse_id=2) == "Unavailable"
+    assert await reserve(csms, 3, evse_id=None) == "Rejected"   # NonEvseSpecific is false
+    assert await reserve(csms, 4, evse_id=9) == "Rejected"
+    assert (await stack.conn(1))["ReservationId"] == 0 and (await stack.conn(2))["ReservationId"] == 0
+
+
+async def test_H01_same_id_moves_the_reservation_and_controller_variables(start_ocpp, csms):
+    stack = await start_ocpp()
+    assert await reserve(csms, 30, evse_id=1) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    assert await reserve(csms, 30, evse_id=2) == "Accepted"   # H01.FR.02: replaces the one on EVSE 1
+    await stack.wait(lambda: stack.conn(1), lambda c: c["ReservationId"] == 0 and c["State"] == "Available")
+    assert (await stack.conn(2))["ReservationId"] == 30
+    r = await csms.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "ReservationCtrlr"}, "variable": {"name": n}}
+        for n in ("Available", "Enabled", "NonEvseSpecific")]})
+    assert [v["attributeValue"] for v in r["getVariableResult"]] == ["true", "true", "false"]
+    r = await csms.call("SetVariables", {"setVariableData": [{
+        "component": {"name": "ReservationCtrlr"}, "variable": {"name": "Enabled"}, "attributeValue": "false"}]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert await reserve(csms, 31, evse_id=1) == "Rejected"
+
+
+async def test_reservation_survives_kill_of_evse_and_of_ocpp(start_ocpp, csms):
+    stack = await start_ocpp()
+    assert await reserve(csms, 40, evse_id=1) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    for name in ("evse", "ocpp"):
+        starts = stack.sup.starts(name)
+        stack.sup.kill(name)
+        await stack.sup.wait_restarted(name, starts)
+    conn = await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Reserved")
+    assert conn["ReservationId"] == 40
+    await csms.wait_for("BootNotification", 2)
+    assert (await csms.call("CancelReservation", {"reservationId": 40}))["status"] == "Accepted"

@@ -1,0 +1,15 @@
+"""Which remote start may use a connector: free ones, or the one reserved for that very token (H03, 1.6 5.13)."""
+
+from evcharge.ocpp.bridge import reserved_for
+
+
+def test_free_connector_takes_any_token():
+    assert reserved_for({}, "ANY")
+    assert reserved_for({"ReservationId": 0, "ReservationToken": ""}, "ANY")
+
+
+def test_reserved_connector_takes_only_its_token_case_insensitively():
+    props = {"ReservationId": 7, "ReservationToken": "04A1B2C3"}
+    assert reserved_for(props, "04a1b2c3")
+    assert not reserved_for(props, "SOMEONE")
+    assert not reserved_for({"ReservationId": 7}, "SOMEONE")
