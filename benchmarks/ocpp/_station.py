@@ -89,6 +89,12 @@ class SimBridge:
     async def set_limit(self, cid: int, limit_a: float | None) -> None:
         pass
 
+    async def connection_timeout(self) -> float | None:
+        return None
+
+    async def set_local_list_enabled(self, enabled: bool) -> None:
+        pass
+
 
 class NoFirmware:
     """Stands for `ocpp.firmware.FirmwareAgent` (the update service is not on a bus here)."""
