@@ -130,6 +130,7 @@ class LogUploader:
         self.current_request: int | None = None
         # False from the moment the final status is being sent: a trigger answered after it says Idle
         self.active = False
+        self._finishing: set[asyncio.Task[None]] = set()
 
     def request(self, log_data: dict[str, Any], log_type: str, request_id: int, retries: int | None,
                 retry_interval: int | None, report: str = V201) -> tuple[str, str | None]:
@@ -145,9 +146,7 @@ class LogUploader:
             return "Rejected", None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         filename = f"{self.station.cfg.station_id}-{log_type}-{stamp}-{request_id}.log"
-        status = "Accepted"
-        if self.task is not None and not self.task.done():
-            status = "AcceptedCanceled"
+        status = "AcceptedCanceled" if self._running() else "Accepted"
         self.pending = {"url": url + filename if url.endswith("/") else url, "filename": filename,
                         "log_type": log_type, "request_id": request_id, "oldest": oldest, "latest": latest,
                         "report": report,
@@ -160,18 +159,28 @@ class LogUploader:
         if job is None:
             return
         canceled = None
-        if self.task is not None and not self.task.done():
+        previous = self.task
+        if previous is not None and self._running():
             log.info("GetLog %s: canceled by request %d", self.current_request, job["request_id"])
-            self.task.cancel()
+            previous.cancel()
             canceled = self.current_request
+        elif previous is not None and not previous.done():
+            # Only sending its final status (Uploaded / UploadFailure): the upload is over, that
+            # CALL completes, and the new request is not reported as cancelling it. The event loop
+            # keeps only weak references to tasks, so this one is held until it ends.
+            self._finishing.add(previous)
+            previous.add_done_callback(self._finishing.discard)
         canceled_report, self.report = self.report, job["report"]
         self.current_request = job["request_id"]
         self.active = True
         self.task = asyncio.create_task(self._run(job, canceled, canceled_report))
 
+    def _running(self) -> bool:
+        return self.active and self.task is not None and not self.task.done()
+
     def uploading(self) -> int | None:
         """The requestId of the upload in progress, None when idle."""
-        return self.current_request if self.active and self.task is not None and not self.task.done() else None
+        return self.current_request if self._running() else None
 
     async def notify_current(self, report: str = V201) -> None:
         """TriggerMessage(LogStatusNotification), F06.FR.14/15: Uploading while an upload runs, else
