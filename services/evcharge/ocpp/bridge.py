@@ -19,6 +19,7 @@ from dbus_fast.aio import MessageBus
 
 from ..common import names
 from ..common.bus import Subscription, call, get_all, get_property, unwrap
+from ..common.log import fields
 
 if TYPE_CHECKING:
     from .service import OcppService
@@ -150,6 +151,32 @@ class Bridge:
         (ok,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
                            "CancelReservation", "u", [reservation_id])
         return bool(ok)
+
+    async def place_reservation(self, cid: int, reservation_id: int, token: str, group_token: str,
+                                expires_at: str) -> str:
+        """ReserveNow for both protocols: evse's status, Rejected when evse cannot be asked. The CSMS
+        moves a reservation by sending its id again (2.0.1 H01.FR.02, 1.6 5.13), so the same id on
+        another connector is cancelled first."""
+        try:
+            for other, props in self.station.connector_props.items():
+                if other != cid and props.get("ReservationId") == reservation_id:
+                    await self.cancel_reservation(other, reservation_id)
+            return await self.reserve(cid, reservation_id, token, group_token, expires_at)
+        except (DBusError, TimeoutError) as e:
+            log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
+            return "Rejected"
+
+    async def cancel_reservation_anywhere(self, cids: list[int], reservation_id: int) -> str:
+        """CancelReservation for both protocols: Accepted if one of the connectors held the id."""
+        for cid in sorted(cids):
+            try:
+                if await self.cancel_reservation(cid, reservation_id):
+                    log.info("CancelReservation %d: Accepted", reservation_id, extra=fields(connector=cid))
+                    return "Accepted"
+            except (DBusError, TimeoutError) as e:
+                log.warning("CancelReservation %d: connector %d: %s", reservation_id, cid, e)
+        log.info("CancelReservation %d: Rejected (no such reservation)", reservation_id)
+        return "Rejected"
 
     async def unlock(self, cid: int) -> str:
         (status,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,

@@ -1332,28 +1332,14 @@ class OcppService:
         if not cids:
             return "Rejected"
         group = (group_id_token or {}).get("idToken", "")
-        try:
-            for other in self.evses:   # H01.FR.02: the same id elsewhere is replaced by this one
-                if other not in cids and self.connector_props.get(other, {}).get("ReservationId") == reservation_id:
-                    await self.bridge.cancel_reservation(other, reservation_id)
-            status = await self.bridge.reserve(cids[0], reservation_id, id_token.get("idToken", ""), group, expiry)
-        except (DBusError, TimeoutError) as e:
-            log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
-            return "Rejected"
+        status = await self.bridge.place_reservation(cids[0], reservation_id, id_token.get("idToken", ""), group,
+                                                     expiry)
         log.info("ReserveNow %d on EVSE %d for %s until %s: %s", reservation_id, evse_id, id_token.get("idToken"),
                  expiry, status, extra=fields(connector=cids[0]))
         return status
 
     async def cancel_reservation(self, reservation_id: int) -> str:
-        for cid in sorted(self.evses):
-            try:
-                if await self.bridge.cancel_reservation(cid, reservation_id):
-                    log.info("CancelReservation %d: Accepted", reservation_id, extra=fields(connector=cid))
-                    return "Accepted"
-            except (DBusError, TimeoutError) as e:
-                log.warning("CancelReservation %d: connector %d: %s", reservation_id, cid, e)
-        log.info("CancelReservation %d: Rejected (no such reservation)", reservation_id)
-        return "Rejected"
+        return await self.bridge.cancel_reservation_anywhere(list(self.evses), reservation_id)
 
     async def _reservation_status(self, reservation_id: int, status: str) -> None:
         """ReservationStatusUpdate (H04): best effort, a reservation that ended while offline is not reported."""

@@ -833,27 +833,13 @@ class Ocpp16Service:
         cid = self._cid(connector_id)
         if cid is None:
             return "Rejected"
-        try:
-            for other in self.connectors:   # the same id on another connector: this one replaces it
-                if other != cid and self.connector_props.get(other, {}).get("ReservationId") == reservation_id:
-                    await self.bridge.cancel_reservation(other, reservation_id)
-            status = await self.bridge.reserve(cid, reservation_id, id_tag, parent_id_tag or "", expiry)
-        except (DBusError, TimeoutError) as e:
-            log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
-            return "Rejected"
+        status = await self.bridge.place_reservation(cid, reservation_id, id_tag, parent_id_tag or "", expiry)
         log.info("ReserveNow %d on connector %d for %s until %s: %s", reservation_id, connector_id, id_tag, expiry,
                  status, extra=fields(connector=cid))
         return status
 
     async def cancel_reservation(self, reservation_id: int) -> str:
-        for cid in sorted(self.connectors):
-            try:
-                if await self.bridge.cancel_reservation(cid, reservation_id):
-                    log.info("CancelReservation %d: Accepted", reservation_id, extra=fields(connector=cid))
-                    return "Accepted"
-            except (DBusError, TimeoutError) as e:
-                log.warning("CancelReservation %d: connector %d: %s", reservation_id, cid, e)
-        return "Rejected"
+        return await self.bridge.cancel_reservation_anywhere(list(self.connectors), reservation_id)
 
     async def unlock_connector(self, connector_id: int) -> str:
         """5.17: a running transaction is stopped first (reason UnlockCommand), then evse unlocks."""
