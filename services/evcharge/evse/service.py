@@ -121,12 +121,19 @@ class ConnectorRuntime:
         self.sync(persist=True)
 
     def sync(self, persist: bool = False) -> None:
-        """Publish what changed, persist it, and wake the reconciler."""
-        for kind, data in self.core.drain_events():
-            persist = True
-            self._publish_event(kind, data)
-        if persist:
+        """Persist what changed, then publish it, and wake the reconciler.
+
+        On disk before on the bus: a crash between the two must not bring back what was already
+        announced (a reservation's expiry reported again by the restarted service, a session resumed
+        after its SessionEnded); the restarted service then simply announces nothing twice."""
+        events = self.core.drain_events()
+        for kind, data in events:   # the ended session in the history before it leaves the connector's file
+            if kind == "SessionEnded":
+                append_line_durable(self.svc.history_file, json.dumps(data["session"], sort_keys=True))
+        if persist or events:
             write_json_atomic(self.svc.state_dir / f"connector-{self.cid}.json", self.core.to_json())
+        for kind, data in events:
+            self._publish_event(kind, data)
         props = {p: getattr(self.iface, p) for p in (
             "State", "Available", "SessionId", "SessionToken", "SessionStartedAt", "SessionEnergyWh", "StopReason",
             "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults", "HlcProtocol", "ReservationId",
@@ -149,7 +156,6 @@ class ConnectorRuntime:
             s = data["session"]
             log.info("connector %d: session %s ended: %s, %.1f Wh", self.cid, s["id"], s["stop_reason"],
                      s["energy_wh"], extra=f)
-            append_line_durable(self.svc.history_file, json.dumps(s, sort_keys=True))
             self.iface.SessionEnded(s["id"], s["stop_reason"], float(s["energy_wh"]), s["token"])
         elif data["event"] == "HlcFallback":
             log.warning("connector %d: V2G session failed (%s); falling back to basic charging: X1 for 3 s, "
