@@ -138,3 +138,101 @@ async def test_reservation_survives_kill_of_evse_and_of_ocpp(start_ocpp, csms):
     assert conn["ReservationId"] == 40
     await csms.wait_for("BootNotification", 2)
     assert (await csms.call("CancelReservation", {"reservationId": 40}))["status"] == "Accepted"
+
+
+async def ocpp_props(stack) -> dict:
+    from evcharge.common import names
+    from evcharge.common.bus import get_all
+    return await get_all(stack.bus, names.OCPP, names.OCPP_PATH, names.OCPP)
+
+
+async def test_H03_reservation_id_survives_an_ocpp_restart_between_authorization_and_transaction_start(
+        start_ocpp, csms):
+    stack = await start_ocpp()
+    r = await csms.call("SetVariables", {"setVariableData": [{
+        "component": {"name": "TxCtrlr"}, "variable": {"name": "TxStartPoint"}, "attributeValue": "EnergyTransfer"}]})
+    assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert await reserve(csms, 61) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    await stack.sim(1, "SetEvReady", "b", False)   # the EV does not take energy yet: no transaction
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Preparing")
+    await stack.tap(CARD)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD and c["ReservationId"] == 0)
+    # evse sent Authorized before its properties changed; a call to ocpp queues behind that signal, so
+    # once it is answered ocpp has handled (and stored) the reservation's use.
+    await ocpp_props(stack)
+    assert csms.received("TransactionEvent") == []   # TxStartPoint EnergyTransfer: not started yet
+
+    starts = stack.sup.starts("ocpp")
+    stack.sup.kill("ocpp")
+    await stack.sup.wait_restarted("ocpp", starts)
+    await csms.wait_for("BootNotification", 2)
+    await stack.sim(1, "SetEvReady", "b", True)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=30)
+    assert ev["idToken"]["idToken"] == CARD and ev["reservationId"] == 61
+    await stack.sim(1, "Unplug")
+    await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=30)
+    assert [p["reservationId"] for p in csms.received("TransactionEvent") if "reservationId" in p] == [61]
+
+
+async def test_H03_a_held_card_that_expired_leaves_no_reservation_id_for_the_next_session(start_ocpp, csms):
+    stack = await start_ocpp()
+    await stack.evse(2, "SetAvailability", "b", False)   # the shared reader's cards go to connector 1
+    await stack.wait(lambda: stack.conn(2), lambda c: c["State"] == "Unavailable")
+    from evcharge.common import names
+    from evcharge.common.bus import call
+    await call(stack.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "SetConnectionTimeout", "d", [2.0])
+    assert await reserve(csms, 62) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    await stack.tap(CARD)   # before the cable: uses the reservation, then no EV comes
+    await stack.wait(lambda: stack.conn(1), lambda c: c["ReservationId"] == 0 and c["State"] == "Available",
+                     timeout=30)
+    await stack.wait(lambda: _session_events(stack, 1, "TokenExpired"), bool, timeout=30)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Preparing")
+    await stack.tap("0DDBA110")   # another card, unknown locally: the CSMS authorizes it
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: (p.get("idToken") or {}).get("idToken")
+                                == "0DDBA110", timeout=30)
+    assert "reservationId" not in ev
+
+
+async def _session_events(stack, cid: int, name: str) -> list:
+    import json
+    path = f"/org/evcharge/Evse1/Connector/{cid}"
+    return [json.loads(s[2][2]) for s in stack.signals_named("SessionEvent") if s[0] == path and s[2][1] == name]
+
+
+async def test_H04_expiry_while_the_csms_is_down_is_reported_after_a_restart_and_reconnect(start_ocpp, csms):
+    stack = await start_ocpp()
+    await csms.stop()   # the CSMS goes down and refuses reconnects
+    await stack.wait(lambda: ocpp_props(stack), lambda p: not p["Connected"], what_name="ocpp offline")
+    queued = (await ocpp_props(stack))["QueueLength"]
+    # A reservation made while offline (evse holds them; who made it does not matter to the report).
+    (status,) = await stack.evse(1, "Reserve", "usss", 63, CARD, "", at(3))
+    assert status == "Accepted"
+    await stack.wait(lambda: _session_events(stack, 1, "ReservationEnded"), bool, timeout=30)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == queued + 1)
+
+    starts = stack.sup.starts("ocpp")
+    stack.sup.kill("ocpp")   # SIGKILL while the update waits in the queue
+    await stack.sup.wait_restarted("ocpp", starts)
+    assert (await ocpp_props(stack))["QueueLength"] == queued + 1
+
+    await csms.start()
+    (upd,) = await csms.wait_for("ReservationStatusUpdate", timeout=30)
+    assert upd == {"reservationId": 63, "reservationUpdateStatus": "Expired"}
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=30)
+    assert len(csms.received("ReservationStatusUpdate")) == 1
+
+
+async def test_H01_connector_type_other_than_the_evses_is_rejected(start_ocpp, csms):
+    stack = await start_ocpp()
+    base = {"expiryDateTime": at(600), "idToken": {"idToken": CARD, "type": "ISO14443"}, "evseId": 1}
+    r = await csms.call("ReserveNow", {"id": 70, "connectorType": "cCCS2", **base})
+    assert r["status"] == "Rejected"
+    assert (await stack.conn(1))["ReservationId"] == 0
+    r = await csms.call("ReserveNow", {"id": 71, "connectorType": "sType2", **base})
+    assert r["status"] == "Accepted"
+    await reported(csms, 1, "Reserved")
+    assert (await stack.conn(1))["ReservationId"] == 71
