@@ -134,3 +134,36 @@ async def test_reservation_survives_kill_of_evse(stack):
     assert conn["ReservationId"] == 11
     await stack.tap(OTHER)   # still refused after the restart
     assert (await wait_event(stack, 1, "TokenRejected"))["status"] == "Reserved"
+
+
+async def test_remote_start_with_the_reservations_group_uses_it(stack):
+    await stack.start(auth_extra=AUTH)
+    (status,) = await stack.evse(1, "Reserve", "usss", 12, "DRIVER1", "FLEET", at(600))
+    assert status == "Accepted"
+    with pytest.raises(DBusError) as e:   # a backend token of another group
+        await stack.evse(1, "RemoteStartWithGroup", "ss", "DRIVER2", "OTHERS")
+    assert e.value.type == "org.evcharge.Error.InvalidState" and "reserved" in e.value.text
+    with pytest.raises(DBusError) as e:
+        await stack.evse(1, "RemoteStartWithGroup", "ss", "DRIVER2", "")
+    assert e.value.type == "org.evcharge.Error.InvalidArgument" and "group_token" in e.value.text
+    assert (await stack.conn(1))["ReservationId"] == 12
+    await stack.evse(1, "RemoteStartWithGroup", "ss", "DRIVER2", "fleet")
+    used = await wait_event(stack, 1, "ReservationEnded")
+    assert used == {"reservation_id": 12, "reason": "Used", "token": "DRIVER2"}
+    assert (await wait_event(stack, 1, "TokenHeld"))["reservation_id"] == 12
+
+
+async def test_an_expiry_is_announced_once_across_a_restart_of_evse(stack):
+    await stack.start(auth_extra=AUTH)
+    (status,) = await stack.evse(1, "Reserve", "usss", 13, CARD, "", at(3))
+    assert status == "Accepted"
+    await wait_event(stack, 1, "ReservationEnded")
+    starts = stack.sup.starts("evse")
+    stack.sup.kill("evse")
+    await stack.sup.wait_restarted("evse", starts)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available" and c["ReservationId"] == 0)
+    # Reserve expires what it finds first: an expiry not on disk would be announced before this one.
+    (status,) = await stack.evse(1, "Reserve", "usss", 14, CARD, "", at(600))
+    assert status == "Accepted"
+    await wait_event(stack, 1, "Reserved", lambda d: d["reservation_id"] == 14)
+    assert [d["reservation_id"] for d in events(stack, 1, "ReservationEnded")] == [13]

@@ -236,3 +236,48 @@ async def test_H01_connector_type_other_than_the_evses_is_rejected(start_ocpp, c
     assert r["status"] == "Accepted"
     await reported(csms, 1, "Reserved")
     assert (await stack.conn(1))["ReservationId"] == 71
+
+
+async def reserve_for_group(csms, rid: int, token: str, group: str, evse_id: int = 1) -> str:
+    return (await csms.call("ReserveNow", {"id": rid, "expiryDateTime": at(600), "evseId": evse_id,
+                                           "idToken": {"idToken": token, "type": "Central"},
+                                           "groupIdToken": {"idToken": group, "type": "Central"}}))["status"]
+
+
+async def test_H03_a_card_the_csms_puts_in_the_reservations_group_uses_it(start_ocpp, csms):
+    stack = await start_ocpp()
+    csms.behaviour.groups.update({CARD: "FLEET", "0DDBA110": "OTHERS"})
+    await stack.evse(2, "SetAvailability", "b", False)   # the shared reader's cards go to connector 1
+    await stack.wait(lambda: stack.conn(2), lambda c: c["State"] == "Unavailable")
+    assert await reserve_for_group(csms, 80, "DRIVER1", "FLEET") == "Accepted"
+    await reported(csms, 1, "Reserved")
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Preparing")
+
+    # A card unknown locally whose group is another one: the CSMS accepts it, the reservation does not.
+    await stack.tap("0DDBA110")
+    await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == "0DDBA110")
+    # CARD is in the local list (evse refuses it as Reserved): H03.FR.08, Authorize for its groupIdToken.
+    await stack.tap(CARD)
+    await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == CARD)
+    conn = await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD)
+    assert conn["ReservationId"] == 0
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: "idToken" in p)
+    assert ev["idToken"]["idToken"] == CARD and ev["reservationId"] == 80
+    refused = [d for d in await _session_events(stack, 1, "TokenRejected") if d.get("status") == "Reserved"]
+    assert CARD in [d["token"] for d in refused]   # by evse, before ocpp asked the CSMS for its group
+
+
+async def test_H03_an_unknown_card_of_the_group_uses_the_reservation_before_the_cable(start_ocpp, csms):
+    stack = await start_ocpp()
+    csms.behaviour.groups["0DDBA110"] = "FLEET"
+    await stack.evse(2, "SetAvailability", "b", False)
+    await stack.wait(lambda: stack.conn(2), lambda c: c["State"] == "Unavailable")
+    assert await reserve_for_group(csms, 81, "DRIVER1", "FLEET") == "Accepted"
+    await reported(csms, 1, "Reserved")
+    await stack.tap("0DDBA110")
+    held = await stack.wait(lambda: _session_events(stack, 1, "TokenHeld"), bool, timeout=30)
+    assert held[0]["token"] == "0DDBA110" and held[0]["reservation_id"] == 81
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: "idToken" in p)
+    assert ev["idToken"]["idToken"] == "0DDBA110" and ev["reservationId"] == 81

@@ -66,6 +66,17 @@ class ConnectorInterface(ServiceInterface):
     @method()
     def RemoteStart(self, token: "s") -> "s":
         """Authorize the plugged EV (or the next plug-in within the connection timeout) with a backend token."""
+        return self._remote_start(token, "")
+
+    @method()
+    def RemoteStartWithGroup(self, token: "s", group_token: "s") -> "s":
+        """RemoteStart for a token the backend accepted as a member of group_token (OCPP groupIdToken, 1.6
+        parentIdTag): it may also use a reservation made for that group."""
+        if not group_token or len(group_token) > MAX_TOKEN_LEN:
+            raise InvalidArgument(f"group_token must be 1..{MAX_TOKEN_LEN} characters, got {len(group_token)}")
+        return self._remote_start(token, group_token)
+
+    def _remote_start(self, token: str, group_token: str) -> str:
         if not token or len(token) > MAX_TOKEN_LEN:
             raise InvalidArgument(f"token must be 1..{MAX_TOKEN_LEN} characters, got {len(token)}")
         core = self._rt.core
@@ -75,7 +86,7 @@ class ConnectorInterface(ServiceInterface):
             raise InvalidState(f"connector {core.connector_id} is faulted: {', '.join(core.blocking_faults)}")
         if core.session is not None and core.session.authorized:
             raise InvalidState(f"connector {core.connector_id} already has an authorized session")
-        if self._rt.token(token, "Central") == TokenOutcome.RESERVED:
+        if self._rt.token(token, "Central", group_token) == TokenOutcome.RESERVED:
             raise InvalidState(f"connector {core.connector_id} is reserved for another token")
         return core.session.id if core.session else ""
 

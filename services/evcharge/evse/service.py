@@ -62,8 +62,9 @@ class ConnectorRuntime:
         return self.core.connector_id
 
     # requests
-    def token(self, token: str, token_type: str) -> TokenOutcome:
-        outcome = self.core.present_token(token, token_type, time.monotonic(), wall=datetime.now(UTC))
+    def token(self, token: str, token_type: str, group_token: str = "") -> TokenOutcome:
+        outcome = self.core.present_token(token, token_type, time.monotonic(), group_token=group_token,
+                                          wall=datetime.now(UTC))
         self.sync()
         return outcome
 

@@ -87,14 +87,19 @@ class Bridge:
             self.last_token = (token, token_type, time.monotonic())
 
     def _on_token_rejected(self, cid: int, detail: dict[str, Any]) -> None:
-        # The local list does not know the token: ask the CSMS (or the offline rules).
-        if detail.get("status") != "Unknown" or self.last_token is None:
+        # Unknown: the local list does not know the token: ask the CSMS (or the offline rules).
+        # Reserved: the connector is reserved for another token; the CSMS may know this one as a member
+        # of the reservation's group (2.0.1 H03.FR.07/08: Authorize for its groupIdToken; 1.6 parentIdTag).
+        status = detail.get("status")
+        if status not in ("Unknown", "Reserved") or self.last_token is None:
             return
         token, token_type, at = self.last_token
         if time.monotonic() - at > TOKEN_MEMORY_S:
             return
+        if status == "Reserved" and str(detail.get("token", "")).casefold() != token.casefold():
+            return
         self.last_token = None
-        self.station.spawn(self.station.authorize_token(cid, token, token_type))
+        self.station.spawn(self.station.authorize_token(cid, token, token_type, reserved=status == "Reserved"))
 
     # --- state read on start and when evse/meter restart --------------------------------------
     async def connector_props(self, cid: int) -> dict[str, Any] | None:
@@ -126,9 +131,15 @@ class Bridge:
             self.station.on_meter(mid, props.get("EnergyWh"), props.get("PowerW"))
 
     # --- outbound ------------------------------------------------------------------------------
-    async def remote_start(self, cid: int, token: str) -> str:
-        (session,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
-                                "RemoteStart", "s", [token])
+    async def remote_start(self, cid: int, token: str, group_token: str = "") -> str:
+        """evse's RemoteStart; with the token's group (groupIdToken / parentIdTag) when the CSMS gave one,
+        so that a reservation for that group takes it."""
+        if group_token:
+            (session,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid),
+                                    names.EVSE_CONNECTOR_IFACE, "RemoteStartWithGroup", "ss", [token, group_token])
+        else:
+            (session,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid),
+                                    names.EVSE_CONNECTOR_IFACE, "RemoteStart", "s", [token])
         return session
 
     async def stop(self, cid: int, reason: str) -> None:

@@ -855,7 +855,9 @@ class OcppService:
                 return True
         return False
 
-    async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
+    async def authorize_token(self, cid: int, token: str, token_type: str, *, reserved: bool = False) -> None:
+        """A reader's card evse refused: Unknown to the local list, or (`reserved`) the connector is
+        reserved for another token, which this card may use as a member of its group (H03.FR.07/08)."""
         accepted = False
         link = self.link
         from_cache = None
@@ -890,10 +892,15 @@ class OcppService:
                      "accepted" if accepted else "refused", extra=fields(connector=cid))
         if accepted and self._same_group_stop(token, token_type):
             return
+        group = self.groups.get(token.casefold(), "")
+        if accepted and reserved and not group:
+            log.info("connector %d: reserved for another token, and this one has no groupIdToken", cid,
+                     extra=fields(connector=cid))
+            return
         if accepted:
             self.token_types[cid] = (token, token_type)
             try:
-                await self.bridge.remote_start(cid, token)
+                await self.bridge.remote_start(cid, token, group)
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: evse refused the CSMS-authorized token: %s", cid, e)
 

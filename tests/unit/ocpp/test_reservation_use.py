@@ -4,8 +4,7 @@ import sqlite3
 
 import pytest
 from evcharge.ocpp.queue import MessageQueue
-from evcharge.ocpp.reservations import (ReservationUse, connector_type_matches, names_reservation, note_use,
-                                        still_valid)
+from evcharge.ocpp.reservations import ReservationUse, connector_type_matches, names_reservation, note_use, still_valid
 
 HELD = ReservationUse(7, "CAFE01", "")
 SESSION = ReservationUse(7, "CAFE01", "s1")

@@ -651,8 +651,11 @@ class Ocpp16Service:
         self.cache.put(token, status, time.time(), 0, exp)
         self.queue.put_state("authcache", self.cache.to_json())
 
-    async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
+    async def authorize_token(self, cid: int, token: str, token_type: str, *, reserved: bool = False) -> None:
+        """A reader's card evse refused: Unknown to the local list, or (`reserved`) the connector is
+        reserved for another idTag, which this card may use when its parentIdTag is the reservation's."""
         accepted = False
+        parent = ""
         link = self.link
         if self.online and link is not None:
             try:
@@ -660,6 +663,7 @@ class Ocpp16Service:
                 status = resp.id_tag_info.get("status", "Invalid")
                 self._cache_put(token, status, resp.id_tag_info.get("expiry_date"))
                 accepted = status == "Accepted"
+                parent = resp.id_tag_info.get("parent_id_tag") or ""
                 log.info("connector %d: Authorize: %s", cid, status, extra=fields(connector=cid))
             except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
                 log.info("connector %d: Authorize failed (%s): offline rules apply", cid, e)
@@ -671,9 +675,13 @@ class Ocpp16Service:
                                         unknown_id_enabled=self.conf.get_bool("AllowOfflineTxForUnknownId"))
             log.info("connector %d: offline authorization (cache: %s): %s", cid, cached,
                      "accepted" if accepted else "refused", extra=fields(connector=cid))
+        if accepted and reserved and not parent:
+            log.info("connector %d: reserved for another idTag, and this one has no parentIdTag", cid,
+                     extra=fields(connector=cid))
+            return
         if accepted:
             try:
-                await self.bridge.remote_start(cid, token)
+                await self.bridge.remote_start(cid, token, parent)
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: evse refused the authorized token: %s", cid, e)
 
