@@ -2,8 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from evcharge.evse.session import (BoardView, ConnectorSessions, ConnectorState, ReserveStatus, StationReservations,
-                                   TokenOutcome)
+from evcharge.evse.session import BoardView, ConnectorSessions, ConnectorState, ReserveStatus, StationReservations, TokenOutcome
 
 T = 1000.0
 WALL = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
