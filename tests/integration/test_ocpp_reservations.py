@@ -104,7 +104,8 @@ async def test_H01_refusals_occupied_unavailable_no_evse_unknown_evse(start_ocpp
     assert r["status"] == "Accepted"
     await stack.wait(lambda: stack.conn(2), lambda c: c["State"] == "Unavailable")
     assert await reserve(csms, 2, evse_id=2) == "Unavailable"
-    assert await reserve(csms, 3, evse_id=None) == "Rejected"   # NonEvseSpecific is false
+    assert await reserve(csms, 3, evse_id=None) == "Accepted"   # the EV waiting on 1 may be its driver's
+    assert await reserve(csms, 5, evse_id=None) == "Occupied"   # no EVSE left for a second one
     assert await reserve(csms, 4, evse_id=9) == "Rejected"
     assert (await stack.conn(1))["ReservationId"] == 0 and (await stack.conn(2))["ReservationId"] == 0
 
@@ -119,7 +120,7 @@ async def test_H01_same_id_moves_the_reservation_and_controller_variables(start_
     r = await csms.call("GetVariables", {"getVariableData": [
         {"component": {"name": "ReservationCtrlr"}, "variable": {"name": n}}
         for n in ("Available", "Enabled", "NonEvseSpecific")]})
-    assert [v["attributeValue"] for v in r["getVariableResult"]] == ["true", "true", "false"]
+    assert [v["attributeValue"] for v in r["getVariableResult"]] == ["true", "true", "true"]
     r = await csms.call("SetVariables", {"setVariableData": [{
         "component": {"name": "ReservationCtrlr"}, "variable": {"name": "Enabled"}, "attributeValue": "false"}]})
     assert r["setVariableResult"][0]["attributeStatus"] == "Accepted"
@@ -281,3 +282,44 @@ async def test_H03_an_unknown_card_of_the_group_uses_the_reservation_before_the_
     await stack.sim(1, "PlugIn", "d", 220.0)
     (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: "idToken" in p)
     assert ev["idToken"]["idToken"] == "0DDBA110" and ev["reservationId"] == 81
+
+
+async def test_H01_reservation_of_an_unspecified_evse_holds_the_last_available_one(start_ocpp, csms):
+    stack = await start_ocpp()
+    assert await reserve(csms, 90, evse_id=None) == "Accepted"
+    assert (await stack.conn(1))["State"] == "Available" and (await stack.conn(2))["State"] == "Available"
+    # EVSE 2 is taken by a remote start: the one EVSE left is kept for the reservation (H01.FR.20)
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": "SOMEONE", "type": "Central"},
+                                                    "remoteStartId": 3, "evseId": 2})
+    assert r["status"] == "Accepted"
+    await reported(csms, 1, "Reserved")
+    await stack.tap(CARD)   # the reserved card takes it, using the reservation
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available", timeout=30)
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: (p.get("idToken") or {}).get("idToken") == CARD)
+    assert ev["reservationId"] == 90
+    started = [p for p in csms.received("TransactionEvent") if p["eventType"] == "Started"
+               and p["transactionInfo"]["transactionId"] == ev["transactionInfo"]["transactionId"]]
+    assert started[0]["evse"]["id"] == 1
+    assert (await csms.call("CancelReservation", {"reservationId": 90}))["status"] == "Rejected"   # used
+
+
+async def test_H04_reservation_of_an_unspecified_evse_expires_and_H02_cancel(start_ocpp, csms):
+    stack = await start_ocpp()
+    r = await csms.call("ChangeAvailability", {"operationalStatus": "Inoperative", "evse": {"id": 2}})
+    assert r["status"] == "Accepted"
+    await stack.wait(lambda: stack.conn(2), lambda c: c["State"] == "Unavailable")
+    assert await reserve(csms, 91, evse_id=None, seconds=6) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    assert await reserve(csms, 92, evse_id=None) == "Occupied"   # EVSE 1 is kept for 91 already
+    (upd,) = await csms.wait_for("ReservationStatusUpdate", timeout=30)
+    assert upd == {"reservationId": 91, "reservationUpdateStatus": "Expired"}
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available")
+
+    assert await reserve(csms, 93, evse_id=None) == "Accepted"
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Reserved")
+    assert (await csms.call("CancelReservation", {"reservationId": 93}))["status"] == "Accepted"
+    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available")
+    assert await reserve(csms, 93, evse_id=1) == "Accepted"   # the same id on an EVSE: moved there
+    assert await reserve(csms, 93, evse_id=None) == "Accepted"   # and back to the station
+    await stack.wait(lambda: stack.conn(1), lambda c: c["ReservationId"] == 0 and c["State"] == "Reserved")

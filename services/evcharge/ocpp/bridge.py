@@ -50,6 +50,7 @@ class Bridge:
             await sub.start()
         await self.evse.signal(names.EVSE_CONNECTOR_IFACE, None, self._on_evse_signal, path_namespace=names.EVSE_PATH)
         await self.evse.properties(names.EVSE_CONNECTOR_IFACE, self._on_evse_props, path_namespace=names.EVSE_PATH)
+        await self.evse.signal(names.EVSE, "ReservationEvent", self._on_station_reservation, path=names.EVSE_PATH)
         await self.meter.properties(names.METER_METER_IFACE, self._on_meter_props, path_namespace=names.METER_PATH)
         await self.auth.signal(names.AUTH, "TokenPresented", self._on_token, path=names.AUTH_PATH)
         self.evse.on_owner_changed.append(lambda _o, new: self.station.spawn(self.resync()) if new else None)
@@ -73,6 +74,14 @@ class Bridge:
         elif msg.member == "SessionEnded":
             session_id, reason, energy_wh, token = msg.body
             self.station.on_session_ended(cid, session_id, reason, energy_wh)
+
+    def _on_station_reservation(self, msg: Message) -> None:
+        event, detail_json = msg.body
+        try:
+            detail = json.loads(detail_json) if detail_json else {}
+        except ValueError:
+            detail = {}
+        self.station.on_station_reservation_event(event, detail)
 
     def _on_evse_props(self, path: str, changed: dict[str, Any]) -> None:
         cid = names.connector_id_from_path(path)
@@ -172,10 +181,31 @@ class Bridge:
             for other, props in self.station.connector_props.items():
                 if other != cid and props.get("ReservationId") == reservation_id:
                     await self.cancel_reservation(other, reservation_id)
+            await self.cancel_station_reservation(reservation_id)
             return await self.reserve(cid, reservation_id, token, group_token, expires_at)
         except (DBusError, TimeoutError) as e:
             log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
             return "Rejected"
+
+    async def place_station_reservation(self, reservation_id: int, token: str, group_token: str,
+                                        expires_at: str) -> str:
+        """ReserveNow without an EVSE (2.0.1 H01.FR.04): evse's reservation of an unspecified connector;
+        the same id on a connector is moved here."""
+        try:
+            for cid, props in self.station.connector_props.items():
+                if props.get("ReservationId") == reservation_id:
+                    await self.cancel_reservation(cid, reservation_id)
+            (status,) = await call(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "Reserve", "usss",
+                                   [reservation_id, token, group_token, expires_at])
+            return status
+        except (DBusError, TimeoutError) as e:
+            log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
+            return "Rejected"
+
+    async def cancel_station_reservation(self, reservation_id: int) -> bool:
+        (ok,) = await call(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "CancelReservation", "u",
+                           [reservation_id])
+        return bool(ok)
 
     async def cancel_reservation_anywhere(self, cids: list[int], reservation_id: int) -> str:
         """CancelReservation for both protocols: Accepted if one of the connectors held the id."""
@@ -186,6 +216,12 @@ class Bridge:
                     return "Accepted"
             except (DBusError, TimeoutError) as e:
                 log.warning("CancelReservation %d: connector %d: %s", reservation_id, cid, e)
+        try:
+            if await self.cancel_station_reservation(reservation_id):
+                log.info("CancelReservation %d: Accepted (unspecified connector)", reservation_id)
+                return "Accepted"
+        except (DBusError, TimeoutError) as e:
+            log.warning("CancelReservation %d: evse: %s", reservation_id, e)
         log.info("CancelReservation %d: Rejected (no such reservation)", reservation_id)
         return "Rejected"
 

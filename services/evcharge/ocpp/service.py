@@ -1386,19 +1386,26 @@ class OcppService:
             log.info("ReserveNow %d for connectorType %s: Rejected (the connectors are %s)", reservation_id,
                      connector_type, CONNECTOR_TYPE)
             return "Rejected"
-        if evse_id is None or evse_id == 0:   # NonEvseSpecific is false: no unspecified-EVSE reservations
-            log.info("ReserveNow %d without an EVSE: Rejected (ReservationCtrlr.NonEvseSpecific false)",
-                     reservation_id)
-            return "Rejected"
+        group = (group_id_token or {}).get("idToken", "")
+        if evse_id is None or evse_id == 0:   # NonEvseSpecific (H01.FR.04): evse keeps a connector for it
+            status = await self.bridge.place_station_reservation(reservation_id, id_token.get("idToken", ""), group,
+                                                                 expiry)
+            log.info("ReserveNow %d (unspecified EVSE) for %s until %s: %s", reservation_id,
+                     id_token.get("idToken"), expiry, status)
+            return status
         cids = sorted(c for c, (e, _k) in self.evses.items() if e == evse_id)
         if not cids:
             return "Rejected"
-        group = (group_id_token or {}).get("idToken", "")
         status = await self.bridge.place_reservation(cids[0], reservation_id, id_token.get("idToken", ""), group,
                                                      expiry)
         log.info("ReserveNow %d on EVSE %d for %s until %s: %s", reservation_id, evse_id, id_token.get("idToken"),
                  expiry, status, extra=fields(connector=cids[0]))
         return status
+
+    def on_station_reservation_event(self, event: str, detail: dict[str, Any]) -> None:
+        """evse's reservations of an unspecified connector: their expiry is reported like a connector's (H04)."""
+        if event == "ReservationEnded" and detail.get("reason") == "Expired":
+            self._reservation_status(int(detail.get("reservation_id", 0)), "Expired")
 
     async def cancel_reservation(self, reservation_id: int) -> str:
         return await self.bridge.cancel_reservation_anywhere(list(self.evses), reservation_id)

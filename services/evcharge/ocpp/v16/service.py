@@ -833,6 +833,10 @@ class Ocpp16Service:
         self.restart_requested.set()  # common.service exits with EXIT_RESTART; systemd starts us again
 
     # --- Reservation profile (5.13 ReserveNow, 5.5 CancelReservation): evse holds them ---------------
+    def on_station_reservation_event(self, event: str, detail: dict[str, Any]) -> None:
+        """evse's reservations of an unspecified connector: 1.6 makes none (ReserveConnectorZeroSupported
+        false), and has no message for an expiry."""
+
     async def reserve_now(self, connector_id: int, expiry: str, id_tag: str, reservation_id: int,
                           parent_id_tag: str | None) -> str:
         if connector_id == 0:   # ReserveConnectorZeroSupported is false
