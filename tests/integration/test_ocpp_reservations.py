@@ -323,3 +323,36 @@ async def test_H04_reservation_of_an_unspecified_evse_expires_and_H02_cancel(sta
     assert await reserve(csms, 93, evse_id=1) == "Accepted"   # the same id on an EVSE: moved there
     assert await reserve(csms, 93, evse_id=None) == "Accepted"   # and back to the station
     await stack.wait(lambda: stack.conn(1), lambda c: c["ReservationId"] == 0 and c["State"] == "Reserved")
+
+
+async def test_H04_expiry_while_ocpp_is_not_running_is_reported_when_it_starts(start_ocpp, csms):
+    from evcharge.sil.supervisor import ServiceSpec
+    stack = await start_ocpp()
+    assert await reserve(csms, 64) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    await stack.sup.stop("ocpp")
+    # While ocpp is down evse moves the reservation's expiry close (the same id replaces it), and it expires.
+    (status,) = await stack.evse(1, "Reserve", "usss", 64, CARD, "", at(2))
+    assert status == "Accepted"
+    await stack.wait(lambda: _session_events(stack, 1, "ReservationEnded"), bool, timeout=30)
+    await stack.sup.start(ServiceSpec("ocpp", ["--config", str(stack.dir / "ocpp.yaml")]))
+    (upd,) = await csms.wait_for("ReservationStatusUpdate", timeout=30)
+    assert upd == {"reservationId": 64, "reservationUpdateStatus": "Expired"}
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=30)
+    assert len(csms.received("ReservationStatusUpdate")) == 1
+
+
+async def test_H03_reservation_used_while_ocpp_is_not_running_is_named_when_it_starts(start_ocpp, csms):
+    from evcharge.sil.supervisor import ServiceSpec
+    stack = await start_ocpp()
+    assert await reserve(csms, 65) == "Accepted"
+    await reported(csms, 1, "Reserved")
+    await stack.sup.stop("ocpp")
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.tap(CARD)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD and c["SessionReservationId"] == 65)
+    await stack.sup.start(ServiceSpec("ocpp", ["--config", str(stack.dir / "ocpp.yaml")]))
+    (ev,) = await csms.wait_for("TransactionEvent", where=lambda p: "idToken" in p, timeout=30)
+    assert ev["idToken"]["idToken"] == CARD and ev["reservationId"] == 65
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=30)
+    assert csms.received("ReservationStatusUpdate") == []   # it was used, not expired

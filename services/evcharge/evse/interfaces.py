@@ -82,6 +82,15 @@ class EvseInterface(ServiceInterface):
         """Reservations of an unspecified connector: (reservation_id, token, group_token, expires_at)."""
         return self.reservations_value()
 
+    @dbus_property(access=PropertyAccess.READ)
+    def EndedReservations(self) -> "a(uss)":
+        """The last reservations that ended, of every connector and of the unspecified one, oldest first:
+        (reservation_id, reason Used|Expired|Cancelled, ended_at UTC RFC 3339), a few per connector, kept
+        across restarts: a client that missed a ReservationEnded (it was restarting) reads how it ended.
+        Read on demand (no PropertiesChanged)."""
+        ended = [e for rt in self._svc.connectors.values() for e in rt.core.ended_reservations]
+        return [list(e) for e in sorted(ended + self._svc.station.ended, key=lambda e: e[2])]
+
     @signal()
     def ReservationEvent(self, event: str, detail: dict) -> "ss":
         """A reservation of an unspecified connector: Reserved {reservation_id, token, group_token, expires_at,
@@ -154,6 +163,12 @@ class ConnectorInterface(ServiceInterface):
         """The reservation holding this connector, 0 = none."""
         r = self._rt.core.reservation
         return r.id if r else 0
+
+    @dbus_property(access=PropertyAccess.READ)
+    def SessionReservationId(self) -> "u":
+        """The reservation the running session's token used (OCPP reservationId), 0 = none."""
+        s = self._rt.core.session
+        return s.reservation_id if s else 0
 
     @dbus_property(access=PropertyAccess.READ)
     def ReservationToken(self) -> "s":

@@ -147,7 +147,7 @@ class ConnectorRuntime:
         props = {p: getattr(self.iface, p) for p in (
             "State", "Available", "SessionId", "SessionToken", "SessionStartedAt", "SessionEnergyWh", "StopReason",
             "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults", "HlcProtocol", "ReservationId",
-            "ReservationToken")}
+            "ReservationToken", "SessionReservationId")}
         changed = {k: v for k, v in props.items() if self._last_props.get(k) != v}
         if "State" in changed and self._last_props:
             log.info("connector %d: %s -> %s", self.cid, self._last_props["State"], changed["State"],

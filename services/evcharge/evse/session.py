@@ -31,6 +31,9 @@ TRANSIENT_FAULTS = frozenset({"HeartbeatLost"})
 # After a failed SLAC matching, state F this long (the E/F wake-up, ISO 15118-3 T_step_EF >= 4 s)
 # before 5 % again: the EV starts SLAC over.
 SLAC_RETRY_EF_S = 4.0
+# Ended reservations kept (with the connector's state) so that a service that missed their
+# ReservationEnded (the OCPP client restarting) can still learn how they ended.
+ENDED_RESERVATIONS_KEPT = 16
 
 
 class ConnectorState(str, enum.Enum):
@@ -173,6 +176,7 @@ class ConnectorSessions:
     station_reservations: tuple[Reservation, ...] = ()
     station_held: bool = False
     station_used: list[int] = field(default_factory=list)   # ids of those used here, for the service to drop
+    ended_reservations: list[tuple[int, str, str]] = field(default_factory=list)  # (id, reason, ended_at)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     # --- outputs ---------------------------------------------------------------------------
@@ -286,6 +290,7 @@ class ConnectorSessions:
         if r is not None:
             if r is self.reservation:
                 self.reservation = None
+                self._ended(r, "Used")
             self._event("ReservationEnded", {"reservation_id": r.id, "reason": "Used", "token": token})
         if s is not None and not s.authorized:
             s.reservation_id = reservation_id
@@ -328,6 +333,7 @@ class ConnectorSessions:
         if r is None or r.id != reservation_id:
             return False
         self.reservation = None
+        self._ended(r, "Cancelled")
         self._event_noses("ReservationEnded", {"reservation_id": r.id, "reason": "Cancelled", "token": r.token})
         return True
 
@@ -335,7 +341,11 @@ class ConnectorSessions:
         r = self.reservation
         if r is not None and r.expired(wall):
             self.reservation = None
+            self._ended(r, "Expired")
             self._event_noses("ReservationEnded", {"reservation_id": r.id, "reason": "Expired", "token": r.token})
+
+    def _ended(self, r: Reservation, reason: str) -> None:
+        self.ended_reservations = (self.ended_reservations + [(r.id, reason, utc_now())])[-ENDED_RESERVATIONS_KEPT:]
 
     def stop(self, reason: str) -> bool:
         s = self.session
@@ -512,12 +522,14 @@ class ConnectorSessions:
     # --- persistence -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {"available": self.available, "session": asdict(self.session) if self.session else None,
-                "reservation": asdict(self.reservation) if self.reservation else None}
+                "reservation": asdict(self.reservation) if self.reservation else None,
+                "ended_reservations": [list(e) for e in self.ended_reservations]}
 
     def load_json(self, data: dict[str, Any]) -> None:
         self.available = bool(data.get("available", True))
         if data.get("reservation"):
             self.reservation = Reservation(**data["reservation"])
+        self.ended_reservations = [(int(i), str(r), str(t)) for i, r, t in data.get("ended_reservations", [])]
         if data.get("session"):
             self.session = Session(**data["session"])
             # Until the board says otherwise, the EV is where we left it: no spurious plug-in.
@@ -542,6 +554,11 @@ class StationReservations:
     token may take one; once they are as many (H01.FR.20), each of them is held (`Reserved`) and
     only a reservation's token (or group) may start there, using that reservation."""
     items: list[Reservation] = field(default_factory=list)
+    ended: list[tuple[int, str, str]] = field(default_factory=list)   # (id, reason, ended_at), the last few
+
+    def _ended(self, gone: list[Reservation], reason: str) -> list[Reservation]:
+        self.ended = (self.ended + [(r.id, reason, utc_now()) for r in gone])[-ENDED_RESERVATIONS_KEPT:]
+        return gone
 
     def ids(self) -> list[int]:
         return [r.id for r in self.items]
@@ -573,20 +590,22 @@ class StationReservations:
         found = next((r for r in self.items if r.id == reservation_id), None)
         if found is not None:
             self.items.remove(found)
+            self._ended([found], "Cancelled")
         return found
 
     def expire(self, wall: datetime) -> list[Reservation]:
         gone = [r for r in self.items if r.expired(wall)]
         self.items = [r for r in self.items if not r.expired(wall)]
-        return gone
+        return self._ended(gone, "Expired")
 
     def used(self, ids: list[int]) -> list[Reservation]:
         gone = [r for r in self.items if r.id in ids]
         self.items = [r for r in self.items if r.id not in ids]
-        return gone
+        return self._ended(gone, "Used")
 
     def to_json(self) -> dict[str, Any]:
-        return {"reservations": [asdict(r) for r in self.items]}
+        return {"reservations": [asdict(r) for r in self.items], "ended": [list(e) for e in self.ended]}
 
     def load_json(self, data: dict[str, Any] | None) -> None:
         self.items = [Reservation(**r) for r in (data or {}).get("reservations", [])]
+        self.ended = [(int(i), str(r), str(t)) for i, r, t in (data or {}).get("ended", [])]

@@ -202,6 +202,16 @@ class Bridge:
             log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
             return "Rejected"
 
+    async def station_reservations(self) -> tuple[set[int], list[tuple[int, str, str]]] | None:
+        """evse's reservations of an unspecified connector (ids) and its EndedReservations; None if unreadable."""
+        try:
+            props = await get_all(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE)
+        except (DBusError, TimeoutError) as e:
+            log.info("evse not reachable for its reservations: %s", e)
+            return None
+        return ({int(r[0]) for r in props.get("Reservations", [])},
+                [(int(i), str(reason), str(at)) for i, reason, at in props.get("EndedReservations", [])])
+
     async def cancel_station_reservation(self, reservation_id: int) -> bool:
         (ok,) = await call(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "CancelReservation", "u",
                            [reservation_id])

@@ -60,6 +60,7 @@ SUBPROTOCOL = "ocpp2.0.1"
 TICK_S = 0.1
 TICK_MAX_S = 1.0
 RESERVATIONS_USED_KEY = "reservations_used"   # queue kv: connector -> ReservationUse (H03)
+RESERVATIONS_OPEN_KEY = "reservations_open"   # queue kv: ids of reservations placed and not known to be over
 STOP_DRAIN_S = 3.0  # on a clean stop, at most this long for the answer to a message in flight
 LOCAL_LIST_MAX = 1000  # auth.locallist.MAX_ENTRIES
 # evse connector State -> OCPP ConnectorStatusEnumType
@@ -144,6 +145,10 @@ class OcppService:
         self.reservation_used: dict[int, ReservationUse] = {}
         self._load_session_groups()
         self._load_reservations_used()
+        # Reservations this station accepted whose end it has not seen: after a restart evse's
+        # EndedReservations tells which of them expired meanwhile (H04, reported then).
+        self.open_reservations: set[int] = {int(i) for i in self.queue.get_state(RESERVATIONS_OPEN_KEY) or []}
+        self._reported_reservations: list[int] = []   # the last ids reported Expired (no duplicate)
         self.stop_token: dict[int, dict[str, str]] = {}  # connector -> the other card of the group stopping it
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
@@ -563,8 +568,8 @@ class OcppService:
             return
         if event in ("Authorized", "TokenHeld", "TokenExpired"):
             self._note_reservation_use(cid, session_id, event, detail)
-        if event == "ReservationEnded" and detail.get("reason") == "Expired":
-            self._reservation_status(int(detail.get("reservation_id", 0)), "Expired")
+        if event == "ReservationEnded":
+            self._reservation_ended(int(detail.get("reservation_id", 0)), str(detail.get("reason", "")))
         if event == "Authorized":
             token, token_type = detail.get("token", ""), detail.get("token_type", "")
             known = self.token_types.pop(cid, None)
@@ -742,6 +747,10 @@ class OcppService:
                                                   and (props.get("SessionEnergyWh") or 0) > 0))
             elif session:
                 off = not self.online
+                rid = int(props.get("SessionReservationId") or 0)
+                if rid and token and cid not in self.reservation_used:   # used while we were away (H03)
+                    self.reservation_used[cid] = ReservationUse(rid, token, session)
+                    self._save_reservations_used()
                 self.flow.conds[cid] = Conditions(state=self.connector_state[cid])
                 self._emit_all(cid, self.flow.session_started(cid, session, props.get("SessionStartedAt")
                                                               or utc_now(), offline=off))
@@ -754,6 +763,7 @@ class OcppService:
             self.resets.forget_closed({str(p.get("SessionId")) for p in self.connector_props.values()})
         self.resets.on_idle_check()
         self._update_availability_vars()
+        await self._catch_up_reservations()
         for cid in self.evses:
             self.spawn(self._send_status(cid))
 
@@ -1392,6 +1402,7 @@ class OcppService:
                                                                  expiry)
             log.info("ReserveNow %d (unspecified EVSE) for %s until %s: %s", reservation_id,
                      id_token.get("idToken"), expiry, status)
+            self._reservation_placed(reservation_id, status)
             return status
         cids = sorted(c for c, (e, _k) in self.evses.items() if e == evse_id)
         if not cids:
@@ -1400,23 +1411,56 @@ class OcppService:
                                                      expiry)
         log.info("ReserveNow %d on EVSE %d for %s until %s: %s", reservation_id, evse_id, id_token.get("idToken"),
                  expiry, status, extra=fields(connector=cids[0]))
+        self._reservation_placed(reservation_id, status)
         return status
+
+    def _reservation_placed(self, reservation_id: int, status: str) -> None:
+        if status == "Accepted" and reservation_id not in self.open_reservations:
+            self.open_reservations.add(reservation_id)
+            self.queue.put_state(RESERVATIONS_OPEN_KEY, sorted(self.open_reservations))
+
+    def _reservation_ended(self, reservation_id: int, reason: str) -> None:
+        """A reservation is over (evse's ReservationEnded, or found ended after a restart): an expiry is
+        reported, once, in the same commit that forgets it."""
+        was_open = reservation_id in self.open_reservations
+        self.open_reservations.discard(reservation_id)
+        opened = {RESERVATIONS_OPEN_KEY: sorted(self.open_reservations)}
+        if reason == "Expired" and reservation_id and reservation_id not in self._reported_reservations:
+            self._reported_reservations = (self._reported_reservations + [reservation_id])[-64:]
+            self._reservation_status(reservation_id, "Expired", more_state=opened)
+        elif was_open:
+            self.queue.put_state(RESERVATIONS_OPEN_KEY, opened[RESERVATIONS_OPEN_KEY])
+
+    async def _catch_up_reservations(self) -> None:
+        """After a restart (ours or evse's): reservations we placed that evse no longer holds ended while
+        we were away; evse's EndedReservations says how (an expiry is reported now, H04)."""
+        if not self.open_reservations or len(self.connector_props) != len(self.evses):
+            return
+        station = await self.bridge.station_reservations()
+        if station is None:
+            return
+        active, ended = station
+        active |= {int(p.get("ReservationId") or 0) for p in self.connector_props.values()}
+        how = {rid: reason for rid, reason, _at in ended}
+        for rid in sorted(self.open_reservations - active):
+            log.info("reservation %d ended while we were away: %s", rid, how.get(rid, "unknown"))
+            self._reservation_ended(rid, how.get(rid, ""))
 
     def on_station_reservation_event(self, event: str, detail: dict[str, Any]) -> None:
         """evse's reservations of an unspecified connector: their expiry is reported like a connector's (H04)."""
-        if event == "ReservationEnded" and detail.get("reason") == "Expired":
-            self._reservation_status(int(detail.get("reservation_id", 0)), "Expired")
+        if event == "ReservationEnded":
+            self._reservation_ended(int(detail.get("reservation_id", 0)), str(detail.get("reason", "")))
 
     async def cancel_reservation(self, reservation_id: int) -> str:
         return await self.bridge.cancel_reservation_anywhere(list(self.evses), reservation_id)
 
-    def _reservation_status(self, reservation_id: int, status: str) -> None:
+    def _reservation_status(self, reservation_id: int, status: str, more_state: dict[str, Any] | None = None) -> None:
         """ReservationStatusUpdate (H04) through the durable queue, like SecurityEventNotification: an
         expiry while the CSMS is unreachable, or just before a restart, is reported once it is back."""
         if not reservation_id:
             return
         self.queue.enqueue("ReservationStatusUpdate", {"reservationId": reservation_id,
-                                                       "reservationUpdateStatus": status})
+                                                       "reservationUpdateStatus": status}, more_state=more_state)
         log.info("ReservationStatusUpdate %d %s queued", reservation_id, status)
         self._wake_sender.set()
         self.publish()
