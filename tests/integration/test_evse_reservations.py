@@ -40,7 +40,8 @@ async def test_reserved_connector_refuses_other_cards_and_the_reserved_card_uses
     await stack.evse(2, "SetAvailability", "b", False)  # the shared reader has nowhere else to send OTHER
 
     await stack.sim(1, "PlugIn", "d", 220.0)   # an EV without a card: it does not charge for someone else
-    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Preparing")
+    # and the connector stays Reserved until the reserved card comes (OCPP 2.0.1 errata G03.FR.09)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] != "" and c["State"] == "Reserved")
     await stack.tap(OTHER)
     rejected = await wait_event(stack, 1, "TokenRejected")
     assert rejected["status"] == "Reserved" and rejected["reservation_id"] == 7

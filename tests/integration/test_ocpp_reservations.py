@@ -157,7 +157,7 @@ async def test_H03_reservation_id_survives_an_ocpp_restart_between_authorization
     await reported(csms, 1, "Reserved")
     await stack.sim(1, "SetEvReady", "b", False)   # the EV does not take energy yet: no transaction
     await stack.sim(1, "PlugIn", "d", 220.0)
-    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Preparing")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] != "" and c["State"] == "Reserved")
     await stack.tap(CARD)
     await stack.wait(lambda: stack.conn(1), lambda c: c["SessionToken"] == CARD and c["ReservationId"] == 0)
     # evse sent Authorized before its properties changed; a call to ocpp queues behind that signal, so
@@ -253,7 +253,7 @@ async def test_H03_a_card_the_csms_puts_in_the_reservations_group_uses_it(start_
     assert await reserve_for_group(csms, 80, "DRIVER1", "FLEET") == "Accepted"
     await reported(csms, 1, "Reserved")
     await stack.sim(1, "PlugIn", "d", 220.0)
-    await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Preparing")
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] != "" and c["State"] == "Reserved")
 
     # A card unknown locally whose group is another one: the CSMS accepts it, the reservation does not.
     await stack.tap("0DDBA110")

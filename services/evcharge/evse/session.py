@@ -234,7 +234,11 @@ class ConnectorSessions:
         if s.stopped:
             return ConnectorState.FINISHING
         if not s.authorized:
-            return ConnectorState.PREPARING
+            # An EV plugged in without the reserved token does not end the reservation: the connector
+            # stays Reserved until that token comes or the reservation ends (OCPP 2.0.1 errata
+            # G03.FR.09; 1.6 leaves Reserved only when the reservation's idTag is presented, G2).
+            held = self.reservation is not None or self.station_held
+            return ConnectorState.RESERVED if held else ConnectorState.PREPARING
         if self.board.contactor_closed:
             return ConnectorState.CHARGING
         if self.offer_a == 0:

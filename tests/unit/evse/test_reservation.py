@@ -43,7 +43,7 @@ def test_other_token_is_rejected_with_status_reserved():
 def test_plug_in_without_token_does_not_charge_and_other_token_cannot_authorize():
     c = reserved()
     c.update_board(plugged(), T)
-    assert c.state is ConnectorState.PREPARING and c.demand_a == 0
+    assert c.state is ConnectorState.RESERVED and c.demand_a == 0   # G03.FR.09: still Reserved
     assert c.present_token("BEEF02", "ISO14443", T, wall=WALL) is TokenOutcome.RESERVED
     assert not c.session.authorized and c.demand_a == 0
 

@@ -54,7 +54,7 @@ def test_a_plugged_ev_waiting_for_a_token_counts_as_usable_and_is_held_too():
     cs[0].update_board(BoardView(cp_state="B", online=True), T)
     cs[1].present_token("BEEF02", "ISO14443", T, wall=WALL)
     apply(st, cs)
-    assert cs[0].station_held and cs[0].state is ConnectorState.PREPARING and cs[0].demand_a == 0
+    assert cs[0].station_held and cs[0].state is ConnectorState.RESERVED and cs[0].demand_a == 0
     assert cs[0].present_token("D00D03", "ISO14443", T, wall=WALL) is TokenOutcome.RESERVED
     assert cs[0].present_token("CAFE01", "ISO14443", T, wall=WALL) is TokenOutcome.AUTHORIZED
     assert cs[0].session.reservation_id == 5 and cs[0].station_used == [5]
