@@ -293,6 +293,9 @@ async def test_H01_reservation_of_an_unspecified_evse_holds_the_last_available_o
                                                     "remoteStartId": 3, "evseId": 2})
     assert r["status"] == "Accepted"
     await reported(csms, 1, "Reserved")
+    r = await csms.call("RequestStartTransaction", {"idToken": {"idToken": "ANOTHER", "type": "Central"},
+                                                    "remoteStartId": 4, "evseId": 1})
+    assert r["status"] == "Rejected"   # EVSE 1 is kept for the reservation's token
     await stack.tap(CARD)   # the reserved card takes it, using the reservation
     await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Available", timeout=30)
     await stack.sim(1, "PlugIn", "d", 220.0)

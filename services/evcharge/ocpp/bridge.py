@@ -29,10 +29,15 @@ log = logging.getLogger("evcharge.ocpp.bridge")
 TOKEN_MEMORY_S = 10.0  # how long a presented token may wait for evse's verdict
 
 
-def reserved_for(props: dict[str, Any], token: str) -> bool:
-    """May `token` start on a connector with these evse properties (free, or reserved for it)?"""
-    reserved = props.get("ReservationToken") or ""
-    return not props.get("ReservationId") or reserved.casefold() == token.casefold()
+def reserved_for(props: dict[str, Any], token: str, station_tokens: list[str] | tuple[str, ...] = ()) -> bool:
+    """May `token` start on a connector with these evse properties (free, or reserved for it)? A
+    connector `Reserved` without a reservation of its own is held for evse's reservations of an
+    unspecified connector, whose tokens are `station_tokens`."""
+    if props.get("ReservationId"):
+        return str(props.get("ReservationToken") or "").casefold() == token.casefold()
+    if props.get("State") == "Reserved":
+        return any(t.casefold() == token.casefold() for t in station_tokens)
+    return True
 
 
 class Bridge:
@@ -44,6 +49,8 @@ class Bridge:
         self.auth = Subscription(bus, names.AUTH)
         # The last token a reader presented: (token, type, monotonic time).
         self.last_token: tuple[str, str, float] | None = None
+        # The tokens of evse's reservations of an unspecified connector (Evse1.Reservations).
+        self.station_tokens: list[str] = []
 
     async def start(self) -> None:
         for sub in (self.evse, self.meter, self.auth):
@@ -51,6 +58,7 @@ class Bridge:
         await self.evse.signal(names.EVSE_CONNECTOR_IFACE, None, self._on_evse_signal, path_namespace=names.EVSE_PATH)
         await self.evse.properties(names.EVSE_CONNECTOR_IFACE, self._on_evse_props, path_namespace=names.EVSE_PATH)
         await self.evse.signal(names.EVSE, "ReservationEvent", self._on_station_reservation, path=names.EVSE_PATH)
+        await self.evse.properties(names.EVSE, self._on_evse_station_props, path_namespace=names.EVSE_PATH)
         await self.meter.properties(names.METER_METER_IFACE, self._on_meter_props, path_namespace=names.METER_PATH)
         await self.auth.signal(names.AUTH, "TokenPresented", self._on_token, path=names.AUTH_PATH)
         self.evse.on_owner_changed.append(lambda _o, new: self.station.spawn(self.resync()) if new else None)
@@ -82,6 +90,10 @@ class Bridge:
         except ValueError:
             detail = {}
         self.station.on_station_reservation_event(event, detail)
+
+    def _on_evse_station_props(self, path: str, changed: dict[str, Any]) -> None:
+        if path == names.EVSE_PATH and "Reservations" in changed:
+            self.station_tokens = [str(r[1]) for r in changed["Reservations"]]
 
     def _on_evse_props(self, path: str, changed: dict[str, Any]) -> None:
         cid = names.connector_id_from_path(path)
@@ -209,6 +221,7 @@ class Bridge:
         except (DBusError, TimeoutError) as e:
             log.info("evse not reachable for its reservations: %s", e)
             return None
+        self.station_tokens = [str(r[1]) for r in props.get("Reservations", [])]
         return ({int(r[0]) for r in props.get("Reservations", [])},
                 [(int(i), str(reason), str(at)) for i, reason, at in props.get("EndedReservations", [])])
 

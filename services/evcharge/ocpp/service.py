@@ -1060,7 +1060,7 @@ class OcppService:
                 continue
             if props.get("SessionToken") or self.tx.before_cable(cid):
                 continue
-            if not reserved_for(props, id_token.get("idToken", "")):
+            if not reserved_for(props, id_token.get("idToken", ""), self.bridge.station_tokens):
                 continue   # reserved for another token (H03): only that token starts there
             self.tx.remote_starts[cid] = (remote_start_id, id_token)
             self.queue.put_state("tx", self.tx.to_json())
@@ -1434,10 +1434,8 @@ class OcppService:
     async def _catch_up_reservations(self) -> None:
         """After a restart (ours or evse's): reservations we placed that evse no longer holds ended while
         we were away; evse's EndedReservations says how (an expiry is reported now, H04)."""
-        if not self.open_reservations or len(self.connector_props) != len(self.evses):
-            return
-        station = await self.bridge.station_reservations()
-        if station is None:
+        station = await self.bridge.station_reservations()   # also refreshes bridge.station_tokens
+        if station is None or not self.open_reservations or len(self.connector_props) != len(self.evses):
             return
         active, ended = station
         active |= {int(p.get("ReservationId") or 0) for p in self.connector_props.values()}

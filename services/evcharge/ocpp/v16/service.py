@@ -756,7 +756,7 @@ class Ocpp16Service:
                 continue
             if props.get("SessionToken") or self.tx.running(cid):
                 continue
-            if not reserved_for(props, id_tag):
+            if not reserved_for(props, id_tag, self.bridge.station_tokens):
                 continue   # 5.13: a reserved connector starts only for its idTag
             self.tx.remote_starts[cid] = id_tag
             self.pending_remote.append((cid, id_tag))
