@@ -532,8 +532,9 @@ async def test_TC_C_15_CS_invalid_answer_charges_up_to_max_energy_on_invalid_id(
 
 
 async def test_TC_C_18_CS_stop_tx_on_invalid_id_wins_over_max_energy(start_ocpp, csms):
-    """TC_C_18 (StopTxOnInvalidId true, MaxEnergyOnInvalidId 500): as TC_C_15, but the Invalid answer stops the
-    transaction at once: TransactionEvent Deauthorized (not offline), and the energy flow stops."""
+    """TC_C_18 (StopTxOnInvalidId true, MaxEnergyOnInvalidId 500): the steps of the test above, but the Invalid
+    answer stops the transaction at once: TransactionEvent Deauthorized (not offline), and the energy flow
+    stops."""
     stack = await start_ocpp()
     await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "true"), cv("TxCtrlr", "MaxEnergyOnInvalidId", "500"))
     await prime_cache(stack, csms, "CAFE0018")

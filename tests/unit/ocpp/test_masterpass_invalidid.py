@@ -109,7 +109,7 @@ def test_cache_keeps_the_group_of_a_token():
 
 
 def test_master_pass_stop_events_carry_stopped_reason_and_its_id_token():
-    """TC_C_49 step 3: the stop names MasterPass (and the Master Pass idToken); Ended at unplug again."""
+    """C16 without UI, Part 6 step 3: the stop names MasterPass (and the Master Pass idToken); Ended again."""
     b = TxBuilder({1: (1, 1)})
     flow = TxFlow(b, lambda: {"EVConnected"}, lambda: {"EVConnected"}, lambda *_: [])
     flow.session_started(1, "s1", "t0", offline=False)
