@@ -609,3 +609,53 @@ async def test_TC_C_49_CS_master_pass_stops_all_transactions_without_ui(start_oc
         assert end["transactionInfo"]["stoppedReason"] == "MasterPass"
     assert not [p for p in csms.received("TransactionEvent") if p["eventType"] == "Started"
                 and p.get("idToken", {}).get("idToken") == MASTER]
+
+
+async def restart_ocpp(stack, csms, supervisor) -> None:
+    """kill -9 of the OCPP service; back online and booted again."""
+    boots = len(csms.received("BootNotification"))
+    starts = supervisor.starts("ocpp")
+    supervisor.kill("ocpp")
+    await supervisor.wait_restarted("ocpp", starts)
+    await csms.wait_for("BootNotification", boots + 1, timeout=30)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"] and p["BootStatus"] == "Accepted", timeout=30,
+                     what_name="ocpp online and booted")
+
+
+async def test_max_energy_on_invalid_id_limit_survives_a_restart_of_the_ocpp_service(start_ocpp, csms, supervisor):
+    """C-03 across a kill -9: the limit a deauthorized transaction got (MaxEnergyOnInvalidId) is kept in the
+    queue database, so the restarted service still suspends the energy transfer once it is reached."""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "false"))
+    await prime_cache(stack, csms, "CAFE0315")
+    tx_id = await offline_authorized_then_invalid(stack, csms, "CAFE0315", hold_answer=True)
+    cap = int((await stack.conn(1))["SessionEnergyWh"]) + 80
+    await set_vars(csms, cv("TxCtrlr", "MaxEnergyOnInvalidId", str(cap)))
+    n = len(csms.received("TransactionEvent"))
+    csms.release()
+    # The answer is handled (and the limit stored) before the next queued event goes out.
+    await csms.wait_for("TransactionEvent", n + 1, timeout=20)
+    await restart_ocpp(stack, csms, supervisor)
+    paused = await stack.wait(lambda: stack.conn(1), lambda c: c["Paused"], timeout=90,
+                              what_name="energy transfer suspended at MaxEnergyOnInvalidId")
+    assert paused["SessionEnergyWh"] >= cap and paused["StopReason"] == "" and paused["SessionId"] == tx_id
+
+
+async def test_master_pass_known_from_the_cache_after_a_restart(start_ocpp, csms, supervisor):
+    """C16 with the authorization cache: the Master Pass answered once by the CSMS (it stops a transaction) is
+    cached with its groupIdToken; after a kill -9 of the OCPP service it is accepted from the cache (no second
+    AuthorizeRequest) and still recognised as a Master Pass: it stops the next transaction too."""
+    csms.behaviour.groups[MASTER] = MASTER_GROUP
+    stack = await start_ocpp()
+    await set_vars(csms, cv("AuthCtrlr", "MasterPassGroupId", MASTER_GROUP))
+    for restart in (False, True):
+        if restart:
+            await restart_ocpp(stack, csms, supervisor)
+        tx_id = await session_with(stack, csms, CARD)
+        await stack.tap(MASTER)
+        (stop,) = await csms.wait_for("TransactionEvent", where=lambda p, t=tx_id: p["triggerReason"] ==
+                                      "StopAuthorized" and p["transactionInfo"]["transactionId"] == t, timeout=20)
+        assert stop["transactionInfo"]["stoppedReason"] == "MasterPass"
+        assert stop["idToken"] == {"idToken": MASTER, "type": "ISO14443"}
+        await end_session(stack, csms, tx_id)
+    assert len(csms.received("Authorize")) == 1
