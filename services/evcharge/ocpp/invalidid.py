@@ -41,10 +41,16 @@ class EnergyCaps:
         if self.caps.get(cid, ("", 0.0))[0] != transaction_id:
             self.caps[cid] = (transaction_id, float(max_wh))
 
-    def reached(self, cid: int, energy_wh: float | None) -> bool:
-        """True once, when the transaction's energy reaches its cap (the cap is then done with)."""
+    def reached(self, cid: int, transaction_id: str | None, energy_wh: float | None) -> bool:
+        """True once, when the transaction's energy reaches its cap (the cap is then done with). A cap
+        left from another transaction (it ended while the service was down) is dropped, never applied."""
         cap = self.caps.get(cid)
-        if cap is None or energy_wh is None or energy_wh < cap[1]:
+        if cap is None:
+            return False
+        if cap[0] != transaction_id:
+            del self.caps[cid]
+            return False
+        if energy_wh is None or energy_wh < cap[1]:
             return False
         del self.caps[cid]
         return True

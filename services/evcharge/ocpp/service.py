@@ -478,8 +478,8 @@ class OcppService:
             log.info("connector %d: the CSMS answered %s for the token: charging up to %d Wh", cid, status, max_wh,
                      extra=fields(connector=cid, transaction=tx_id))
             self.energy_caps.arm(cid, tx_id, max_wh)
-            self._check_energy_cap(cid)
             self.queue.put_state(self.ENERGY_CAPS_KEY, self.energy_caps.to_json())
+            self._check_energy_cap(cid)
 
     async def _send_status(self, cid: int) -> None:
         state = self.connector_state.get(cid)
@@ -538,10 +538,13 @@ class OcppService:
 
     def _check_energy_cap(self, cid: int) -> None:
         """The deauthorized transaction reached MaxEnergyOnInvalidId: its energy transfer stops (SuspendedEVSE)."""
-        if self.energy_caps.reached(cid, (self.connector_props.get(cid) or {}).get("SessionEnergyWh")):
+        armed = dict(self.energy_caps.caps)
+        if self.energy_caps.reached(cid, self.tx.transaction_id(cid),
+                                    (self.connector_props.get(cid) or {}).get("SessionEnergyWh")):
             log.info("connector %d: MaxEnergyOnInvalidId reached: suspending", cid, extra=fields(connector=cid))
-            self.queue.put_state(self.ENERGY_CAPS_KEY, self.energy_caps.to_json())
             self.spawn(self._suspend(cid))
+        if self.energy_caps.caps != armed:
+            self.queue.put_state(self.ENERGY_CAPS_KEY, self.energy_caps.to_json())
 
     def on_connector_props(self, cid: int, changed: dict[str, Any]) -> None:
         if cid not in self.evses:

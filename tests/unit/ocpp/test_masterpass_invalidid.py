@@ -85,17 +85,25 @@ def test_what_an_invalid_answer_does():
 def test_energy_cap_counts_the_transaction_energy_and_fires_once():
     caps = EnergyCaps()
     caps.arm(1, "tx1", 500)
-    assert not caps.reached(1, None)
-    assert not caps.reached(1, 499.9)
-    assert not caps.reached(2, 10_000)                      # no cap there
+    assert not caps.reached(1, "tx1", None)
+    assert not caps.reached(1, "tx1", 499.9)
+    assert not caps.reached(2, "tx9", 10_000)               # no cap there
     caps.arm(1, "tx1", 9000)                                # a second Invalid answer keeps the first cap
-    assert caps.reached(1, 500.0)
-    assert not caps.reached(1, 600.0)                       # done with: suspended once
+    assert caps.reached(1, "tx1", 500.0)
+    assert not caps.reached(1, "tx1", 600.0)                # done with: suspended once
     caps.arm(1, "tx2", 100)                                 # the next transaction has its own
     restored = EnergyCaps()
     restored.load_json(caps.to_json())
     assert restored.caps == {1: ("tx2", 100.0)}
     assert restored.drop(1) and not restored.drop(1)
+
+
+def test_energy_cap_of_an_ended_transaction_never_applies_to_the_next():
+    caps = EnergyCaps()
+    caps.arm(1, "tx1", 100)
+    assert not caps.reached(1, "tx2", 5000)                 # tx1 ended while the service was down
+    assert caps.caps == {}
+    assert not caps.reached(1, None, 5000)
 
 
 def test_cache_keeps_the_group_of_a_token():
