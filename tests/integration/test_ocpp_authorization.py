@@ -559,6 +559,9 @@ async def test_TC_C_45_CS_master_pass_does_not_start_a_transaction(start_ocpp, c
     stack = await start_ocpp()
     await set_vars(csms, cv("TxCtrlr", "TxStartPoint", "Authorized"),
                    cv("AuthCtrlr", "MasterPassGroupId", MASTER_GROUP))
+    r = await csms.call("GetVariables", {"getVariableData": [{"component": {"name": "AuthCtrlr"},
+                                                              "variable": {"name": "MasterPassGroupId"}}]})
+    assert r["getVariableResult"][0]["attributeValue"] == MASTER_GROUP
     await stack.tap(MASTER)
     (req,) = await csms.wait_for("Authorize", timeout=15)
     assert req["idToken"] == {"idToken": MASTER, "type": "ISO14443"}
@@ -644,7 +647,8 @@ async def test_max_energy_on_invalid_id_limit_survives_a_restart_of_the_ocpp_ser
 async def test_master_pass_known_from_the_cache_after_a_restart(start_ocpp, csms, supervisor):
     """C16 with the authorization cache: the Master Pass answered once by the CSMS (it stops a transaction) is
     cached with its groupIdToken; after a kill -9 of the OCPP service it is accepted from the cache (no second
-    AuthorizeRequest) and still recognised as a Master Pass: it stops the next transaction too."""
+    AuthorizeRequest) and still recognised as a Master Pass: it stops the next transaction too (so the
+    MasterPassGroupId set with SetVariables before the restart is kept as well)."""
     csms.behaviour.groups[MASTER] = MASTER_GROUP
     stack = await start_ocpp()
     await set_vars(csms, cv("AuthCtrlr", "MasterPassGroupId", MASTER_GROUP))
