@@ -651,6 +651,9 @@ class Ocpp16Service:
         self.cache.put(token, status, time.time(), 0, exp)
         self.queue.put_state("authcache", self.cache.to_json())
 
+    def on_token_presented(self, token: str, token_type: str) -> None:
+        """Every reader token (bridge): 1.6 acts only on evse's TokenRejected; it has no Master Pass."""
+
     async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
         accepted = False
         link = self.link
