@@ -100,6 +100,17 @@ def parse(url: str) -> FtpLocation:
                        user=user, password=password, directories=directories, filename=filename)
 
 
+def redact(url: str) -> str:
+    """Any URL for a log line: without the user and password of its userinfo."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}://{authority}{slash}{path}"
+
+
 def reply_code(reply: str) -> int | None:
     """The three-digit code an FTP reply starts with (None: not an FTP reply)."""
     head = reply.strip()[:3]

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import re
 import ssl
 import urllib.request
 from collections.abc import Callable
@@ -137,11 +136,6 @@ def upload_once(url: str, body: bytes, timeout: float) -> tuple[str, str]:
     return ("Uploaded" if 200 <= code < 300 else "UploadFailure"), f"HTTP {code}"
 
 
-def redacted(url: str) -> str:
-    """`url` for the log: without the user and password of its userinfo."""
-    return re.sub(r"//[^/@]*@", "//***@", url, count=1)
-
-
 def location(url: str, generated: str) -> tuple[str, str] | None:
     """(the URL the file goes to, its file name) for a remoteLocation: a directory (ending in "/")
     gets the `generated` name, any other URL names the file itself. None: not a location this
@@ -194,7 +188,7 @@ class LogUploader:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         target = location(url, f"{self.station.cfg.station_id}-{log_type}-{stamp}-{request_id}.log")
         if target is None:
-            log.info("GetLog %d: unsupported location %s", request_id, redacted(url))
+            log.info("GetLog %d: unsupported location %s", request_id, ftpurl.redact(url))
             return "Rejected", None
         try:
             oldest, latest = _time(log_data.get("oldestTimestamp")), _time(log_data.get("latestTimestamp"))
