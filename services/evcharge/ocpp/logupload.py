@@ -145,7 +145,9 @@ def location(url: str, generated: str) -> tuple[str, str] | None:
             loc = ftpurl.parse(url)
         except ValueError:
             return None
-        return (url + quote(generated, safe=""), generated) if loc.is_directory else (url, loc.filename)
+        if not loc.is_directory:
+            return url, loc.filename
+        return url + ("" if url.endswith("/") else "/") + quote(generated, safe=""), generated
     if not url.startswith(HTTP_PREFIXES):
         return None
     if url.endswith("/"):
