@@ -6,12 +6,13 @@ port of the loopback, through the real OCPP (and update) services on the private
 - ftps:// with the server certificate checked against the CA the station trusts for https
   (SSL_CERT_FILE here: the services inherit the test's environment), and refused when the server's
   certificate is not from that CA;
-- UpdateFirmware from ftp:// (2.0.1 signed, 1.6 core) through the update service and the RAUC
+- UpdateFirmware from ftp:// (2.0.1 signed, 1.6 core also from ftps://) through the update service and the RAUC
   simulator, to Installed after the simulated reboot, as over http.
 """
 
 from __future__ import annotations
 
+import pytest
 from evcharge.common import names
 from evcharge.common.bus import get_all
 from evcharge.sil.supervisor import ServiceSpec
@@ -183,8 +184,11 @@ async def test_update_firmware_201_signed_from_ftp(start_ocpp, csms, ftp_server,
                                      "InstallRebooting", "Installed"]
 
 
-async def test_update_firmware_16_core_from_ftp(start_ocpp16, csms16, ftp_server, rauc):
-    server = ftp_server()
+@pytest.mark.parametrize("secure", [False, True], ids=["ftp", "ftps"])
+async def test_update_firmware_16_core_from_ftp(start_ocpp16, csms16, ftp_server, rauc, secure, tmp_path,
+                                                monkeypatch):
+    server = ftp_server(tls=trust(monkeypatch, tmp_path) if secure else None)
+    assert server.url().startswith("ftps://" if secure else "ftp://")
     location = firmware_on(server)
     stack = await start_ocpp16()
     await stack.sup.start(ServiceSpec("update", []), timeout_s=120)
