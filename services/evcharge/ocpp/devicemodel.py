@@ -298,7 +298,7 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable(C, "NetworkProfileConnectionAttempts", "3", i, RO),
         Variable(C, "ResetRetries", "0", i, RO),
         Variable(C, "UnlockOnEVSideDisconnect", "true", b, RO),
-        Variable(C, "FileTransferProtocols", "", "MemberList", RO, values_list=("HTTP", "HTTPS")),
+        Variable(C, "FileTransferProtocols", "", "MemberList", RO, values_list=("HTTP", "HTTPS", "FTP", "FTPS")),
         Variable("AuthCtrlr", "AuthorizeRemoteStart", "false", b, RO),
         Variable("AuthCtrlr", "LocalAuthorizeOffline", "true", b),
         Variable("AuthCtrlr", "LocalPreAuthorize", "true", b),
