@@ -132,6 +132,7 @@ STARTUP = (
     "urllib.request",      # websockets: proxy lookup (evcharge.ocpp.proxy skips it without *_proxy)
     "random", "calendar", "email.utils", "email.parser", "pprint",  # http.client, urllib.request
     "uuid", "secrets", "hmac",             # the ocpp library (message ids), websockets (frame masks)
+    "ipaddress",           # urllib.parse (through pathlib): only for a bracketed IPv6 host (0.15 MiB)
 )
 
 
