@@ -49,9 +49,35 @@ def run_py_without_site(code: str) -> list[str]:
 
 
 @pytest.mark.parametrize("svc", ["board", "energy", "evse", "meter", "auth", "ocpp", "update"])
-def test_services_start_without_ipaddress(svc):
+def test_services_start_without_ipaddress_and_xml(svc):
     words = run_py_without_site(PROBE.format(svc=svc))
-    assert "ipaddress" in words[:-2]
+    assert {"ipaddress", "xml.etree.ElementTree", "xml.parsers.expat"} <= set(words[:-2])
+
+
+def test_dbus_fast_xml_works_with_xml_deferred():
+    words = run_py_without_site(
+        "import sys, evcharge.common.service\n"
+        "from evcharge.common.deferred import Deferred\n"
+        "from dbus_fast import introspection as intr\n"
+        "import xml.etree.ElementTree as ET\n"
+        "deferred = lambda: isinstance(sys.modules['xml.etree.ElementTree'], Deferred)\n"
+        "stand_in = ET.Element\n"
+        "print(deferred(), isinstance(object(), ET.Element))\n"
+        "node = intr.Node('/x', interfaces=[intr.Interface('a.b', methods=[intr.Method('M')])])\n"
+        "xml = node.tostring()\n"   # builds ET.Element objects: loads the module
+        "print(deferred(), ET.Element is not stand_in, type(ET.Element('n')) is ET.Element)\n"
+        "print(intr.Node.parse(xml).interfaces[0].methods[0].name)\n")   # parses with expat
+    assert words == ["True", "False", "False", "True", "True", "M"]
+
+
+def test_calling_a_stand_in_loads_the_module_and_returns_the_real_class():
+    words = run_py_without_site(
+        "import sys, evcharge.common.service\n"
+        "import xml.etree.ElementTree as ET\n"
+        "stand_in = ET.Element\n"
+        "e = stand_in('node', {'name': 'x'})\n"
+        "print(type(e) is ET.Element, ET.Element is not stand_in, e.get('name'))\n")
+    assert words == ["True", "True", "x"]
 
 
 def test_urllib_parse_still_checks_a_bracketed_host_with_ipaddress_deferred():
