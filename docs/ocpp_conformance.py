@@ -30,12 +30,10 @@ NOT_APPLICABLE = {
     "TC_B_25": "reset per EVSE (C-13) is not supported",
     "TC_B_26": "reset per EVSE (C-13) is not supported",
     "TC_B_27": "reset per EVSE (C-13) is not supported",
-    "TC_C_47": "no Master Pass UI",
-    "TC_C_48": "no Master Pass UI",
-    "TC_C_49": "no Master Pass",
-    "TC_C_45": "no Master Pass",
-    "TC_C_15": "MaxEnergyOnInvalidId (C-03) is not supported",
-    "TC_C_18": "MaxEnergyOnInvalidId (C-03) is not supported",
+    "TC_C_47": "Master Pass with UI (C-07): the station has no user interface to select transactions; "
+               "it is a station without UI (C-08, TC_C_49: a Master Pass stops all transactions)",
+    "TC_C_48": "Master Pass with UI (C-07): the station has no user interface to select transactions; "
+               "it is a station without UI (C-08, TC_C_49: a Master Pass stops all transactions)",
     "TC_E_11": "DataSigned: no signed meter (TxStartPoint refuses it)",
     "TC_E_12": "ParkingBayOccupancy: no bay sensor (TxStartPoint refuses it)",
     "TC_E_19": "ParkingBayOccupancy: no bay sensor (TxStopPoint refuses it)",

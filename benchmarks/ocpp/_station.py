@@ -16,8 +16,8 @@ work (signal decoding in dbus-fast, ~0.1-0.3 ms per signal): with one process pe
 work lives in other processes anyway.
 
 The validation modes compared by the benchmarks (`set_validation`):
-- "as-configured": what the service runs with (the library's schema validation, synchronous;
-  the fast validator when `fastjsonschema` is installed, see `evcharge/ocpp/validation.py`),
+- "as-configured": what the service runs with (the library's schema validation, synchronous,
+  with the draft-04 check in front of jsonschema, see `evcharge/ocpp/validation.py`),
 - "jsonschema": the library's own jsonschema validators only,
 - "off": no schema validation at all (for comparison only; the product never runs like this).
 """
@@ -44,7 +44,7 @@ def set_validation(mode: str) -> None:
     if mode not in MODES:
         raise ValueError(f"validation mode must be one of {MODES}")
     messages._validate_payload = _original_validate if mode != "off" else (lambda _m, _v: None)  # noqa: SLF001
-    validation.install(fast=mode == "as-configured")
+    validation.install(checked=mode == "as-configured")
 
 
 class NoBus:

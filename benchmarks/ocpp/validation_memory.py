@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.environ.get("EVCHARGE_SERVICES", str(Path(__file__).resolve().parents[2] / "services")))
 
-PACKAGES = ("jsonschema", "referencing", "rpds", "attrs", "jsonschema_specifications", "fastjsonschema")
+PACKAGES = ("jsonschema", "referencing", "rpds", "attrs", "jsonschema_specifications")
 TS = "2026-01-01T00:00:00.000Z"
 TX = {"eventType": "Updated", "timestamp": TS, "triggerReason": "MeterValuePeriodic", "seqNo": 3,
       "offline": False, "evse": {"id": 1, "connectorId": 1},

@@ -242,3 +242,20 @@ async def rauc(private_bus):
     sim = await RaucSim.start(private_bus.address)
     yield sim
     await sim.stop()
+
+
+# --- FTP / FTPS locations (test_ocpp_ftp.py) --------------------------------------------------
+@pytest.fixture
+def ftp_server(tmp_path):
+    """ftp_server(tls=None | (cert, key), name=...) -> a real FTP server (ftp_helpers.FtpServer) on
+    a free port of the loopback; closed at the end of the test."""
+    from .ftp_helpers import FtpServer
+    servers: list[FtpServer] = []
+
+    def make(*, tls: tuple | None = None, name: str = "ftp") -> FtpServer:
+        servers.append(FtpServer(tmp_path / f"{name}-home", cert=tls))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()

@@ -110,14 +110,14 @@ async def test_update_firmware_waits_for_the_transaction_installs_and_reports_co
 
 
 async def test_update_firmware_that_cannot_be_carried_out_reports_download_failed(start_ocpp16, csms16, files):
-    """UpdateFirmware.conf has no status: a location that is not an http(s) URL, a download that
+    """UpdateFirmware.conf has no status: a location that is not an http(s) or ftp(s) URL, a download that
     fails after its retries, or no update service -> FirmwareStatusNotification DownloadFailed."""
     stack = await start(start_ocpp16, csms16, update=False)
     assert await csms16.call("UpdateFirmware", {"location": files.base + "/fw.raucb",
                                                 "retrieveDate": ago()}) == {}
     assert await until_core(csms16, "DownloadFailed") == ["DownloadFailed"]   # no update service
     await stack.sup.start(ServiceSpec("update", []), timeout_s=120)
-    for n, location in enumerate(("ftp://127.0.0.1/fw.raucb", "file:///etc/passwd", "not a url"), start=2):
+    for n, location in enumerate(("sftp://127.0.0.1/fw.raucb", "file:///etc/passwd", "not a url"), start=2):
         assert await csms16.call("UpdateFirmware", {"location": location, "retrieveDate": ago()}) == {}
         assert await until_core(csms16, "DownloadFailed", n) == ["DownloadFailed"] * n
     assert await csms16.call("UpdateFirmware", {"location": files.base + "/missing.raucb", "retrieveDate": ago(),

@@ -51,11 +51,11 @@ async def test_get_diagnostics_upload_failed_after_its_retries(start_ocpp16, csm
 
 
 async def test_get_diagnostics_bad_input(start_ocpp16, csms16, log_server):  # noqa: F811
-    """A location that is not http(s): no fileName (nothing will be uploaded); a startTime that
+    """A location that is not http(s) or ftp(s): no fileName (nothing will be uploaded); a startTime that
     is not a date-time: PropertyConstraintViolation; no location: ProtocolError."""
     server = log_server()
     await start_ocpp16()
-    assert await csms16.call("GetDiagnostics", {"location": "ftp://127.0.0.1/diag/"}) == {}
+    assert await csms16.call("GetDiagnostics", {"location": "sftp://127.0.0.1/diag/"}) == {}
     with pytest.raises(OCPPError) as e:
         await csms16.call("GetDiagnostics", {"location": server.url, "startTime": "last week"})
     assert e.value.code == "PropertyConstraintViolation"
@@ -96,7 +96,7 @@ async def test_get_log_diagnostics_and_security_log(start_ocpp16, csms16, log_se
 async def test_get_log_second_request_cancels_the_first_and_bad_input(start_ocpp16, csms16, log_server):  # noqa: F811
     """While an upload runs, GetLog answers AcceptedCanceled and the new one is uploaded (1.6 has
     no AcceptedCanceled LogStatusNotification: the first one just ends); ExtendedTriggerMessage
-    meanwhile says Uploading with its requestId. ftp:// is Rejected, a bad timestamp a CALLERROR."""
+    meanwhile says Uploading with its requestId. sftp:// is Rejected, a bad timestamp a CALLERROR."""
     server = log_server(hold_first=True)
     stack = await start_ocpp16()
     r = await csms16.call("GetLog", {"log": {"remoteLocation": server.url}, "logType": "DiagnosticsLog",
@@ -115,7 +115,7 @@ async def test_get_log_second_request_cancels_the_first_and_bad_input(start_ocpp
     await csms16.wait_until(lambda: "Uploaded" in log_statuses(csms16, 42), 60, "Uploaded")
     assert log_statuses(csms16, 42) == ["Uploading", "Uploaded"]
     assert log_statuses(csms16, 41) == ["Uploading", "Uploading"]
-    r = await csms16.call("GetLog", {"log": {"remoteLocation": "ftp://127.0.0.1/x"}, "logType": "SecurityLog",
+    r = await csms16.call("GetLog", {"log": {"remoteLocation": "sftp://127.0.0.1/x"}, "logType": "SecurityLog",
                                      "requestId": 43})
     assert r == {"status": "Rejected"}
     with pytest.raises(OCPPError) as e:

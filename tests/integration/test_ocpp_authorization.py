@@ -313,9 +313,10 @@ async def test_TC_E_43_CS_transaction_during_offline_period(start_ocpp, csms):
     assert any(e["triggerReason"] == "Authorized" and e["idToken"]["idToken"] == CARD for e in events)
 
 
-async def offline_authorized_then_invalid(stack, csms, token: str) -> str:
+async def offline_authorized_then_invalid(stack, csms, token: str, *, hold_answer: bool = False) -> str:
     """EVConnectedPreSession, the CSMS goes away, `token` is presented and the EV charges; the CSMS comes back
-    answering Invalid for it. The transactionId, once the offline Authorized event is delivered."""
+    answering Invalid for it. The transactionId, once the offline Authorized event is delivered (with
+    `hold_answer`, its Invalid answer waits for `csms.release()`)."""
     tx_id = await plug_in(stack, csms)
     await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
     await csms.stop()
@@ -326,6 +327,8 @@ async def offline_authorized_then_invalid(stack, csms, token: str) -> str:
     await stack.sim(1, "SetEvReady", "b", True)
     await stack.wait(lambda: stack.conn(1), lambda c: c["State"] == "Charging", timeout=15, what_name="charging")
     csms.behaviour.authorize[token] = "Invalid"
+    if hold_answer:   # the queue's head after the reconnect is the offline Authorized event
+        csms.behaviour.hold["TransactionEvent"] = 1
     await csms.start()
     (auth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Authorized"
                                   and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
@@ -498,3 +501,165 @@ async def test_TC_E_45_CS_stop_offline_same_group_id(start_ocpp, csms):
     stop = next(e for e in offline if e["triggerReason"] == "StopAuthorized")
     assert stop["idToken"] == {"idToken": "CAFE0452", "type": "ISO14443"}
     assert offline[-1]["eventType"] == "Ended" and offline[-1]["transactionInfo"]["stoppedReason"] == "Local"
+
+
+async def test_TC_C_15_CS_invalid_answer_charges_up_to_max_energy_on_invalid_id(start_ocpp, csms):
+    """TC_C_15 (StopTxOnInvalidId false, MaxEnergyOnInvalidId > 0; C-03): offline, a cached token authorizes and
+    the EV charges (offline Authorized and ChargingStateChanged); back online the CSMS answers Invalid. The
+    transaction is not deauthorized and charging goes on; once the transaction delivered MaxEnergyOnInvalidId Wh
+    the energy transfer stops (SuspendedEVSE): "only MaxEnergyOnInvalidId amount of energy is delivered".
+    While the Invalid answer is held, the cap is set a little above the energy delivered so far (the errata's
+    10000 Wh would take half an hour to reach), so both the charging past the answer and the stop are seen."""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "false"), cv("TxCtrlr", "MaxEnergyOnInvalidId", "10000"))
+    await prime_cache(stack, csms, "CAFE0015")
+    tx_id = await offline_authorized_then_invalid(stack, csms, "CAFE0015", hold_answer=True)
+    energy = (await stack.conn(1))["SessionEnergyWh"]
+    cap = int(energy) + 40
+    await set_vars(csms, cv("TxCtrlr", "MaxEnergyOnInvalidId", str(cap)))
+    csms.release()
+    paused = await stack.wait(lambda: stack.conn(1), lambda c: c["Paused"], timeout=90,
+                              what_name="energy transfer suspended at MaxEnergyOnInvalidId")
+    assert paused["SessionEnergyWh"] >= cap, "suspended before the transaction delivered MaxEnergyOnInvalidId"
+    assert paused["StopReason"] == "" and paused["SessionId"] == tx_id
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"]["transactionId"] == tx_id
+                        and p["transactionInfo"].get("chargingState") == "SuspendedEVSE", timeout=30)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    events = [p for p in csms.received("TransactionEvent") if p["transactionInfo"]["transactionId"] == tx_id]
+    assert any(p["triggerReason"] == "ChargingStateChanged" and p.get("offline") for p in events)
+    assert not [p for p in events if p["triggerReason"] == "Deauthorized"]
+    await end_session(stack, csms, tx_id)
+
+
+async def test_TC_C_18_CS_stop_tx_on_invalid_id_wins_over_max_energy(start_ocpp, csms):
+    """TC_C_18 (StopTxOnInvalidId true, MaxEnergyOnInvalidId 500): the steps of the test above, but the Invalid
+    answer stops the transaction at once: TransactionEvent Deauthorized (not offline), and the energy flow
+    stops."""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "true"), cv("TxCtrlr", "MaxEnergyOnInvalidId", "500"))
+    await prime_cache(stack, csms, "CAFE0018")
+    tx_id = await offline_authorized_then_invalid(stack, csms, "CAFE0018")
+    (deauth,) = await csms.wait_for("TransactionEvent", where=lambda p: p["triggerReason"] == "Deauthorized"
+                                    and p["transactionInfo"]["transactionId"] == tx_id, timeout=20)
+    assert not deauth.get("offline")
+    conn = await stack.wait(lambda: stack.conn(1), lambda c: c["StopReason"] == "DeAuthorized"
+                            and c["State"] != "Charging", timeout=15, what_name="energy flow stopped")
+    assert not conn["Paused"]
+
+
+MASTER = "CAFE0049"          # the CSMS gives it the Master Pass group
+MASTER_GROUP = "MASTERGROUP"
+
+
+async def test_TC_C_45_CS_master_pass_does_not_start_a_transaction(start_ocpp, csms):
+    """TC_C_45 (C16.FR.03; TxStartPoint Authorized): the Master Pass is presented before the EV; the CSMS
+    accepts it with groupIdToken MasterPassGroupId: no transaction starts, and after the EV is plugged in and
+    ready nothing charges. A normal card afterwards starts the first transaction of the test."""
+    csms.behaviour.groups[MASTER] = MASTER_GROUP
+    stack = await start_ocpp()
+    await set_vars(csms, cv("TxCtrlr", "TxStartPoint", "Authorized"),
+                   cv("AuthCtrlr", "MasterPassGroupId", MASTER_GROUP))
+    r = await csms.call("GetVariables", {"getVariableData": [{"component": {"name": "AuthCtrlr"},
+                                                              "variable": {"name": "MasterPassGroupId"}}]})
+    assert r["getVariableResult"][0]["attributeValue"] == MASTER_GROUP
+    await stack.tap(MASTER)
+    (req,) = await csms.wait_for("Authorize", timeout=15)
+    assert req["idToken"] == {"idToken": MASTER, "type": "ISO14443"}
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.sim(1, "SetEvReady", "b", True)
+    conn = await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] != "", timeout=15,
+                            what_name="EV connected")
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["QueueLength"] == 0, timeout=15)
+    assert conn["SessionToken"] == "" and conn["State"] != "Charging"
+    assert not csms.received("TransactionEvent"), "no transaction for the Master Pass"
+    await stack.tap(CARD)
+    (started,) = await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started", timeout=15)
+    assert started["idToken"]["idToken"] == CARD
+    await csms.wait_for("TransactionEvent", where=lambda p: p["transactionInfo"].get("chargingState") == "Charging",
+                        timeout=15)
+    assert not [p for p in csms.received("TransactionEvent") if p.get("idToken", {}).get("idToken") == MASTER]
+
+
+@pytest.mark.parametrize("evses", [(1, 2), (1,)], ids=["both-evses", "one-evse"])
+async def test_TC_C_49_CS_master_pass_stops_all_transactions_without_ui(start_ocpp, csms, evses):
+    """TC_C_49 (C16.FR.02, no UI): transactions charge on EVSE 1 and 2 (valid_idtoken, valid_idtoken2); the
+    Master Pass is presented and the CSMS accepts it with groupIdToken MasterPassGroupId: every transaction is
+    stopped, TransactionEvent StopAuthorized with stoppedReason MasterPass and the Master Pass idToken; the
+    energy flow stops; at unplug Ended with stoppedReason MasterPass. With every connector busy evse has no
+    connector for the card, so the station asks the CSMS itself; with one free it goes through evse."""
+    csms.behaviour.groups[MASTER] = MASTER_GROUP
+    stack = await start_ocpp()
+    await set_vars(csms, cv("AuthCtrlr", "MasterPassGroupId", MASTER_GROUP))
+    txs = {}
+    for evse in evses:
+        txs[evse] = tx_id = await session_with(stack, csms, f"CAFE049{evse}", evse)
+        await stack.sim(evse, "SetEvReady", "b", True)
+        await csms.wait_for("TransactionEvent", where=lambda p, t=tx_id: p["transactionInfo"]["transactionId"] == t
+                            and p["transactionInfo"].get("chargingState") == "Charging", timeout=15)
+    await stack.tap(MASTER)
+    await csms.wait_for("Authorize", where=lambda p: p["idToken"]["idToken"] == MASTER, timeout=15)
+    for evse, tx_id in txs.items():
+        (stop,) = await csms.wait_for("TransactionEvent", where=lambda p, t=tx_id: p["triggerReason"] ==
+                                      "StopAuthorized" and p["transactionInfo"]["transactionId"] == t, timeout=15)
+        assert stop["transactionInfo"]["stoppedReason"] == "MasterPass"
+        assert stop["idToken"] == {"idToken": MASTER, "type": "ISO14443"}
+        await stack.wait(lambda e=evse: stack.conn(e), lambda c: c["StopReason"] == "MasterPass"
+                         and c["State"] != "Charging", timeout=15, what_name=f"EVSE {evse} stopped")
+    for evse, tx_id in txs.items():
+        await stack.sim(evse, "Unplug")
+        (end,) = await csms.wait_for("TransactionEvent", where=lambda p, t=tx_id: p["eventType"] == "Ended"
+                                     and p["transactionInfo"]["transactionId"] == t, timeout=15)
+        assert end["transactionInfo"]["stoppedReason"] == "MasterPass"
+    assert not [p for p in csms.received("TransactionEvent") if p["eventType"] == "Started"
+                and p.get("idToken", {}).get("idToken") == MASTER]
+
+
+async def restart_ocpp(stack, csms, supervisor) -> None:
+    """kill -9 of the OCPP service; back online and booted again."""
+    boots = len(csms.received("BootNotification"))
+    starts = supervisor.starts("ocpp")
+    supervisor.kill("ocpp")
+    await supervisor.wait_restarted("ocpp", starts)
+    await csms.wait_for("BootNotification", boots + 1, timeout=30)
+    await stack.wait(lambda: ocpp_props(stack), lambda p: p["Connected"] and p["BootStatus"] == "Accepted", timeout=30,
+                     what_name="ocpp online and booted")
+
+
+async def test_max_energy_on_invalid_id_limit_survives_a_restart_of_the_ocpp_service(start_ocpp, csms, supervisor):
+    """C-03 across a kill -9: the limit a deauthorized transaction got (MaxEnergyOnInvalidId) is kept in the
+    queue database, so the restarted service still suspends the energy transfer once it is reached."""
+    stack = await start_ocpp()
+    await set_vars(csms, cv("TxCtrlr", "StopTxOnInvalidId", "false"))
+    await prime_cache(stack, csms, "CAFE0315")
+    tx_id = await offline_authorized_then_invalid(stack, csms, "CAFE0315", hold_answer=True)
+    cap = int((await stack.conn(1))["SessionEnergyWh"]) + 80
+    await set_vars(csms, cv("TxCtrlr", "MaxEnergyOnInvalidId", str(cap)))
+    n = len(csms.received("TransactionEvent"))
+    csms.release()
+    # The answer is handled (and the limit stored) before the next queued event goes out.
+    await csms.wait_for("TransactionEvent", n + 1, timeout=20)
+    await restart_ocpp(stack, csms, supervisor)
+    paused = await stack.wait(lambda: stack.conn(1), lambda c: c["Paused"], timeout=90,
+                              what_name="energy transfer suspended at MaxEnergyOnInvalidId")
+    assert paused["SessionEnergyWh"] >= cap and paused["StopReason"] == "" and paused["SessionId"] == tx_id
+
+
+async def test_master_pass_known_from_the_cache_after_a_restart(start_ocpp, csms, supervisor):
+    """C16 with the authorization cache: the Master Pass answered once by the CSMS (it stops a transaction) is
+    cached with its groupIdToken; after a kill -9 of the OCPP service it is accepted from the cache (no second
+    AuthorizeRequest) and still recognised as a Master Pass: it stops the next transaction too (so the
+    MasterPassGroupId set with SetVariables before the restart is kept as well)."""
+    csms.behaviour.groups[MASTER] = MASTER_GROUP
+    stack = await start_ocpp()
+    await set_vars(csms, cv("AuthCtrlr", "MasterPassGroupId", MASTER_GROUP))
+    for restart in (False, True):
+        if restart:
+            await restart_ocpp(stack, csms, supervisor)
+        tx_id = await session_with(stack, csms, CARD)
+        await stack.tap(MASTER)
+        (stop,) = await csms.wait_for("TransactionEvent", where=lambda p, t=tx_id: p["triggerReason"] ==
+                                      "StopAuthorized" and p["transactionInfo"]["transactionId"] == t, timeout=20)
+        assert stop["transactionInfo"]["stoppedReason"] == "MasterPass"
+        assert stop["idToken"] == {"idToken": MASTER, "type": "ISO14443"}
+        await end_session(stack, csms, tx_id)
+    assert len(csms.received("Authorize")) == 1

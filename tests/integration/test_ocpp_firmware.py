@@ -100,10 +100,11 @@ async def test_update_firmware_waits_for_the_transaction_then_reports_each_statu
                      lambda p: p["QueueLength"] == 0, timeout=30, what_name="the OCPP queue empty")
 
 
-async def test_update_firmware_refuses_what_is_not_an_http_url(start_ocpp, csms):
+async def test_update_firmware_refuses_what_is_not_an_http_or_ftp_url(start_ocpp, csms):
     stack = await start_ocpp()
     await start_update(stack)
-    for location in ("/var/lib/evcharge/update/x.raucb", "file:///etc/passwd", "ftp://host/fw.raucb"):
+    for location in ("/var/lib/evcharge/update/x.raucb", "file:///etc/passwd", "sftp://host/fw.raucb",
+                     "ftp://host/fw/"):
         answer = await csms.call("UpdateFirmware", {"requestId": 7, "firmware": {
             "location": location, "retrieveDateTime": "2026-01-01T00:00:00Z"}})
         assert answer["status"] == "Rejected", location

@@ -393,7 +393,7 @@ async def test_TC_N_26_CS_get_log_upload_failed_with_retries(start_ocpp, csms, l
     await csms.wait_until(lambda: log_statuses(csms, 12).count("UploadFailure") == 3, 60, "3 x UploadFailure")
     assert server.attempts == 3
     assert log_statuses(csms, 12)[0] == "Uploading"
-    r = await csms.call("GetLog", {"log": {"remoteLocation": "ftp://127.0.0.1/x"}, "logType": "DiagnosticsLog",
+    r = await csms.call("GetLog", {"log": {"remoteLocation": "sftp://127.0.0.1/x"}, "logType": "DiagnosticsLog",
                                    "requestId": 13})
     assert r["status"] == "Rejected"
 

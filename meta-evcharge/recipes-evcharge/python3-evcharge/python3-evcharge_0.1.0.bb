@@ -223,10 +223,12 @@ RDEPENDS:${PN}-evse = "${PN}-common"
 RDEPENDS:${PN}-meter = "${PN}-common python3-pymodbus python3-pyserial"
 RDEPENDS:${PN}-auth = "${PN}-common"
 RDEPENDS:${PN}-energy = "${PN}-common"
-RDEPENDS:${PN}-ocpp = "${PN}-common python3-cryptography python3-fastjsonschema python3-ocpp python3-sqlite3 python3-websockets"
+# netclient: urllib and ftplib (GetLog / GetDiagnostics uploads over http(s) and ftp(s)).
+RDEPENDS:${PN}-ocpp = "${PN}-common python3-cryptography python3-netclient python3-ocpp python3-sqlite3 python3-websockets"
 # rauc: the mark-good unit runs the rauc tool; rauc-service: the D-Bus API the service drives;
-# cryptography: the OCPP firmware signature check (imported only for a signed request).
-RDEPENDS:${PN}-update = "${PN}-common python3-cryptography rauc rauc-service"
+# cryptography: the OCPP firmware signature check (imported only for a signed request);
+# netclient: urllib and ftplib (bundle downloads over http(s) and ftp(s)).
+RDEPENDS:${PN}-update = "${PN}-common python3-cryptography python3-netclient rauc rauc-service"
 RDEPENDS:${PN}-v2g = "${PN}-common ${PN}-exi"
 RDEPENDS:${PN}-slac = "${PN}-common"
 RDEPENDS:${PN}-power = "${PN}-common"

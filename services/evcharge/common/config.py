@@ -14,12 +14,36 @@ import enum
 import math
 import os
 import re
+import sys
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
+
+def _import_yaml() -> types.ModuleType:
+    """PyYAML without its libyaml binding, where this module imports it first.
+
+    `import yaml` also imports `yaml._yaml` (a Cython extension with libyaml linked in) for the
+    C loaders and dumpers (CSafeLoader, CDumper, ...). Configurations are read with the
+    pure-Python SafeLoader (`_Yaml12Loader` below), so in a service the binding is only memory:
+    ~0.1 MiB private and ~0.25 MiB of mapped library per process, in each of the seven
+    services (issue 7). With the binding masked during the import PyYAML sets
+    `__with_libyaml__` False and defines no C classes; nothing else changes. The mask is removed
+    right after, so an explicit `import yaml._yaml` later still works. Where yaml was imported
+    before (tests, tools), it is left as it is."""
+    mask = "yaml" not in sys.modules and "yaml._yaml" not in sys.modules
+    if mask:
+        sys.modules["yaml._yaml"] = None  # type: ignore[assignment] - None: "cannot be imported"
+    try:
+        import yaml
+    finally:
+        if mask and "yaml._yaml" in sys.modules and sys.modules["yaml._yaml"] is None:
+            del sys.modules["yaml._yaml"]
+    return yaml
+
+
+yaml = _import_yaml()
 
 CONFIG_DIR = Path(os.environ.get("EVCHARGE_CONFIG_DIR", "/etc/evcharge"))
 

@@ -24,6 +24,7 @@ import sys
 import threading
 import types
 from importlib.machinery import PathFinder
+from typing import Any
 
 
 class Deferred(types.ModuleType):
@@ -65,8 +66,22 @@ def load(name: str) -> types.ModuleType:
         return sys.modules.get(name, mod)
 
 
-def defer(name: str) -> bool:
-    """Make `name` load on first use; False if it is loaded already (nothing to gain) or absent."""
+def _stand_in(module: str, attr: str) -> type:
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:  # noqa: N807 - the class's constructor
+        return getattr(load(module), attr)(*args, **kwargs)
+
+    return type(attr, (), {"__module__": module, "__qualname__": attr, "__new__": __new__})
+
+
+def defer(name: str, stand_ins: tuple[str, ...] = ()) -> bool:
+    """Make `name` load on first use; False if it is loaded already (nothing to gain) or absent.
+
+    `stand_ins`: classes of the module that importers read at import time only to put them in
+    annotations (dbus-fast's `introspection: Node | str | ET.Element`). Each gets a class of the
+    same name in the placeholder, so that reading it does not load the module; calling it loads
+    the module and returns an instance of the real class. A test like `type(x) is ET.Element`
+    stays right: no instance of the real class can exist before the module is loaded, and
+    loading it replaces the stand-in with the real class."""
     if name in sys.modules:
         return False
     parent, _, child = name.rpartition(".")
@@ -83,6 +98,8 @@ def defer(name: str) -> bool:
     if spec is None:
         return False
     mod = Deferred(name)
+    for attr in stand_ins:
+        setattr(mod, attr, _stand_in(name, attr))
     mod.__spec__ = spec
     mod.__file__ = spec.origin
     mod.__loader__ = spec.loader
@@ -132,6 +149,7 @@ STARTUP = (
     "urllib.request",      # websockets: proxy lookup (evcharge.ocpp.proxy skips it without *_proxy)
     "random", "calendar", "email.utils", "email.parser", "pprint",  # http.client, urllib.request
     "uuid", "secrets", "hmac",             # the ocpp library (message ids), websockets (frame masks)
+    "ipaddress",           # urllib.parse (through pathlib): only for a bracketed IPv6 host (0.15 MiB)
 )
 
 
@@ -155,5 +173,12 @@ def _check_ssl_socket_once_ssl_is_loaded() -> None:
 
 for _name in STARTUP:
     defer(_name)
+# dbus-fast: its introspection XML (xml.etree with pyexpat, _elementtree: 0.3 MiB private and
+# 0.2 MiB of shared libraries per service) is parsed only for a proxy object built from
+# introspection and written only when a peer introspects an exported object; no service does the
+# first, and the second (busctl introspect) loads it then. dbus-fast reads `ET.Element` at
+# import only in annotations.
+defer("xml.etree.ElementTree", stand_ins=("Element",))
+defer("xml.parsers.expat")
 bind_packages()
 _check_ssl_socket_once_ssl_is_loaded()

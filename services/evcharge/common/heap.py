@@ -2,10 +2,10 @@
 
 glibc's malloc keeps freed memory inside its heap for reuse; only the free space at its top is
 returned (above M_TRIM_THRESHOLD), so the temporary objects of start-up (parsing the config and
-the code of the imported modules, D-Bus introspection, compiled schemas in ocpp) leave pages
+the code of the imported modules, D-Bus introspection, the schemas ocpp loads) leave pages
 that stay resident, counted in the service's PSS for as long as it runs. `malloc_trim(0)` also
 releases the free pages in the middle of the heap (madvise DONTNEED): measured 0.5-1 MiB per
-service after start-up, several MiB in ocpp after it compiled schemas (benchmarks/memory.py).
+service after start-up, more in ocpp after it loaded its schemas (benchmarks/memory.py).
 Its cost is a walk over the free chunks: well under a millisecond for these heaps.
 
 A no-op where the C library has no malloc_trim (musl) or ctypes is missing.

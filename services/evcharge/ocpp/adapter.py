@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 # Field notes: validation runs in a thread pool by default, costing a thread hop per message.
 ocpp_messages.ASYNC_VALIDATION = False
-# A compiled validator in front of the library's jsonschema ones, if fastjsonschema is installed.
+# The draft-04 check in front of the library's jsonschema validators (jsonschema only for rejects).
 validation.install()
 
 log = logging.getLogger("evcharge.ocpp.link")

@@ -15,15 +15,18 @@ MAX_ENTRIES = 1000
 
 @dataclass
 class AuthCache:
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # casefolded token -> {status, expires}
+    # casefolded token -> {status, expires[, group]}
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def put(self, token: str, status: str, now_epoch: float, lifetime_s: float,
-            cache_expiry_epoch: float | None = None) -> None:
+            cache_expiry_epoch: float | None = None, group: str | None = None) -> None:
+        """`group`: the groupIdToken the CSMS gave the token, kept so that a token accepted from the
+        cache is still known as a Master Pass (C16) or a card of a group (C09)."""
         expires = now_epoch + lifetime_s if lifetime_s > 0 else None
         if cache_expiry_epoch is not None:
             expires = cache_expiry_epoch if expires is None else min(expires, cache_expiry_epoch)
         self.entries.pop(token.casefold(), None)
-        self.entries[token.casefold()] = {"status": status, "expires": expires}
+        self.entries[token.casefold()] = {"status": status, "expires": expires} | ({"group": group} if group else {})
         while len(self.entries) > MAX_ENTRIES:  # oldest insertion first
             self.entries.pop(next(iter(self.entries)))
 
@@ -34,6 +37,10 @@ class AuthCache:
         if e["expires"] is not None and now_epoch >= e["expires"]:
             return "Expired"
         return e["status"]
+
+    def group(self, token: str) -> str | None:
+        e = self.entries.get(token.casefold())
+        return e.get("group") if e else None
 
     def clear(self) -> None:
         self.entries.clear()

@@ -106,6 +106,7 @@ class Bridge:
         token, token_type, source, _connector = msg.body
         if source != "remote":  # our own RemoteStart tokens and PresentToken calls are not readers
             self.last_token = (token, token_type, time.monotonic())
+            self.station.on_token_presented(token, token_type)
 
     def _on_token_rejected(self, cid: int, detail: dict[str, Any]) -> None:
         # Unknown: the local list does not know the token: ask the CSMS (or the offline rules).

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .masterpass import check_group_id
 from .smartcharging import MAX_ENTRIES, MAX_PERIODS, MAX_STACK_LEVEL
 
 ACTUAL = "Actual"
@@ -297,12 +298,15 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable(C, "NetworkProfileConnectionAttempts", "3", i, RO),
         Variable(C, "ResetRetries", "0", i, RO),
         Variable(C, "UnlockOnEVSideDisconnect", "true", b, RO),
-        Variable(C, "FileTransferProtocols", "", "MemberList", RO, values_list=("HTTP", "HTTPS")),
+        Variable(C, "FileTransferProtocols", "", "MemberList", RO, values_list=("HTTP", "HTTPS", "FTP", "FTPS")),
         Variable("AuthCtrlr", "AuthorizeRemoteStart", "false", b, RO),
         Variable("AuthCtrlr", "LocalAuthorizeOffline", "true", b),
         Variable("AuthCtrlr", "LocalPreAuthorize", "true", b),
         Variable("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "false", b),
         Variable("AuthCtrlr", "DisableRemoteAuthorization", "false", b),
+        # C16 without UI (masterpass.py): a token of this GroupId starts nothing and stops every
+        # transaction; empty = no Master Pass group.
+        Variable("AuthCtrlr", "MasterPassGroupId", "", "string", validator=check_group_id),
         Variable("AuthCacheCtrlr", "Enabled", "true", b),
         # Reservations (H01-H04) are per EVSE only: ReserveNow without evseId is Rejected.
         Variable("ReservationCtrlr", "Available", "true", b, RO),
@@ -314,6 +318,8 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         Variable("TxCtrlr", "EVConnectionTimeOut", "60", i, unit="s", min_limit=1, max_limit=3600, mirrored=True),
         Variable("TxCtrlr", "StopTxOnEVSideDisconnect", "true", b, RO),
         Variable("TxCtrlr", "StopTxOnInvalidId", "true", b),
+        # With StopTxOnInvalidId false: Wh a deauthorized transaction may still deliver (invalidid.py).
+        Variable("TxCtrlr", "MaxEnergyOnInvalidId", "0", i, unit="Wh", min_limit=0),
         # ParkingBayOccupancy (no bay sensor) and DataSigned (no signed meter) are refused (txpoints.py).
         Variable("TxCtrlr", "TxStartPoint", "EVConnected", "MemberList", values_list=TX_POINTS),
         Variable("TxCtrlr", "TxStopPoint", "EVConnected", "MemberList", values_list=TX_POINTS),

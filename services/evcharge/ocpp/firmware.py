@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from dbus_fast import DBusError, Variant
 from dbus_fast.aio import MessageBus
 
-from ..common import names
+from ..common import ftpurl, names
 from ..common.bus import Subscription, call, get_all
 from .queue import MessageQueue
 
@@ -153,14 +153,23 @@ class FirmwareRelay:
     # --- UpdateFirmware -----------------------------------------------------------------------
     @staticmethod
     def check_location(location: str) -> str | None:
-        """Why a firmware location is refused (None: fine). Only http(s) URLs: a CSMS must not
-        make the station install a file that happens to be on its disk."""
+        """Why a firmware location is refused (None: fine). Only http, https, ftp and ftps URLs
+        (the update service downloads them): a CSMS must not make the station install a file that
+        happens to be on its disk."""
         try:
             parts = urlsplit(location)
+            _ = parts.port
         except ValueError:
             return "not a URL"
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return "the location must be an http(s) URL"
+        if parts.scheme not in ("http", "https", "ftp", "ftps") or not parts.hostname:
+            return "the location must be an http, https, ftp or ftps URL"
+        if parts.scheme in ("ftp", "ftps"):
+            try:
+                loc = ftpurl.parse(location)
+            except ValueError as e:
+                return str(e)
+            if loc.is_directory:
+                return "the FTP location names a directory, not a firmware file"
         return None
 
     def decide(self, location: str, update_status: str, *, has_signature: bool, has_certificate: bool,

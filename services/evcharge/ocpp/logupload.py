@@ -7,10 +7,15 @@ between oldestTimestamp and latestTimestamp; SecurityLog takes only the security
 (loggers named `*.security*`, and warnings/errors of the connection). The journal of the other
 services is not included: the ocpp unit may not read it (docs/security.md).
 
-Upload: one HTTP PUT of the text file to remoteLocation (with the file name appended when the
-location ends with "/"); 2xx is Uploaded. A failed attempt is retried `retries` times,
-`retryInterval` seconds apart; then UploadFailure. A second GetLog while one is running cancels
-it (AcceptedCanceled, N01.FR.12). Schemes other than http/https: Rejected.
+Upload: one HTTP PUT of the text file to an http(s) remoteLocation, or one STOR to an ftp(s)
+one (common/ftp.py: passive mode, user and password from the URL or anonymous, explicit FTPS with
+the certificate checked like https). A location that ends in "/" is a directory the file goes into
+under the station's name; any other names the file itself (the answer's filename is then its last
+path segment). 2xx / a completed STOR is Uploaded. A failed attempt is reported as UploadFailure
+(FTP: PermissionDenied, NotSupportedOperation or BadMessage where the server's reply says so,
+common/ftpurl.py upload_status) and retried `retries` times, `retryInterval` seconds apart. A
+second GetLog while one is running cancels it (AcceptedCanceled, N01.FR.12). Other schemes
+(sftp, file, ...): Rejected.
 
 OCPP 1.6J uses the same uploader (`make` builds its 1.6 requests) with a job's `report`:
 the security extension's GetLog reports LogStatusNotification with its requestId (1.6 has no
@@ -29,7 +34,9 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
 
+from ..common import ftpurl
 from .adapter import make_call
 
 if TYPE_CHECKING:
@@ -41,8 +48,11 @@ log = logging.getLogger("evcharge.ocpp.logs")
 V201 = "2.0.1"              # LogStatusNotification with requestId
 LOG16 = "1.6-log"           # 1.6 security extension LogStatusNotification (no AcceptedCanceled)
 DIAGNOSTICS16 = "1.6-diagnostics"   # 1.6 core DiagnosticsStatusNotification
+# 1.6 core has one failure status for all of 2.0.1's
 DIAGNOSTICS_STATUSES = {"Uploading": "Uploading", "Uploaded": "Uploaded", "UploadFailure": "UploadFailed",
-                        "Idle": "Idle"}
+                        "PermissionDenied": "UploadFailed", "BadMessage": "UploadFailed",
+                        "NotSupportedOperation": "UploadFailed", "Idle": "Idle"}
+HTTP_PREFIXES = ("http://", "https://")
 
 RING_SIZE = 5000
 UPLOAD_TIMEOUT_S = 30.0
@@ -105,6 +115,46 @@ def put(url: str, body: bytes, timeout: float) -> int:
         return int(resp.status)
 
 
+def upload_once(url: str, body: bytes, timeout: float) -> tuple[str, str]:
+    """One blocking upload attempt of `body` to `url` (http(s) or ftp(s), the file name in it):
+    ("Uploaded", detail) or (the failure's UploadLogStatusEnumType value, why)."""
+    if ftpurl.is_ftp(url):
+        from ..common import ftp  # ftplib only when an FTP location is used
+        try:
+            loc = ftpurl.parse(url)
+        except ValueError as e:
+            return "UploadFailure", str(e)
+        try:
+            reply = ftp.upload(loc, body, timeout_s=timeout, context=ssl.create_default_context())
+        except ftp.FtpFailure as e:
+            return ftpurl.upload_status(e.step, e.reply), f"{loc.redacted()}: {e}"
+        return "Uploaded", reply
+    try:
+        code = put(url, body, timeout)
+    except (OSError, ValueError) as e:  # urllib.error.URLError/HTTPError are OSErrors
+        return "UploadFailure", str(e)
+    return ("Uploaded" if 200 <= code < 300 else "UploadFailure"), f"HTTP {code}"
+
+
+def location(url: str, generated: str) -> tuple[str, str] | None:
+    """(the URL the file goes to, its file name) for a remoteLocation: a directory (ending in "/")
+    gets the `generated` name, any other URL names the file itself. None: not a location this
+    station uploads to (not http, https, ftp or ftps, or an FTP URL that does not parse)."""
+    if ftpurl.is_ftp(url):
+        try:
+            loc = ftpurl.parse(url)
+        except ValueError:
+            return None
+        if not loc.is_directory:
+            return url, loc.filename
+        return url + ("" if url.endswith("/") else "/") + quote(generated, safe=""), generated
+    if not url.startswith(HTTP_PREFIXES):
+        return None
+    if url.endswith("/"):
+        return url + generated, generated
+    return url, unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or generated
+
+
 def notification(report: str, status: str, request_id: int | None) -> tuple[str, dict[str, Any]] | None:
     """(action, payload) reporting `status` (a 2.0.1 UploadLogStatusEnumType value) of a job
     reported as `report`; None when that protocol has no such status."""
@@ -137,17 +187,18 @@ class LogUploader:
         url = str(log_data.get("remoteLocation", ""))
         if report == DIAGNOSTICS16 and not url.endswith("/"):
             url += "/"   # 1.6 6.21: the location is the directory the file goes into
-        if not url.startswith(("http://", "https://")):
-            log.info("GetLog %d: unsupported location %s", request_id, url)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = location(url, f"{self.station.cfg.station_id}-{log_type}-{stamp}-{request_id}.log")
+        if target is None:
+            log.info("GetLog %d: unsupported location %s", request_id, ftpurl.redact(url))
             return "Rejected", None
         try:
             oldest, latest = _time(log_data.get("oldestTimestamp")), _time(log_data.get("latestTimestamp"))
         except ValueError:
             return "Rejected", None
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        filename = f"{self.station.cfg.station_id}-{log_type}-{stamp}-{request_id}.log"
+        target_url, filename = target
         status = "AcceptedCanceled" if self._running() else "Accepted"
-        self.pending = {"url": url + filename if url.endswith("/") else url, "filename": filename,
+        self.pending = {"url": target_url, "filename": filename,
                         "log_type": log_type, "request_id": request_id, "oldest": oldest, "latest": latest,
                         "report": report,
                         "retries": max(0, retries or 0),
@@ -211,20 +262,17 @@ class LogUploader:
         attempts = 1 + job["retries"]
         for attempt in range(1, attempts + 1):
             await self._notify("Uploading", rid, report)
-            try:
-                code = await asyncio.to_thread(put, job["url"], body, UPLOAD_TIMEOUT_S)
-                if 200 <= code < 300:
-                    log.info("GetLog %d: %s uploaded (%d bytes, HTTP %d)", rid, job["filename"], len(body), code)
-                    self.active = False
-                    await self._notify("Uploaded", rid, report)
-                    return
-                error = f"HTTP {code}"
-            except (OSError, ValueError) as e:  # urllib.error.URLError/HTTPError are OSErrors
-                error = str(e)
+            outcome, detail = await asyncio.to_thread(upload_once, job["url"], body, UPLOAD_TIMEOUT_S)
+            if outcome == "Uploaded":
+                log.info("GetLog %d: %s uploaded (%d bytes, %s)", rid, job["filename"], len(body), detail)
+                self.active = False
+                await self._notify("Uploaded", rid, report)
+                return
+            error = f"{outcome}: {detail}"
             log.warning("GetLog %d: upload attempt %d/%d failed: %s", rid, attempt, attempts, error)
             if attempt == attempts:
                 self.active = False
-            await self._notify("UploadFailure", rid, report)
+            await self._notify(outcome, rid, report)
             if attempt < attempts:
                 await asyncio.sleep(job["interval"])
 

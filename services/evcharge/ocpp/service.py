@@ -27,7 +27,7 @@ from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
-from . import customer, delivery, proxy, reservations, transport
+from . import customer, delivery, masterpass, proxy, reservations, transport
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
@@ -37,6 +37,7 @@ from .devicemodel import CONNECTOR_TYPE, NOMINAL_VOLTAGE_V, SUPPLY_PHASES, Varia
 from .faults import FaultReporter, event_data
 from .firmware import FirmwareAgent
 from .interfaces import OcppInterface
+from .invalidid import EnergyCaps, OnInvalid, on_invalid
 from .logupload import LogUploader
 from .metering import EndedSamples, Ticker
 from .netprofile import STATE_KEY as NETWORK_KEY
@@ -114,6 +115,8 @@ class OcppService:
         self.ended_samples = EndedSamples()
         self.cache = AuthCache()
         self.cache.load_json(self.queue.get_state("authcache"))
+        self.energy_caps = EnergyCaps()   # deauthorized transactions charging up to MaxEnergyOnInvalidId
+        self.energy_caps.load_json(self.queue.get_state(self.ENERGY_CAPS_KEY))
         self.profiles = ProfileStore()
         self.profiles.load_json(self.queue.get_state("profiles"))
         self.dm.set_local("SmartChargingCtrlr", "Entries", str(len(self.profiles.profiles)), "ChargingProfiles")
@@ -472,18 +475,27 @@ class OcppService:
             return
         status = info.get("status", "")
         self._note_group(token, info)
-        self._cache_put(token, status, info.get("cache_expiry_date_time"))
-        cid = self.tx.connector_of(payload["transactionInfo"]["transactionId"])
+        self._cache_put(token, status, info.get("cache_expiry_date_time"), self._info_group(info))
+        tx_id = payload["transactionInfo"]["transactionId"]
+        cid = self.tx.connector_of(tx_id)
         if cid is None or status == "Accepted":
             return
-        if self.dm.get_bool("TxCtrlr", "StopTxOnInvalidId"):
+        max_wh = self.dm.get_int("TxCtrlr", "MaxEnergyOnInvalidId")
+        action = on_invalid(self.dm.get_bool("TxCtrlr", "StopTxOnInvalidId"), max_wh)
+        if action is OnInvalid.STOP:
             log.info("connector %d: the CSMS answered %s for the token: stopping", cid, status,
                      extra=fields(connector=cid))
             self.spawn(self._stop(cid, "DeAuthorized"))
-        else:  # E05.FR.?: the transaction goes on, the energy transfer does not (SuspendedEVSE)
+        elif action is OnInvalid.SUSPEND:  # the transaction goes on, the energy transfer does not (SuspendedEVSE)
             log.info("connector %d: the CSMS answered %s for the token: suspending", cid, status,
                      extra=fields(connector=cid))
             self.spawn(self._suspend(cid))
+        else:   # charging goes on up to MaxEnergyOnInvalidId Wh in the transaction (invalidid.py)
+            log.info("connector %d: the CSMS answered %s for the token: charging up to %d Wh", cid, status, max_wh,
+                     extra=fields(connector=cid, transaction=tx_id))
+            self.energy_caps.arm(cid, tx_id, max_wh)
+            self.queue.put_state(self.ENERGY_CAPS_KEY, self.energy_caps.to_json())
+            self._check_energy_cap(cid)
 
     async def _send_status(self, cid: int) -> None:
         state = self.connector_state.get(cid)
@@ -538,10 +550,24 @@ class OcppService:
                      extra=fields(connector=cid))
 
     # --- inputs from the evcharge services (bridge) -----------------------------------------
+    ENERGY_CAPS_KEY = "invalid_id_caps"
+
+    def _check_energy_cap(self, cid: int) -> None:
+        """The deauthorized transaction reached MaxEnergyOnInvalidId: its energy transfer stops (SuspendedEVSE)."""
+        armed = dict(self.energy_caps.caps)
+        if self.energy_caps.reached(cid, self.tx.transaction_id(cid),
+                                    (self.connector_props.get(cid) or {}).get("SessionEnergyWh")):
+            log.info("connector %d: MaxEnergyOnInvalidId reached: suspending", cid, extra=fields(connector=cid))
+            self.spawn(self._suspend(cid))
+        if self.energy_caps.caps != armed:
+            self.queue.put_state(self.ENERGY_CAPS_KEY, self.energy_caps.to_json())
+
     def on_connector_props(self, cid: int, changed: dict[str, Any]) -> None:
         if cid not in self.evses:
             return
         self.connector_props.setdefault(cid, {}).update(changed)
+        if "SessionEnergyWh" in changed and cid in self.energy_caps.caps:
+            self._check_energy_cap(cid)
         if "Faults" in changed:
             self.faults.set_faults(cid, changed["Faults"])
             self.spawn(self.send_faults(cid))
@@ -626,6 +652,8 @@ class OcppService:
         if self.reservation_used.pop(cid, None) is not None:
             self._save_reservations_used()
         self.stop_token.pop(cid, None)
+        if self.energy_caps.drop(cid):
+            self.queue.put_state(self.ENERGY_CAPS_KEY, self.energy_caps.to_json())
         for fault in ("OvercurrentFault", "GroundFault"):  # a stop fault ends with its session
             self.faults.clear_fault(cid, fault)
         self.spawn(self.send_faults(cid))
@@ -774,7 +802,7 @@ class OcppService:
             self.dm.set_local("Connector", "AvailabilityState", status, evse_id=evse_id, connector_id=conn_id)
 
     # --- authorization of reader tokens the local list does not know --------------------------
-    def _cache_put(self, token: str, status: str, expiry: str | None) -> None:
+    def _cache_put(self, token: str, status: str, expiry: str | None, group: str | None = None) -> None:
         if not self.dm.get_bool("AuthCacheCtrlr", "Enabled"):
             return
         exp = None
@@ -783,11 +811,19 @@ class OcppService:
                 exp = datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp()
             except ValueError:
                 exp = None
-        self.cache.put(token, status, time.time(), self.dm.get_int("AuthCacheCtrlr", "LifeTime"), exp)
+        self.cache.put(token, status, time.time(), self.dm.get_int("AuthCacheCtrlr", "LifeTime"), exp, group)
         self.queue.put_state("authcache", self.cache.to_json())
 
+    @staticmethod
+    def _info_group(info: dict[str, Any]) -> str | None:
+        return (info.get("group_id_token") or {}).get("id_token") or None
+
+    def _group_of(self, token: str) -> str | None:
+        """The GroupId the CSMS last gave the token (an Authorize answer, or the cache entry after a restart)."""
+        return self.groups.get(token.casefold()) or self.cache.group(token)
+
     def _note_group(self, token: str, info: dict[str, Any]) -> None:
-        group = (info.get("group_id_token") or {}).get("id_token")
+        group = self._info_group(info)
         if group:
             self.groups[token.casefold()] = group
         else:
@@ -886,7 +922,8 @@ class OcppService:
                                        suppress=False)
                 status = resp.id_token_info.get("status", "Invalid")
                 self._note_group(token, resp.id_token_info)
-                self._cache_put(token, status, resp.id_token_info.get("cache_expiry_date_time"))
+                self._cache_put(token, status, resp.id_token_info.get("cache_expiry_date_time"),
+                                self._info_group(resp.id_token_info))
                 accepted = status == "Accepted"
                 log.info("connector %d: Authorize: %s", cid, status, extra=fields(connector=cid))
             except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
@@ -900,19 +937,44 @@ class OcppService:
                                                                             "OfflineTxForUnknownIdEnabled"))
             log.info("connector %d: offline authorization (cache: %s): %s", cid, cached,
                      "accepted" if accepted else "refused", extra=fields(connector=cid))
+        if accepted and masterpass.is_master_pass(self._group_of(token), self.dm.get("AuthCtrlr", "MasterPassGroupId")):
+            self._master_pass(token, token_type)
+            return
         if accepted and self._same_group_stop(token, token_type):
             return
-        group = self.groups.get(token.casefold(), "")
+        group = self._group_of(token) or ""
         if accepted and reserved and not group:
             log.info("connector %d: reserved for another token, and this one has no groupIdToken", cid,
                      extra=fields(connector=cid))
             return
-        if accepted:
+        if accepted and cid in self.evses:
             self.token_types[cid] = (token, token_type)
             try:
                 await self.bridge.remote_start(cid, token, group)
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: evse refused the CSMS-authorized token: %s", cid, e)
+
+    def on_token_presented(self, token: str, token_type: str) -> None:
+        """A reader's token that evse will drop unseen, every connector being busy with a session another
+        token authorized: only the CSMS can say it is a Master Pass or a card of a session's group."""
+        if masterpass.no_connector_takes({c: self.connector_props.get(c, {}) for c in self.evses}, token):
+            log.info("token presented with every connector busy: asking whether it may stop something")
+            self.spawn(self.authorize_token(0, token, token_type))
+
+    def _master_pass(self, token: str, token_type: str) -> None:
+        """C16 without UI: a Master Pass starts nothing (C16.FR.03) and stops every ongoing transaction
+        (C16.FR.02), each with its idToken and stoppedReason MasterPass."""
+        id_token = {"idToken": token, "type": token_type}
+        for cid in sorted(self.evses):
+            if self.tx.before_cable(cid):   # no evse session to stop: the transaction ends here
+                self._emit(cid, self.tx.ended(cid, "MasterPass", utc_now(), offline=not self.online,
+                                              trigger="StopAuthorized",
+                                              meter=self._tx_meter(cid, "Transaction.End", "TxEndedMeasurands")))
+        cids = masterpass.sessions_to_stop({c: self.connector_props.get(c, {}) for c in self.evses})
+        log.info("Master Pass: stopping the sessions on connector(s) %s", cids or "none")
+        for cid in cids:
+            self.stop_token[cid] = id_token
+            self.spawn(self._stop(cid, "MasterPass"))
 
     # --- answers to the CSMS (called by the adapter's handlers) -------------------------------
     def may_answer(self) -> bool:
@@ -1307,7 +1369,8 @@ class OcppService:
             V("OCPPCommCtrlr", "NetworkConfigurationPriority", "0", "SequenceList", values_list=slots),
             V("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "3", "integer", min_limit=1, max_limit=100),
             V("OCPPCommCtrlr", "ActiveNetworkProfile", "0", "integer", RO, persistent=False),
-            V("OCPPCommCtrlr", "FileTransferProtocols", "HTTP,HTTPS", "MemberList", RO, values_list=("HTTP", "HTTPS")),
+            V("OCPPCommCtrlr", "FileTransferProtocols", "HTTP,HTTPS,FTP,FTPS", "MemberList", RO,
+              values_list=("HTTP", "HTTPS", "FTP", "FTPS")),
             V("LocalAuthListCtrlr", "Enabled", "true", "boolean"),
             V("LocalAuthListCtrlr", "Available", "true", "boolean", RO),
             V("LocalAuthListCtrlr", "Entries", "0", "integer", RO, persistent=False, max_limit=LOCAL_LIST_MAX),

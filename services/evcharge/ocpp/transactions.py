@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # evse stop reasons are OCPP 2.0.1 ReasonEnumType values already; the trigger that goes with each.
-STOP_TRIGGERS = {"Remote": "RemoteStop", "Local": "StopAuthorized", "DeAuthorized": "Deauthorized",
+STOP_TRIGGERS = {"Remote": "RemoteStop", "Local": "StopAuthorized", "MasterPass": "StopAuthorized",
+                 "DeAuthorized": "Deauthorized",
                  "EVDisconnected": "EVCommunicationLost", "EnergyLimitReached": "EnergyLimitReached",
                  "TimeLimitReached": "TimeLimitReached", "ImmediateReset": "ResetCommand"}
 TOKEN_TYPES = {"Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"}
@@ -186,13 +187,15 @@ class TxBuilder:
 
     def stopped(self, connector: int, reason: str, ts: str, *, offline: bool = False,
                 id_token: dict[str, str] | None = None) -> dict[str, Any] | None:
-        """`id_token`: the card that stopped it when not the one that started it (C09, same GroupId)."""
+        """`id_token`: the card that stopped it when not the one that started it (C09 same GroupId, C16
+        Master Pass). A Master Pass stop names its reason already here, before Ended (TC_C_49 step 3;
+        the 2023-12 errata: stoppedReason is what began the stop, not only the Ended event's)."""
         tx = self.active.get(connector)
         if tx is None:
             return None
         tx.charging_state = "EVConnected"
         return self._msg(tx, "Updated", STOP_TRIGGERS.get(reason, "AbnormalCondition"), ts, offline=offline,
-                         id_token=id_token)
+                         id_token=id_token, stopped_reason=reason if reason == "MasterPass" else None)
 
     def meter(self, connector: int, meter: list[dict[str, Any]], ts: str, *, trigger: str = "MeterValuePeriodic",
               offline: bool = False) -> dict[str, Any] | None:

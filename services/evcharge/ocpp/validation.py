@@ -1,4 +1,4 @@
-"""Schema validation of OCPP payloads without jsonschema on the normal path, fast where it is hot.
+"""Schema validation of OCPP payloads without jsonschema on the normal path.
 
 The `ocpp` library validates every CALL and CALLRESULT, in both directions, with jsonschema's
 Draft4Validator. Two costs of that matter on a charger: memory (jsonschema 4.x imports
@@ -7,22 +7,19 @@ service, benchmarks/ocpp/validation_memory.py, issue 7) and CPU (~0.45 ms for a 
 with two sampled values, the largest cost per message, benchmarks/ocpp).
 
 Every verdict that rejects a payload still comes from the library and jsonschema, so every
-CALLERROR code and error text is the library's own. In front of it, two checks that may only
-accept what jsonschema accepts (a payload they reject goes to jsonschema, which decides):
+CALLERROR code and error text is the library's own. In front of it, one check that may only
+accept what jsonschema accepts (a payload it rejects goes to jsonschema, which decides):
+`Draft4Check`, a small draft-04 interpreter for exactly the keywords the OCPP 1.6 and 2.0.1
+schemas use (type, properties, required, additionalProperties, enum of strings, min/maxLength,
+items, min/maxItems, minimum/maximum, multipleOf, $ref into the root's definitions; format,
+descriptions and the like ignored, as Draft4Validator without a format checker does). A schema
+with any other keyword is checked by jsonschema alone (logged once). It handles the Decimal
+payloads of the three 1.6 schedules the library parses with Decimal, with jsonschema's exact
+multipleOf arithmetic.
 
-- `Draft4Check`: a small draft-04 interpreter for exactly the keywords the OCPP 1.6 and 2.0.1
-  schemas use (type, properties, required, additionalProperties, enum of strings, min/maxLength,
-  items, min/maxItems, minimum/maximum, multipleOf, $ref into the root's definitions; format,
-  descriptions and the like ignored, as Draft4Validator without a format checker does). A schema
-  with any other keyword is checked by jsonschema alone (logged once). It handles the Decimal
-  payloads of the three 1.6 schedules the library parses with Decimal, with jsonschema's exact
-  multipleOf arithmetic.
-- a compiled fastjsonschema function, once a schema is in regular use (`FastFirst`, HOT_AFTER
-  validations): compiling costs ~0.15-0.5 MiB of the service's memory per schema for good
-  (generated code) and several MiB of heap while it runs; a charger sends a few message types
-  often (TransactionEvent, MeterValues, StatusNotification, Heartbeat) and the others rarely.
-  Compiled as draft-04, without format checks and without defaults (fastjsonschema would write
-  them into the payload); not for the Decimal schemas.
+There is no compiled (fastjsonschema) path any more: the interpreter is as fast or faster on
+the hot message types (TransactionEvent ~22 us against ~38 us compiled, benchmarks/ocpp/bench.py)
+and the compiled code cost ~3.6 MiB of private memory in the ocpp service (issue 7).
 
 How jsonschema stays unloaded: the library's `ocpp/messages.py` does `from jsonschema import
 Draft4Validator` and `from jsonschema.exceptions import ValidationError as
@@ -34,15 +31,12 @@ rebinds `ocpp.messages.SchemaValidationError` to the real ValidationError before
 raises it (the library's `except SchemaValidationError` reads the module global when the
 exception is matched). Where jsonschema or `ocpp.messages` was imported before (a test, the
 CSMS simulator in the same process), the library keeps its imports; `install()` still puts the
-checks in front of its validators. A process that never imports this module (the CSMS
+check in front of its validators. A process that never imports this module (the CSMS
 simulator alone) runs the library unchanged.
-
-Optional: without the fastjsonschema package only the interpreter stands in front of jsonschema.
 """
 
 from __future__ import annotations
 
-import decimal
 import logging
 import numbers
 import sys
@@ -50,16 +44,6 @@ import threading
 import types
 from collections.abc import Callable
 from typing import Any
-
-from ..common import deferred
-from ..common.heap import release_free_memory
-
-try:
-    # Imported when the first schema gets hot (HOT_AFTER), not at start: ~0.5 MiB (issue 7).
-    deferred.defer("fastjsonschema")
-    import fastjsonschema
-except ImportError:  # pragma: no cover - exercised where the package is absent
-    fastjsonschema = None
 
 log = logging.getLogger("evcharge.ocpp.validation")
 
@@ -345,69 +329,10 @@ def _import_library() -> types.ModuleType:
 messages = _import_library()
 
 
-# Validations of one schema by the library's validator before its fast path is compiled.
-HOT_AFTER = 16
-
-
-class FastFirst:
-    """A library validator with a compiled fast path for payloads that are valid."""
-
-    __slots__ = ("slow", "_fast", "uses")
-
-    def __init__(self, slow: Any) -> None:
-        self.slow = slow
-        self._fast: Any = None     # None: not compiled yet; False: cannot be compiled
-        self.uses = 0
-
-    @property
-    def fast(self) -> Any:
-        """The compiled check (compiled on first use), or None where the library's validator stays alone."""
-        if self._fast is None:
-            self._fast = _compile(self.slow.schema) or False
-        return self._fast or None
-
-    def validate(self, payload: Any) -> None:
-        if self._fast is None and self.uses < HOT_AFTER:
-            self.uses += 1
-            self.slow.validate(payload)
-            return
-        fast = self.fast
-        if fast is None:
-            self.slow.validate(payload)
-            return
-        try:
-            fast(payload)
-        except fastjsonschema.JsonSchemaException:
-            self.slow.validate(payload)  # the library's own error (or it accepts: the fast path was stricter)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.slow, name)
-
-
-def _has_decimal(node: Any) -> bool:
-    if isinstance(node, decimal.Decimal):
-        return True
-    if isinstance(node, dict):
-        return any(_has_decimal(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_has_decimal(v) for v in node)
-    return False
-
-
-def _compile(schema: dict[str, Any]) -> Any:
-    try:
-        return fastjsonschema.compile({**schema, "$schema": DRAFT4}, use_default=False, use_formats=False)
-    except Exception as e:  # noqa: BLE001 - a schema it cannot compile keeps the library's validator
-        log.warning("fastjsonschema cannot compile %s: %s", schema.get("$id", "a schema"), e)
-        return None
-    finally:
-        release_free_memory()  # the compilation's MiB of temporaries back to the kernel now
-
-
 def lazy(validator: Any) -> Any:
     """A validator of the library's cache as a LazyDraft4Validator (one made by jsonschema's own
     class, before install(), keeps that instance for the payloads the check rejects)."""
-    if isinstance(validator, (LazyDraft4Validator, FastFirst)):
+    if isinstance(validator, LazyDraft4Validator):
         return validator
     schema = getattr(validator, "schema", None)
     if not isinstance(schema, dict):
@@ -417,36 +342,25 @@ def lazy(validator: Any) -> Any:
     return wrapped
 
 
-def wrap(validator: Any) -> Any:
-    validator = lazy(validator)
-    if fastjsonschema is None or not isinstance(validator, LazyDraft4Validator):
-        return validator
-    if _has_decimal(validator.schema):
-        return validator
-    return FastFirst(validator)
-
-
 class _WrappingCache(dict):
-    """`ocpp.messages._validators`: wraps each validator the library stores."""
+    """`ocpp.messages._validators`: puts the check in front of each validator the library stores."""
 
     def __setitem__(self, key: str, validator: Any) -> None:
-        super().__setitem__(key, wrap(validator))
+        super().__setitem__(key, lazy(validator))
 
 
-def install(fast: bool = True) -> bool:
-    """The checks in front of jsonschema (fast=True, what the service runs), or the library's
-    jsonschema validators alone (fast=False: importing jsonschema; for benchmarks and tests).
-    True if the compiled fast path is in use."""
+def install(checked: bool = True) -> None:
+    """The check in front of jsonschema (checked=True, what the service runs), or the library's
+    jsonschema validators alone (checked=False: importing jsonschema; for benchmarks and tests)."""
     current = messages._validators  # noqa: SLF001 - the library's validator cache, see the module doc
-    if fast:
+    if checked:
         messages.Draft4Validator = LazyDraft4Validator
         if not isinstance(current, _WrappingCache):
             cache = _WrappingCache()
             for key, validator in current.items():
                 cache[key] = validator
             messages._validators = cache  # noqa: SLF001
-        return fastjsonschema is not None
+        return
     messages.Draft4Validator = real_draft4()
     if isinstance(current, _WrappingCache):
         messages._validators = {}  # noqa: SLF001 - the library builds its own again
-    return False

@@ -3,8 +3,9 @@ and the slot booted after the reboot; returns the actions the adapter performs.
 
 A request's life (OCPP firmware statuses, 1.6 security extension / 2.0.1):
 
-    [DownloadScheduled]                                      until its retrieve time (http(s) only)
-    [Downloading -> Downloaded | DownloadFailed]            only for an http(s) location; a failed
+    [DownloadScheduled]                                      until its retrieve time (remote only)
+    [Downloading -> Downloaded | DownloadFailed]            only for a remote location (http,
+                                                             https, ftp, ftps); a failed
                                                              attempt is retried `retries` times,
                                                              `retry_interval_s` apart, still Downloading
     [SignatureVerified | InvalidSignature]                   when the request carries a signature
@@ -27,6 +28,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+
+# Locations downloaded to the local bundle first; anything else is a local path.
+REMOTE_SCHEMES = ("http", "https", "ftp", "ftps")
+
+
+def is_remote(location: str) -> bool:
+    scheme, sep, _ = location.partition("://")
+    return bool(sep) and scheme.lower() in REMOTE_SCHEMES
 
 
 class Status(str, Enum):
@@ -170,14 +179,15 @@ class UpdateCore:
     # ---- events -----------------------------------------------------------------------------------
     def request_install(self, req_id: str, location: str, local_bundle: str, booted: str,
                         options: Options | None = None, now: float | None = None) -> list[Action]:
-        """A new request. location is a local path or an http(s) URL (downloaded to local_bundle)."""
+        """A new request. location is a local path or a remote URL (REMOTE_SCHEMES: http, https,
+        ftp, ftps), which is downloaded to local_bundle."""
         self._time(now)
         if self.busy():
             raise Busy(f"update {self.request.id} is {self.request.status.value}")
         o = options or Options()
         if o.retries < 0 or o.retry_interval_s < 0:
             raise ValueError("retries and retry_interval_s must not be negative")
-        remote = location.startswith(("http://", "https://"))
+        remote = is_remote(location)
         self.request = Request(id=req_id, location=location, bundle=local_bundle if remote else location,
                                booted_before=booted, target_slot=other_slot(booted),
                                retrieve_at=o.retrieve_at, install_at=o.install_at, retries=o.retries,

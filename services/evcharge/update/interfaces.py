@@ -25,13 +25,17 @@ class UpdateInterface(ServiceInterface):
 
     @method()
     async def Install(self, location: "s") -> "s":
-        """Install a RAUC bundle from an absolute local path or an http(s) URL; returns the
-        request id. Scheduled (InstallScheduled) while a charging session is active."""
+        """Install a RAUC bundle from an absolute local path or an http, https, ftp or ftps URL
+        (downloaded first; ftp(s): passive mode, user and password from the URL or anonymous,
+        ftps is explicit FTPS with the server certificate checked like https; no SFTP, no
+        implicit FTPS); returns the request id. Scheduled (InstallScheduled) while a charging
+        session is active. InvalidArgument for any other location."""
         return await self._svc.install(location)
 
     @method()
     async def InstallWithOptions(self, location: "s", options: "a{sv}") -> "s":
-        """Install with options (what OCPP UpdateFirmware carries); returns the request id.
+        """Install with options (what OCPP UpdateFirmware carries); the locations Install
+        takes; returns the request id.
         Options: retrieve_datetime (s, RFC 3339 UTC: DownloadScheduled until then),
         install_datetime (s: InstallScheduled until then), retries (i) and retry_interval_s (i)
         for the download, signature (s, base64 SHA-256 signature of the bundle file) with

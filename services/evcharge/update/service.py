@@ -15,22 +15,23 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from ..common import bus as busmod
-from ..common import names
+from ..common import ftpurl, names
 from ..common.errors import InvalidArgument, InvalidState
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
-from .core import Action, Busy, NotCancellable, Options, Request, Status, UpdateCore
+from .core import Action, Busy, NotCancellable, Options, Request, Status, UpdateCore, is_remote
 from .interfaces import RAUC, RAUC_IFACE, RAUC_PATH, UPDATE_PATH, UpdateInterface
 
 log = logging.getLogger("evcharge.update")
 
 SESSION_POLL_S = 2.0
+DOWNLOAD_TIMEOUT_S = 60.0   # per socket operation (connect, each read), not the whole download
 
 # InstallWithOptions keys (a{sv}) and their D-Bus types.
 OPTION_TYPES = {"retrieve_datetime": "s", "install_datetime": "s", "retries": "i", "retry_interval_s": "i",
@@ -76,6 +77,29 @@ def parse_options(raw: dict[str, Any]) -> Options:
         except SignatureError as e:
             raise InvalidArgument(str(e)) from None
     return o
+
+
+def fetch_http(url: str, out: BinaryIO, stop: threading.Event) -> None:
+    """Blocking http(s) download into `out`; InterruptedError once `stop` is set."""
+    import urllib.request  # only when downloading: http.client, ssl and email cost ~4 MB PSS
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:  # noqa: S310 - http(s) only, checked
+        while chunk := r.read(1 << 20):
+            if stop.is_set():
+                raise InterruptedError("download cancelled")
+            out.write(chunk)
+
+
+def fetch_ftp(url: str, out: BinaryIO, stop: threading.Event) -> None:
+    """Blocking ftp(s) download into `out` (passive; ftps: explicit FTPS, the server certificate
+    checked against the default CA store as for https); InterruptedError once `stop` is set."""
+    import ssl
+
+    from ..common import ftp
+    loc = ftpurl.parse(url)
+    try:
+        ftp.download(loc, out, timeout_s=DOWNLOAD_TIMEOUT_S, context=ssl.create_default_context(), stop=stop)
+    except ftp.FtpFailure as e:
+        raise OSError(f"{loc.redacted()}: {e}") from None
 
 
 class UpdateService:
@@ -192,14 +216,13 @@ class UpdateService:
             self._download_stop = stop
 
         def fetch() -> None:
-            import urllib.request  # only when downloading: http.client, ssl and email cost ~4 MB PSS
             tmp = dest.with_name(f"{dest.name}.{req.id}.part")
             try:
-                with urllib.request.urlopen(req.location, timeout=60) as r, open(tmp, "wb") as f:  # noqa: S310 - http(s) only, checked
-                    while chunk := r.read(1 << 20):
-                        if stop.is_set():
-                            raise InterruptedError("download cancelled")
-                        f.write(chunk)
+                with open(tmp, "wb") as f:
+                    if ftpurl.is_ftp(req.location):
+                        fetch_ftp(req.location, f, stop)
+                    else:
+                        fetch_http(req.location, f, stop)
                     f.flush()
                     os.fsync(f.fileno())
                 with self._replace_lock:
@@ -240,8 +263,16 @@ class UpdateService:
         await self._apply(self.core.signature_checked(not error, error, now=time.time()))
 
     async def install(self, location: str, raw_options: dict[str, Any] | None = None) -> str:
-        if not (location.startswith(("http://", "https://")) or location.startswith("/")):
-            raise InvalidArgument(f"location must be an absolute path or an http(s) URL, got {location!r}")
+        if not (is_remote(location) or location.startswith("/")):
+            raise InvalidArgument("location must be an absolute path or an http, https, ftp or ftps URL, "
+                                  f"got {ftpurl.redact(location)!r}")
+        if ftpurl.is_ftp(location):
+            try:
+                loc = ftpurl.parse(location)
+            except ValueError as e:
+                raise InvalidArgument(f"location: {e}") from None
+            if loc.is_directory:
+                raise InvalidArgument("location: the FTP URL names a directory, not a bundle file")
         if location.startswith("/") and not os.path.isfile(location):
             raise InvalidArgument(f"no such bundle: {location}")
         options = parse_options(raw_options or {})

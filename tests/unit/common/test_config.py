@@ -1,9 +1,16 @@
 import enum
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from evcharge.board.profile import load_profile
 from evcharge.common.config import ConfigError, bounded, load_config
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 class Mode(enum.Enum):
@@ -85,3 +92,40 @@ def test_malformed_board_profiles_are_refused(tmp_path, text, key):
     with pytest.raises(ConfigError) as e:
         load_profile(str(write(tmp_path, text, "bad.yaml")))
     assert e.value.key == key
+
+
+# A service's imports, then its shipped configuration (update has none) loaded as at start: PyYAML without its
+# libyaml binding (evcharge.common.config._import_yaml, issue 7).
+YAML_PROBE = """
+import json, pathlib, sys
+import evcharge.{svc}.__main__
+import evcharge.{svc}.service
+import yaml
+from evcharge.common.config import load_yaml
+shipped = load_yaml(pathlib.Path("services/config/{cfg}.yaml"))
+print(json.dumps(["yaml._yaml" in sys.modules, yaml.__with_libyaml__, hasattr(yaml, "CSafeLoader"),
+                  isinstance(shipped, dict)]))
+"""
+
+
+@pytest.mark.parametrize("svc", ["board", "evse", "energy", "meter", "auth", "ocpp", "update"])
+def test_services_load_yaml_without_the_libyaml_binding(svc):
+    env = {**os.environ, "PYTHONOPTIMIZE": "2", "PYTHONNODEBUGRANGES": "1"}
+    probe = YAML_PROBE.format(svc=svc, cfg="board" if svc == "update" else svc)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=REPO,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, False, False, True]
+
+
+def test_yaml_imported_before_keeps_its_binding_and_a_later_import_works():
+    probe = ("import sys, yaml, evcharge.common.config as c; a = yaml.__with_libyaml__; "
+             "import yaml._yaml; print(a, c.yaml is yaml, 'yaml._yaml' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "True"]
+    masked = ("import sys, evcharge.common.config as c; a = c.yaml.__with_libyaml__; "
+              "import yaml._yaml; print(a, sys.modules['yaml._yaml'] is not None)")
+    out = subprocess.run([sys.executable, "-c", masked], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]

@@ -1,11 +1,15 @@
 """Modules deferred until first use (evcharge.common.deferred) and the command line parsed
 without argparse (evcharge.common.service.parse_args): same behaviour, imported later (issue 7)."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from evcharge.common import service
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def run_py(code: str) -> list[str]:
@@ -31,6 +35,61 @@ def test_services_start_without_the_deferred_modules(svc):
     # What these services imported at start before (benchmarks/memory.py), now left for later.
     assert {"hashlib", "locale", "base64", "asyncio.sslproto", "textwrap", "tokenize", "linecache"} <= set(words[:-2])
     assert words[-2:] == ["False", "False"]   # neither argparse nor OpenSSL's hashlib loaded
+
+
+def run_py_without_site(code: str) -> list[str]:
+    """As the image runs the services: no .pth files (a venv's editable-install finder imports
+    pathlib, with urllib.parse and ipaddress, before any evcharge code runs)."""
+    import site
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "services"), *site.getsitepackages()])}
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+@pytest.mark.parametrize("svc", ["board", "energy", "evse", "meter", "auth", "ocpp", "update"])
+def test_services_start_without_ipaddress_and_xml(svc):
+    words = run_py_without_site(PROBE.format(svc=svc))
+    assert {"ipaddress", "xml.etree.ElementTree", "xml.parsers.expat"} <= set(words[:-2])
+
+
+def test_dbus_fast_xml_works_with_xml_deferred():
+    words = run_py_without_site(
+        "import sys, evcharge.common.service\n"
+        "from evcharge.common.deferred import Deferred\n"
+        "from dbus_fast import introspection as intr\n"
+        "import xml.etree.ElementTree as ET\n"
+        "deferred = lambda: isinstance(sys.modules['xml.etree.ElementTree'], Deferred)\n"
+        "stand_in = ET.Element\n"
+        "print(deferred(), isinstance(object(), ET.Element))\n"
+        "node = intr.Node('/x', interfaces=[intr.Interface('a.b', methods=[intr.Method('M')])])\n"
+        "xml = node.tostring()\n"   # builds ET.Element objects: loads the module
+        "print(deferred(), ET.Element is not stand_in, type(ET.Element('n')) is ET.Element)\n"
+        "print(intr.Node.parse(xml).interfaces[0].methods[0].name)\n")   # parses with expat
+    assert words == ["True", "False", "False", "True", "True", "M"]
+
+
+def test_calling_a_stand_in_loads_the_module_and_returns_the_real_class():
+    words = run_py_without_site(
+        "import sys, evcharge.common.service\n"
+        "import xml.etree.ElementTree as ET\n"
+        "stand_in = ET.Element\n"
+        "e = stand_in('node', {'name': 'x'})\n"
+        "print(type(e) is ET.Element, ET.Element is not stand_in, e.get('name'))\n")
+    assert words == ["True", "True", "x"]
+
+
+def test_urllib_parse_still_checks_a_bracketed_host_with_ipaddress_deferred():
+    words = run_py_without_site(
+        "import sys, evcharge.common.service, urllib.parse\n"
+        "from evcharge.common.deferred import Deferred\n"
+        "print(isinstance(sys.modules['ipaddress'], Deferred), urllib.parse.urlsplit('ws://[::1]:9000/ocpp').port)\n"
+        "try:\n"
+        "    urllib.parse.urlsplit('ws://[not-an-address]/')\n"
+        "except ValueError:\n"
+        "    print('refused', isinstance(sys.modules['ipaddress'], Deferred))\n")
+    assert words == ["True", "9000", "refused", "False"]
 
 
 def test_ocpp_starts_without_importlib_metadata():

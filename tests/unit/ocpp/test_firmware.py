@@ -10,12 +10,17 @@ def statuses(msgs):
     return [payload["status"] for payload, _state in msgs]
 
 
-def test_only_http_urls_are_accepted():
+def test_only_http_https_ftp_and_ftps_urls_are_accepted():
     r = FirmwareRelay()
-    for bad in ("/data/v2.raucb", "file:///tmp/x.raucb", "ftp://host/x", "http://", "not a url"):
+    for bad in ("/data/v2.raucb", "file:///tmp/x.raucb", "sftp://host/x", "http://", "not a url",
+                "ftp://host/fw/", "ftp://host", "ftp://host:99999/x", "ftp:///x"):
         assert r.request(1, bad, "Idle") == "Rejected", bad
     assert r.current is None
     assert r.request(1, "https://fw.example.com/v2.raucb", "Idle") == "Accepted"
+    for n, good in enumerate(("ftp://host/x.raucb", "ftps://u:p%40ss@host:2121/fw/v2.raucb"), start=2):
+        assert FirmwareRelay.check_location(good) is None, good
+        assert FirmwareRelay().request(n, good, "Idle") == "Accepted"
+    assert FirmwareRelay.check_location("ftp://host/fw/") == "the FTP location names a directory, not a firmware file"
 
 
 def test_refused_while_an_update_installs_or_the_update_service_is_down():

@@ -1,10 +1,10 @@
-"""The fast validation path (evcharge.ocpp.validation): same verdicts and errors as the library."""
+"""The check in front of the library's validators (evcharge.ocpp.validation): same verdicts and errors."""
 
 import copy
 
 import pytest
 from evcharge.ocpp import (
-    adapter,  # noqa: F401 - installs the fast path as the service does
+    adapter,  # noqa: F401 - installs the check as the service does
     validation,
 )
 from hypothesis import given, settings
@@ -32,11 +32,11 @@ INVALID = [
 ]
 
 
-def verdict(payload, fast: bool):
-    validation.install(fast=fast)
+def verdict(payload, checked: bool):
+    validation.install(checked=checked)
     v = messages.get_validator(messages.MessageType.Call, "TransactionEvent", "2.0.1")
-    if fast:
-        assert v.fast is not None  # compiled now, not after HOT_AFTER validations
+    if checked:
+        assert v.check is not None  # the interpreter handles this schema (not jsonschema alone)
     try:
         messages._validate_payload(messages.Call("1", "TransactionEvent", copy.deepcopy(payload)), "2.0.1")
     except Exception as e:  # noqa: BLE001 - compared below
@@ -48,15 +48,15 @@ def verdict(payload, fast: bool):
 
 def test_installed_by_the_adapter_and_wraps_validators():
     v = messages.get_validator(messages.MessageType.Call, "TransactionEvent", "2.0.1")
-    assert isinstance(v, validation.FastFirst)
+    assert isinstance(v, validation.LazyDraft4Validator)
     v.validate(TX)
 
 
 @pytest.mark.parametrize("payload,error", INVALID)
 def test_invalid_payloads_get_the_librarys_own_error(payload, error):
-    fast, slow = verdict(payload, True), verdict(payload, False)
-    assert fast == slow
-    assert fast is not None and fast[0] is error
+    checked, library = verdict(payload, True), verdict(payload, False)
+    assert checked == library
+    assert checked is not None and checked[0] is error
 
 
 def test_valid_payload_accepted_and_not_modified():
@@ -67,25 +67,22 @@ def test_valid_payload_accepted_and_not_modified():
     assert payload == TX  # no defaults written into it
 
 
-def test_fast_path_compiled_only_for_a_schema_in_regular_use():
-    validation.install(fast=False)
-    validation.install()   # a fresh cache: nothing compiled yet
+def test_a_validator_made_by_jsonschema_keeps_its_instance_for_rejects():
+    validation.install(checked=False)
+    library = messages.get_validator(messages.MessageType.Call, "Heartbeat", "2.0.1")   # jsonschema's own
+    validation.install()   # the same cache entry, now behind the check
     v = messages.get_validator(messages.MessageType.Call, "Heartbeat", "2.0.1")
-    assert isinstance(v, validation.FastFirst)
-    for _ in range(validation.HOT_AFTER):
-        v.validate({})
-        assert v._fast is None  # the library's validator alone
+    assert isinstance(v, validation.LazyDraft4Validator) and v.real is library
     v.validate({})
-    assert v._fast  # compiled by this validation
-    with pytest.raises(validation.fastjsonschema.JsonSchemaException):
-        v.fast({"unexpected": 1})
+    with pytest.raises(messages.SchemaValidationError):
+        v.validate({"unexpected": 1})
 
 
 def test_uninstall_restores_the_library_validators():
-    validation.install(fast=False)
+    validation.install(checked=False)
     try:
         v = messages.get_validator(messages.MessageType.Call, "TransactionEvent", "2.0.1")
-        assert not isinstance(v, (validation.FastFirst, validation.LazyDraft4Validator))
+        assert not isinstance(v, validation.LazyDraft4Validator)
         assert type(v).__module__.startswith("jsonschema")
     finally:
         validation.install()
@@ -102,15 +99,13 @@ VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floa
 
 @settings(max_examples=300, deadline=None)
 @given(path=st.sampled_from(PATHS), value=VALUES)
-def test_fast_path_accepts_only_what_jsonschema_accepts(path, value):
+def test_check_accepts_only_what_jsonschema_accepts(path, value):
     payload = copy.deepcopy(TX)
     node = payload
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = value
     v = messages.get_validator(messages.MessageType.Call, "TransactionEvent", "2.0.1")
-    try:
-        v.fast(payload)
-    except validation.fastjsonschema.JsonSchemaException:
+    if not v.check(payload):
         return  # rejected: the library's validator decides
-    v.slow.real.validate(payload)  # jsonschema itself: raises if the fast path let through what it refuses
+    v.real.validate(payload)  # jsonschema itself: raises if the check let through what it refuses

@@ -2,7 +2,7 @@
 the reboot and the decision after it, RAUC errors mapped to OCPP firmware statuses."""
 
 import pytest
-from evcharge.update.core import Action, Busy, Request, Status, UpdateCore, classify_rauc_error
+from evcharge.update.core import Action, Busy, Request, Status, UpdateCore, classify_rauc_error, is_remote
 from evcharge.update.health import board_problems, unit_problems
 
 
@@ -49,6 +49,14 @@ def test_url_is_downloaded_first():
     assert core.request.bundle == "/var/lib/x.raucb"
     assert core.download_done(True) == [Action.PERSIST, Action.INSTALL]
     assert core.request.history == ["Downloading", "Downloaded", "Installing"]
+
+
+def test_ftp_urls_are_downloaded_first_too():
+    for url in ("ftp://10.0.2.2/v2.raucb", "ftps://u:p@10.0.2.2:2121/fw/v2.raucb", "FTP://h/x"):
+        core = UpdateCore()
+        assert core.request_install("r1", url, "/var/lib/x.raucb", "A") == [Action.PERSIST, Action.DOWNLOAD], url
+        assert core.request.bundle == "/var/lib/x.raucb" and core.request.history == ["Downloading"]
+    assert not is_remote("sftp://h/x") and not is_remote("/var/lib/x.raucb") and is_remote("https://h/x")
 
 
 def test_download_failure():

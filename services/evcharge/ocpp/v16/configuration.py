@@ -94,6 +94,8 @@ def standard_keys(*, heartbeat_s: int, sample_interval_s: int, connectors: int, 
         Key("StopTxnAlignedData", Kind.CSL, "", allowed=m),
         Key("StopTxnSampledData", Kind.CSL, "", allowed=m),
         Key("SupportedFeatureProfiles", Kind.CSL, FEATURE_PROFILES, readonly=True),
+        # section 8: what GetDiagnostics / GetLog upload to and UpdateFirmware downloads from
+        Key("SupportedFileTransferProtocols", Kind.CSL, "FTP,FTPS,HTTP,HTTPS", readonly=True),
         # Reservation profile: per connector only, ReserveNow for connector 0 is Rejected.
         Key("ReserveConnectorZeroSupported", Kind.BOOL, "false", readonly=True),
         Key("TransactionMessageAttempts", Kind.INT, str(attempts), minimum=1, maximum=100),

@@ -24,7 +24,7 @@ from dbus_fast.aio import MessageBus
 from ocpp.exceptions import OCPPError
 from websockets.asyncio.client import connect
 
-from ...common import names
+from ...common import ftpurl, names
 from ...common.log import fields
 from ...common.persist import read_json, write_json_atomic
 from ...common.service import ServiceContext
@@ -651,6 +651,9 @@ class Ocpp16Service:
         self.cache.put(token, status, time.time(), 0, exp)
         self.queue.put_state("authcache", self.cache.to_json())
 
+    def on_token_presented(self, token: str, token_type: str) -> None:
+        """Every reader token (bridge): 1.6 acts only on evse's TokenRejected; it has no Master Pass."""
+
     async def authorize_token(self, cid: int, token: str, token_type: str, *, reserved: bool = False) -> None:
         """A reader's card evse refused: Unknown to the local list, or (`reserved`) the connector is
         reserved for another idTag, which this card may use when its parentIdTag is the reservation's."""
@@ -972,14 +975,14 @@ class Ocpp16Service:
                               retry_interval: int | None) -> None:
         """6.48 UpdateFirmware. Its answer has no status, so a request that cannot be carried out
         is told with a FirmwareStatusNotification: DownloadFailed for a location that is not an
-        http(s) URL or when the update service is not running, InstallationFailed while a
+        http, https, ftp or ftps URL or when the update service is not running, InstallationFailed while a
         ManufacturerRootCertificate is installed (only signed updates then, as for 2.0.1 L01).
         A request while one installs is ignored (that one's statuses go on); one while another
         is scheduled or downloading replaces it. ValueError: retrieveDate does not parse."""
         firmware = core_firmware(location, retrieve_date)
         retries, retry_interval = retry_options(retries, retry_interval)
         status = await self.firmware.answer(0, firmware, retries, retry_interval, report=CORE16)
-        log.info("UpdateFirmware %s (retrieve %s): %s", location, firmware["retrieveDateTime"], status)
+        log.info("UpdateFirmware %s (retrieve %s): %s", ftpurl.redact(location), firmware["retrieveDateTime"], status)
         if status in ("Accepted", "AcceptedCanceled"):
             return
         if FirmwareRelay.check_location(location) or not self.firmware.status:
@@ -998,7 +1001,7 @@ class Ocpp16Service:
         fw = signed_firmware(firmware)
         retries, retry_interval = retry_options(retries, retry_interval)
         status = await self.firmware.answer(request_id, fw, retries, retry_interval, report=SIGNED16)
-        log.info("SignedUpdateFirmware %d %s: %s", request_id, fw.get("location"), status)
+        log.info("SignedUpdateFirmware %d %s: %s", request_id, ftpurl.redact(str(fw.get("location"))), status)
         return status
 
     # --- smart charging -------------------------------------------------------------------------
