@@ -33,12 +33,14 @@ async def test_reserve_now_reserved_card_starts_with_reservation_id(start_ocpp16
     assert await reserve(csms16, 12) == "Accepted"
     await status(csms16, 1, "Reserved")
     assert (await stack.conn(1))["ReservationId"] == 12
-    await stack.sim(1, "PlugIn", "d", 220.0)
-    await status(csms16, 1, "Preparing")
+    await stack.sim(1, "PlugIn", "d", 220.0)   # stays Reserved: only the reservation's idTag leaves it (G2)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] != "" and c["State"] == "Reserved")
     await stack.tap(CARD)
     (start,) = await csms16.wait_for("StartTransaction")
     assert start["connectorId"] == 1 and start["idTag"] == CARD and start["reservationId"] == 12
     assert (await stack.conn(1))["ReservationId"] == 0
+    await status(csms16, 1, "Charging")
+    assert "Preparing" not in [p["status"] for p in csms16.received("StatusNotification") if p["connectorId"] == 1]
 
 
 async def test_other_id_tag_cannot_remote_start_on_a_reserved_connector(start_ocpp16, csms16):
@@ -46,7 +48,7 @@ async def test_other_id_tag_cannot_remote_start_on_a_reserved_connector(start_oc
     assert await reserve(csms16, 3, connector_id=2) == "Accepted"
     await status(csms16, 2, "Reserved")
     await stack.sim(2, "PlugIn", "d", 220.0)
-    await status(csms16, 2, "Preparing")
+    await stack.wait(lambda: stack.conn(2), lambda c: c["SessionId"] != "" and c["State"] == "Reserved")
     r = await csms16.call("RemoteStartTransaction", {"idTag": "SOMEONE", "connectorId": 2})
     assert r["status"] == "Rejected"
     r = await csms16.call("RemoteStartTransaction", {"idTag": CARD, "connectorId": 2})
@@ -85,3 +87,22 @@ async def test_refusals_occupied_unavailable_faulted(start_ocpp16, csms16):
     assert await reserve(csms16, 2, connector_id=2) == "Faulted"
     assert await reserve(csms16, 2, connector_id=3) == "Rejected"   # no such connector
     assert (await stack.conn(1))["ReservationId"] == 0 and (await stack.conn(2))["ReservationId"] == 0
+
+
+async def test_a_card_whose_parent_id_tag_is_the_reservations_uses_it(start_ocpp16, csms16):
+    stack = await start_ocpp16()
+    csms16.behaviour.groups.update({"0DDBA110": "FLEET", "CAFE0099": "OTHERS"})
+    await stack.evse(2, "SetAvailability", "b", False)   # the shared reader's cards go to connector 1
+    await stack.wait(lambda: stack.conn(2), lambda c: c["State"] == "Unavailable")
+    r = await csms16.call("ReserveNow", {"connectorId": 1, "expiryDate": at(600), "idTag": "DRIVER1",
+                                         "parentIdTag": "FLEET", "reservationId": 15})
+    assert r["status"] == "Accepted"
+    await status(csms16, 1, "Reserved")
+    await stack.sim(1, "PlugIn", "d", 220.0)
+    await stack.wait(lambda: stack.conn(1), lambda c: c["SessionId"] != "" and c["State"] == "Reserved")
+    await stack.tap("CAFE0099")   # accepted by the Central System, but its parentIdTag is another one
+    await csms16.wait_for("Authorize", where=lambda p: p["idTag"] == "CAFE0099")
+    await stack.tap("0DDBA110")
+    (start,) = await csms16.wait_for("StartTransaction")
+    assert start["idTag"] == "0DDBA110" and start["reservationId"] == 15
+    assert (await stack.conn(1))["ReservationId"] == 0

@@ -22,6 +22,20 @@ STOP_REASONS = frozenset({"DeAuthorized", "EmergencyStop", "EnergyLimitReached",
                           "TimeLimitReached", "Timeout"})
 
 
+def check_reservation(reservation_id: int, token: str, group_token: str, expires_at: str) -> None:
+    if reservation_id == 0:
+        raise InvalidArgument("reservation_id must be at least 1 (0 means no reservation)")
+    if not token or len(token) > MAX_TOKEN_LEN:
+        raise InvalidArgument(f"token must be 1..{MAX_TOKEN_LEN} characters, got {len(token)}")
+    if len(group_token) > MAX_TOKEN_LEN:
+        raise InvalidArgument(f"group_token must be at most {MAX_TOKEN_LEN} characters, got {len(group_token)}")
+    try:
+        parse_utc(expires_at)
+    except ValueError:
+        raise InvalidArgument(f"expires_at must be an RFC 3339 time with an offset, e.g. "
+                              f"2026-01-31T12:00:00Z; got {expires_at!r}") from None
+
+
 class EvseInterface(ServiceInterface):
     def __init__(self, svc: "EvseService") -> None:
         super().__init__(names.EVSE)
@@ -45,6 +59,46 @@ class EvseInterface(ServiceInterface):
         self._svc.set_connection_timeout(timeout_s)
 
     @method()
+    def Reserve(self, reservation_id: "u", token: "s", group_token: "s", expires_at: "s") -> "s":
+        """Reserve a connector without naming it (OCPP ReserveNow without evseId) for token (or any token of
+        group_token, may be empty) until expires_at (UTC RFC 3339), kept across restarts. No connector is
+        picked: once the usable connectors are as many as these reservations, each of them is Reserved
+        and only such a token starts there. Accepted, Occupied (no usable connector left for it),
+        Faulted, Unavailable, or Rejected (expires_at is past). The same reservation_id again replaces it."""
+        check_reservation(reservation_id, token, group_token, expires_at)
+        return self._svc.reserve_station(reservation_id, token, group_token, expires_at).value
+
+    @method()
+    def CancelReservation(self, reservation_id: "u") -> "b":
+        """End the reservation of an unspecified connector with this id (ReservationEvent ReservationEnded, reason
+        Cancelled); false when there is no such reservation."""
+        return self._svc.cancel_station_reservation(reservation_id)
+
+    def reservations_value(self) -> list:
+        return [[r.id, r.token, r.group_token, r.expires_at] for r in self._svc.station.items]
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Reservations(self) -> "a(usss)":
+        """Reservations of an unspecified connector: (reservation_id, token, group_token, expires_at)."""
+        return self.reservations_value()
+
+    @dbus_property(access=PropertyAccess.READ)
+    def EndedReservations(self) -> "a(uss)":
+        """The last reservations that ended, of every connector and of the unspecified one, oldest first:
+        (reservation_id, reason Used|Expired|Cancelled, ended_at UTC RFC 3339), a few per connector, kept
+        across restarts: a client that missed a ReservationEnded (it was restarting) reads how it ended.
+        Read on demand (no PropertiesChanged)."""
+        ended = [e for rt in self._svc.connectors.values() for e in rt.core.ended_reservations]
+        return [list(e) for e in sorted(ended + self._svc.station.ended, key=lambda e: e[2])]
+
+    @signal()
+    def ReservationEvent(self, event: str, detail: dict) -> "ss":
+        """A reservation of an unspecified connector: Reserved {reservation_id, token, group_token, expires_at,
+        replaced} or ReservationEnded {reservation_id, token, reason Expired|Cancelled} (its use is the
+        connector's SessionEvent ReservationEnded, reason Used), JSON detail."""
+        return [event, json.dumps(detail, sort_keys=True)]
+
+    @method()
     def ListSessions(self, limit: "u") -> "aa{sv}":
         """The most recent sessions, newest first: running ones, then ended ones (up to limit; 0 = all kept)."""
         out = []
@@ -66,6 +120,17 @@ class ConnectorInterface(ServiceInterface):
     @method()
     def RemoteStart(self, token: "s") -> "s":
         """Authorize the plugged EV (or the next plug-in within the connection timeout) with a backend token."""
+        return self._remote_start(token, "")
+
+    @method()
+    def RemoteStartWithGroup(self, token: "s", group_token: "s") -> "s":
+        """RemoteStart for a token the backend accepted as a member of group_token (OCPP groupIdToken, 1.6
+        parentIdTag): it may also use a reservation made for that group."""
+        if not group_token or len(group_token) > MAX_TOKEN_LEN:
+            raise InvalidArgument(f"group_token must be 1..{MAX_TOKEN_LEN} characters, got {len(group_token)}")
+        return self._remote_start(token, group_token)
+
+    def _remote_start(self, token: str, group_token: str) -> str:
         if not token or len(token) > MAX_TOKEN_LEN:
             raise InvalidArgument(f"token must be 1..{MAX_TOKEN_LEN} characters, got {len(token)}")
         core = self._rt.core
@@ -75,7 +140,7 @@ class ConnectorInterface(ServiceInterface):
             raise InvalidState(f"connector {core.connector_id} is faulted: {', '.join(core.blocking_faults)}")
         if core.session is not None and core.session.authorized:
             raise InvalidState(f"connector {core.connector_id} already has an authorized session")
-        if self._rt.token(token, "Central") == TokenOutcome.RESERVED:
+        if self._rt.token(token, "Central", group_token) == TokenOutcome.RESERVED:
             raise InvalidState(f"connector {core.connector_id} is reserved for another token")
         return core.session.id if core.session else ""
 
@@ -84,17 +149,7 @@ class ConnectorInterface(ServiceInterface):
         """Hold the connector for token (or any token of group_token, may be empty) until expires_at (UTC RFC 3339),
         kept across restarts. Accepted, Occupied (a session, a plugged EV, a held token or another reservation),
         Faulted, Unavailable, or Rejected (expires_at is past). The same reservation_id again replaces it."""
-        if reservation_id == 0:
-            raise InvalidArgument("reservation_id must be at least 1 (0 means no reservation)")
-        if not token or len(token) > MAX_TOKEN_LEN:
-            raise InvalidArgument(f"token must be 1..{MAX_TOKEN_LEN} characters, got {len(token)}")
-        if len(group_token) > MAX_TOKEN_LEN:
-            raise InvalidArgument(f"group_token must be at most {MAX_TOKEN_LEN} characters, got {len(group_token)}")
-        try:
-            parse_utc(expires_at)
-        except ValueError:
-            raise InvalidArgument(f"expires_at must be an RFC 3339 time with an offset, e.g. "
-                                  f"2026-01-31T12:00:00Z; got {expires_at!r}") from None
+        check_reservation(reservation_id, token, group_token, expires_at)
         return self._rt.reserve(reservation_id, token, group_token, expires_at).value
 
     @method()
@@ -108,6 +163,12 @@ class ConnectorInterface(ServiceInterface):
         """The reservation holding this connector, 0 = none."""
         r = self._rt.core.reservation
         return r.id if r else 0
+
+    @dbus_property(access=PropertyAccess.READ)
+    def SessionReservationId(self) -> "u":
+        """The reservation the running session's token used (OCPP reservationId), 0 = none."""
+        s = self._rt.core.session
+        return s.reservation_id if s else 0
 
     @dbus_property(access=PropertyAccess.READ)
     def ReservationToken(self) -> "s":

@@ -27,7 +27,7 @@ from ..common.persist import append_line_durable, read_json, write_json_atomic
 from ..common.service import ServiceContext
 from .config import CONNECTION_TIMEOUT_MAX_S, CONNECTION_TIMEOUT_MIN_S, EvseConfig, EvseConnector
 from .interfaces import ConnectorInterface, EvseInterface
-from .session import SLAC_RETRY_EF_S, BoardView, ConnectorSessions, ReserveStatus, TokenOutcome
+from .session import SLAC_RETRY_EF_S, BoardView, ConnectorSessions, ReserveStatus, StationReservations, TokenOutcome
 
 log = logging.getLogger("evcharge.evse")
 
@@ -62,8 +62,14 @@ class ConnectorRuntime:
         return self.core.connector_id
 
     # requests
-    def token(self, token: str, token_type: str) -> TokenOutcome:
-        outcome = self.core.present_token(token, token_type, time.monotonic(), wall=datetime.now(UTC))
+    def token(self, token: str, token_type: str, group_token: str = "") -> TokenOutcome:
+        wall = datetime.now(UTC)
+        self.svc.expire_station_reservations(wall)
+        self.svc.refresh_station_hold()
+        outcome = self.core.present_token(token, token_type, time.monotonic(), group_token=group_token, wall=wall)
+        if self.core.station_used:
+            self.svc.station_reservations_used(self.core.station_used)
+            self.core.station_used = []
         self.sync()
         return outcome
 
@@ -121,16 +127,27 @@ class ConnectorRuntime:
         self.sync(persist=True)
 
     def sync(self, persist: bool = False) -> None:
-        """Publish what changed, persist it, and wake the reconciler."""
-        for kind, data in self.core.drain_events():
-            persist = True
-            self._publish_event(kind, data)
-        if persist:
+        """Persist what changed, then publish it, and wake the reconciler.
+
+        On disk before on the bus: a crash between the two must not bring back what was already
+        announced (a reservation's expiry reported again by the restarted service, a session resumed
+        after its SessionEnded); the restarted service then simply announces nothing twice."""
+        events = self.core.drain_events()
+        for kind, data in events:   # the ended session in the history before it leaves the connector's file
+            if kind == "SessionEnded":
+                append_line_durable(self.svc.history_file, json.dumps(data["session"], sort_keys=True))
+        if persist or events:
             write_json_atomic(self.svc.state_dir / f"connector-{self.cid}.json", self.core.to_json())
+        for kind, data in events:
+            self._publish_event(kind, data)
+        self.svc.refresh_station_hold(publish=True, skip=self)
+        self.publish_props()
+
+    def publish_props(self) -> None:
         props = {p: getattr(self.iface, p) for p in (
             "State", "Available", "SessionId", "SessionToken", "SessionStartedAt", "SessionEnergyWh", "StopReason",
             "Paused", "OfferedCurrentA", "AllocatedCurrentA", "Faults", "HlcProtocol", "ReservationId",
-            "ReservationToken")}
+            "ReservationToken", "SessionReservationId")}
         changed = {k: v for k, v in props.items() if self._last_props.get(k) != v}
         if "State" in changed and self._last_props:
             log.info("connector %d: %s -> %s", self.cid, self._last_props["State"], changed["State"],
@@ -149,7 +166,6 @@ class ConnectorRuntime:
             s = data["session"]
             log.info("connector %d: session %s ended: %s, %.1f Wh", self.cid, s["id"], s["stop_reason"],
                      s["energy_wh"], extra=f)
-            append_line_durable(self.svc.history_file, json.dumps(s, sort_keys=True))
             self.iface.SessionEnded(s["id"], s["stop_reason"], float(s["energy_wh"]), s["token"])
         elif data["event"] == "HlcFallback":
             log.warning("connector %d: V2G session failed (%s); falling back to basic charging: X1 for 3 s, "
@@ -249,6 +265,11 @@ class EvseService:
                     log.info("connector %d: resuming session %s", c.id, core.session.id,
                              extra=fields(connector=c.id, session=core.session.id))
             self.connectors[c.id] = ConnectorRuntime(self, c, core)
+        # Reservations of an unspecified connector (OCPP ReserveNow without evseId), kept across restarts.
+        self.station_file = state_dir / "station-reservations.json"
+        self.station = StationReservations()
+        self.station.load_json(read_json(self.station_file))
+        self.refresh_station_hold()
         self.iface = EvseInterface(self)
         self.board = Subscription(bus, names.BOARD)
         self.auth = Subscription(bus, names.AUTH)
@@ -278,6 +299,59 @@ class EvseService:
         write_json_atomic(self.settings_file, {"connection_timeout_s": timeout_s})
         log.info("connection timeout set to %g s", timeout_s)
         self.iface.emit_properties_changed({"ConnectionTimeoutS": timeout_s})
+
+    # --- reservations of an unspecified connector --------------------------------------------------
+    def refresh_station_hold(self, publish: bool = False, skip: ConnectorRuntime | None = None) -> None:
+        """Tell each connector the station reservations and whether it is held for them; with
+        `publish`, connectors whose hold changed publish their properties (their State)."""
+        cores = [rt.core for rt in self.connectors.values()]
+        held = self.station.held(cores)
+        items = tuple(self.station.items)
+        for rt in self.connectors.values():
+            was = rt.core.station_held
+            rt.core.station_reservations, rt.core.station_held = items, rt.cid in held
+            if publish and rt is not skip and was != rt.core.station_held:
+                rt.publish_props()
+
+    def _station_changed(self, event: str, detail: dict[str, Any]) -> None:
+        """Persist, then announce, then show the new holds (the order of ConnectorRuntime.sync)."""
+        write_json_atomic(self.station_file, self.station.to_json())
+        if event:
+            log.info("station reservation: %s %s", event, json.dumps(detail, sort_keys=True))
+            self.iface.ReservationEvent(event, detail)
+        self.iface.emit_properties_changed({"Reservations": self.iface.reservations_value()})
+        self.refresh_station_hold(publish=True)
+
+    def reserve_station(self, reservation_id: int, token: str, group_token: str, expires_at: str) -> ReserveStatus:
+        wall = datetime.now(UTC)
+        self.expire_station_reservations(wall)
+        replaced = reservation_id in self.station.ids()
+        status = self.station.reserve(reservation_id, token, group_token, expires_at, wall,
+                                      [rt.core for rt in self.connectors.values()])
+        log.info("station: reservation %d (any connector) for %s until %s: %s", reservation_id, token, expires_at,
+                 status.value)
+        if status is ReserveStatus.ACCEPTED:
+            self._station_changed("Reserved", {"reservation_id": reservation_id, "token": token,
+                                               "group_token": group_token, "expires_at": expires_at,
+                                               "replaced": replaced})
+        return status
+
+    def cancel_station_reservation(self, reservation_id: int) -> bool:
+        r = self.station.cancel(reservation_id)
+        if r is None:
+            return False
+        self._station_changed("ReservationEnded", {"reservation_id": r.id, "reason": "Cancelled", "token": r.token})
+        return True
+
+    def expire_station_reservations(self, wall: datetime) -> None:
+        for r in self.station.expire(wall):
+            self._station_changed("ReservationEnded", {"reservation_id": r.id, "reason": "Expired",
+                                                       "token": r.token})
+
+    def station_reservations_used(self, ids: list[int]) -> None:
+        """A token used them on a connector (whose SessionEvent ReservationEnded Used says so)."""
+        if self.station.used(ids):
+            self._station_changed("", {})
 
     @property
     def board_online(self) -> bool:
@@ -495,6 +569,7 @@ class EvseService:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            self.expire_station_reservations(datetime.now(UTC))
             for rt in self.connectors.values():
                 rt.core.tick(time.monotonic(), datetime.now(UTC))
                 rt.sync()

@@ -31,6 +31,9 @@ TRANSIENT_FAULTS = frozenset({"HeartbeatLost"})
 # After a failed SLAC matching, state F this long (the E/F wake-up, ISO 15118-3 T_step_EF >= 4 s)
 # before 5 % again: the EV starts SLAC over.
 SLAC_RETRY_EF_S = 4.0
+# Ended reservations kept (with the connector's state) so that a service that missed their
+# ReservationEnded (the OCPP client restarting) can still learn how they ended.
+ENDED_RESERVATIONS_KEPT = 16
 
 
 class ConnectorState(str, enum.Enum):
@@ -167,6 +170,13 @@ class ConnectorSessions:
     meter_wh: float | None = None
     pending: PendingToken | None = None
     reservation: Reservation | None = None
+    # Reservations of an unspecified connector (StationReservations), set by the service before each
+    # decision: a token of one of them may use this connector; while `station_held` the connector is
+    # one of the last ones these reservations need, and other tokens are refused.
+    station_reservations: tuple[Reservation, ...] = ()
+    station_held: bool = False
+    station_used: list[int] = field(default_factory=list)   # ids of those used here, for the service to drop
+    ended_reservations: list[tuple[int, str, str]] = field(default_factory=list)  # (id, reason, ended_at)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     # --- outputs ---------------------------------------------------------------------------
@@ -219,11 +229,16 @@ class ConnectorSessions:
                 return ConnectorState.UNAVAILABLE
             if self.board.plugged:
                 return ConnectorState.PREPARING
-            return ConnectorState.RESERVED if self.reservation else ConnectorState.AVAILABLE
+            held = self.reservation is not None or (self.station_held and self.pending is None)
+            return ConnectorState.RESERVED if held else ConnectorState.AVAILABLE
         if s.stopped:
             return ConnectorState.FINISHING
         if not s.authorized:
-            return ConnectorState.PREPARING
+            # An EV plugged in without the reserved token does not end the reservation: the connector
+            # stays Reserved until that token comes or the reservation ends (OCPP 2.0.1 errata
+            # G03.FR.09; 1.6 leaves Reserved only when the reservation's idTag is presented, G2).
+            held = self.reservation is not None or self.station_held
+            return ConnectorState.RESERVED if held else ConnectorState.PREPARING
         if self.board.contactor_closed:
             return ConnectorState.CHARGING
         if self.offer_a == 0:
@@ -267,9 +282,19 @@ class ConnectorSessions:
         if r is not None and not r.matches(token, group_token):
             self._event("TokenRejected", {"status": "Reserved", "token": token, "reservation_id": r.id})
             return TokenOutcome.RESERVED
+        if r is None and (s is None or not s.authorized) and self.pending is None:
+            r = next((x for x in self.station_reservations if x.matches(token, group_token)), None)
+            if r is None and self.station_held:
+                held_by = self.station_reservations[0].id if self.station_reservations else 0
+                self._event("TokenRejected", {"status": "Reserved", "token": token, "reservation_id": held_by})
+                return TokenOutcome.RESERVED
+            if r is not None:
+                self.station_used.append(r.id)
         reservation_id = r.id if r else 0
         if r is not None:
-            self.reservation = None
+            if r is self.reservation:
+                self.reservation = None
+                self._ended(r, "Used")
             self._event("ReservationEnded", {"reservation_id": r.id, "reason": "Used", "token": token})
         if s is not None and not s.authorized:
             s.reservation_id = reservation_id
@@ -312,6 +337,7 @@ class ConnectorSessions:
         if r is None or r.id != reservation_id:
             return False
         self.reservation = None
+        self._ended(r, "Cancelled")
         self._event_noses("ReservationEnded", {"reservation_id": r.id, "reason": "Cancelled", "token": r.token})
         return True
 
@@ -319,7 +345,11 @@ class ConnectorSessions:
         r = self.reservation
         if r is not None and r.expired(wall):
             self.reservation = None
+            self._ended(r, "Expired")
             self._event_noses("ReservationEnded", {"reservation_id": r.id, "reason": "Expired", "token": r.token})
+
+    def _ended(self, r: Reservation, reason: str) -> None:
+        self.ended_reservations = (self.ended_reservations + [(r.id, reason, utc_now())])[-ENDED_RESERVATIONS_KEPT:]
 
     def stop(self, reason: str) -> bool:
         s = self.session
@@ -496,13 +526,90 @@ class ConnectorSessions:
     # --- persistence -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {"available": self.available, "session": asdict(self.session) if self.session else None,
-                "reservation": asdict(self.reservation) if self.reservation else None}
+                "reservation": asdict(self.reservation) if self.reservation else None,
+                "ended_reservations": [list(e) for e in self.ended_reservations]}
 
     def load_json(self, data: dict[str, Any]) -> None:
         self.available = bool(data.get("available", True))
         if data.get("reservation"):
             self.reservation = Reservation(**data["reservation"])
+        self.ended_reservations = [(int(i), str(r), str(t)) for i, r, t in data.get("ended_reservations", [])]
         if data.get("session"):
             self.session = Session(**data["session"])
             # Until the board says otherwise, the EV is where we left it: no spurious plug-in.
             self.board = BoardView(cp_state="B", online=False)
+
+
+# --- reservations of an unspecified connector (OCPP 2.0.1 H01 without evseId) -------------------------
+def usable_by_a_new_token(c: ConnectorSessions) -> bool:
+    """Could a token presented now start on this connector (the ones a station reservation counts on)?
+    Operative, not faulted, not reserved itself, and neither a token held nor an authorized or
+    stopped session: free, or an EV plugged in that waits for a token."""
+    s = c.session
+    return (c.available and not c.blocking_faults and c.reservation is None and c.pending is None
+            and (s is None or not (s.authorized or s.stopped)))
+
+
+@dataclass
+class StationReservations:
+    """Reservations of an unspecified connector (H01.FR.04): each keeps one connector for its token.
+
+    No connector is picked: while more connectors are usable than there are reservations, any
+    token may take one; once they are as many (H01.FR.20), each of them is held (`Reserved`) and
+    only a reservation's token (or group) may start there, using that reservation."""
+    items: list[Reservation] = field(default_factory=list)
+    ended: list[tuple[int, str, str]] = field(default_factory=list)   # (id, reason, ended_at), the last few
+
+    def _ended(self, gone: list[Reservation], reason: str) -> list[Reservation]:
+        self.ended = (self.ended + [(r.id, reason, utc_now()) for r in gone])[-ENDED_RESERVATIONS_KEPT:]
+        return gone
+
+    def ids(self) -> list[int]:
+        return [r.id for r in self.items]
+
+    def held(self, connectors: list[ConnectorSessions]) -> set[int]:
+        """The connectors (ids) held for these reservations."""
+        usable = [c.connector_id for c in connectors if usable_by_a_new_token(c)]
+        return set(usable) if self.items and len(usable) <= len(self.items) else set()
+
+    def reserve(self, reservation_id: int, token: str, group_token: str, expires_at: str, wall: datetime,
+                connectors: list[ConnectorSessions]) -> ReserveStatus:
+        """Accepted when a usable connector is left for it besides those the others need. The same id
+        again replaces the reservation (the CSMS updates it)."""
+        others = [r for r in self.items if r.id != reservation_id]
+        usable = [c for c in connectors if usable_by_a_new_token(c)]
+        if len(usable) <= len(others):
+            operative = [c for c in connectors if c.available]
+            if not operative:
+                return ReserveStatus.UNAVAILABLE
+            if all(c.blocking_faults for c in operative):
+                return ReserveStatus.FAULTED
+            return ReserveStatus.OCCUPIED
+        if wall >= parse_utc(expires_at):
+            return ReserveStatus.REJECTED
+        self.items = others + [Reservation(reservation_id, token, expires_at, group_token)]
+        return ReserveStatus.ACCEPTED
+
+    def cancel(self, reservation_id: int) -> Reservation | None:
+        found = next((r for r in self.items if r.id == reservation_id), None)
+        if found is not None:
+            self.items.remove(found)
+            self._ended([found], "Cancelled")
+        return found
+
+    def expire(self, wall: datetime) -> list[Reservation]:
+        gone = [r for r in self.items if r.expired(wall)]
+        self.items = [r for r in self.items if not r.expired(wall)]
+        return self._ended(gone, "Expired")
+
+    def used(self, ids: list[int]) -> list[Reservation]:
+        gone = [r for r in self.items if r.id in ids]
+        self.items = [r for r in self.items if r.id not in ids]
+        return self._ended(gone, "Used")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reservations": [asdict(r) for r in self.items], "ended": [list(e) for e in self.ended]}
+
+    def load_json(self, data: dict[str, Any] | None) -> None:
+        self.items = [Reservation(**r) for r in (data or {}).get("reservations", [])]
+        self.ended = [(int(i), str(r), str(t)) for i, r, t in (data or {}).get("ended", [])]

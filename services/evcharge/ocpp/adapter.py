@@ -300,9 +300,10 @@ class Link(ChargePoint):
 
     @on(Action.reserve_now)
     async def on_reserve_now(self, id: int, expiry_date_time: str, id_token: dict,  # noqa: A002 - OCPP's name
-                             evse_id: int | None = None, group_id_token: dict | None = None, **_: Any) -> Any:
+                             evse_id: int | None = None, group_id_token: dict | None = None,
+                             connector_type: str | None = None, **_: Any) -> Any:
         status = await self.station.reserve_now(id, expiry_date_time, to_camel(id_token), evse_id,
-                                                to_camel(group_id_token))
+                                                to_camel(group_id_token), connector_type)
         return call_result.ReserveNow(status=status)
 
     @on(Action.cancel_reservation)

@@ -29,10 +29,15 @@ log = logging.getLogger("evcharge.ocpp.bridge")
 TOKEN_MEMORY_S = 10.0  # how long a presented token may wait for evse's verdict
 
 
-def reserved_for(props: dict[str, Any], token: str) -> bool:
-    """May `token` start on a connector with these evse properties (free, or reserved for it)?"""
-    reserved = props.get("ReservationToken") or ""
-    return not props.get("ReservationId") or reserved.casefold() == token.casefold()
+def reserved_for(props: dict[str, Any], token: str, station_tokens: list[str] | tuple[str, ...] = ()) -> bool:
+    """May `token` start on a connector with these evse properties (free, or reserved for it)? A
+    connector `Reserved` without a reservation of its own is held for evse's reservations of an
+    unspecified connector, whose tokens are `station_tokens`."""
+    if props.get("ReservationId"):
+        return str(props.get("ReservationToken") or "").casefold() == token.casefold()
+    if props.get("State") == "Reserved":
+        return any(t.casefold() == token.casefold() for t in station_tokens)
+    return True
 
 
 class Bridge:
@@ -44,12 +49,16 @@ class Bridge:
         self.auth = Subscription(bus, names.AUTH)
         # The last token a reader presented: (token, type, monotonic time).
         self.last_token: tuple[str, str, float] | None = None
+        # The tokens of evse's reservations of an unspecified connector (Evse1.Reservations).
+        self.station_tokens: list[str] = []
 
     async def start(self) -> None:
         for sub in (self.evse, self.meter, self.auth):
             await sub.start()
         await self.evse.signal(names.EVSE_CONNECTOR_IFACE, None, self._on_evse_signal, path_namespace=names.EVSE_PATH)
         await self.evse.properties(names.EVSE_CONNECTOR_IFACE, self._on_evse_props, path_namespace=names.EVSE_PATH)
+        await self.evse.signal(names.EVSE, "ReservationEvent", self._on_station_reservation, path=names.EVSE_PATH)
+        await self.evse.properties(names.EVSE, self._on_evse_station_props, path_namespace=names.EVSE_PATH)
         await self.meter.properties(names.METER_METER_IFACE, self._on_meter_props, path_namespace=names.METER_PATH)
         await self.auth.signal(names.AUTH, "TokenPresented", self._on_token, path=names.AUTH_PATH)
         self.evse.on_owner_changed.append(lambda _o, new: self.station.spawn(self.resync()) if new else None)
@@ -74,6 +83,18 @@ class Bridge:
             session_id, reason, energy_wh, token = msg.body
             self.station.on_session_ended(cid, session_id, reason, energy_wh)
 
+    def _on_station_reservation(self, msg: Message) -> None:
+        event, detail_json = msg.body
+        try:
+            detail = json.loads(detail_json) if detail_json else {}
+        except ValueError:
+            detail = {}
+        self.station.on_station_reservation_event(event, detail)
+
+    def _on_evse_station_props(self, path: str, changed: dict[str, Any]) -> None:
+        if path == names.EVSE_PATH and "Reservations" in changed:
+            self.station_tokens = [str(r[1]) for r in changed["Reservations"]]
+
     def _on_evse_props(self, path: str, changed: dict[str, Any]) -> None:
         cid = names.connector_id_from_path(path)
         self.station.on_connector_props(cid, changed)
@@ -88,14 +109,19 @@ class Bridge:
             self.station.on_token_presented(token, token_type)
 
     def _on_token_rejected(self, cid: int, detail: dict[str, Any]) -> None:
-        # The local list does not know the token: ask the CSMS (or the offline rules).
-        if detail.get("status") != "Unknown" or self.last_token is None:
+        # Unknown: the local list does not know the token: ask the CSMS (or the offline rules).
+        # Reserved: the connector is reserved for another token; the CSMS may know this one as a member
+        # of the reservation's group (2.0.1 H03.FR.07/08: Authorize for its groupIdToken; 1.6 parentIdTag).
+        status = detail.get("status")
+        if status not in ("Unknown", "Reserved") or self.last_token is None:
             return
         token, token_type, at = self.last_token
         if time.monotonic() - at > TOKEN_MEMORY_S:
             return
+        if status == "Reserved" and str(detail.get("token", "")).casefold() != token.casefold():
+            return
         self.last_token = None
-        self.station.spawn(self.station.authorize_token(cid, token, token_type))
+        self.station.spawn(self.station.authorize_token(cid, token, token_type, reserved=status == "Reserved"))
 
     # --- state read on start and when evse/meter restart --------------------------------------
     async def connector_props(self, cid: int) -> dict[str, Any] | None:
@@ -127,9 +153,15 @@ class Bridge:
             self.station.on_meter(mid, props.get("EnergyWh"), props.get("PowerW"))
 
     # --- outbound ------------------------------------------------------------------------------
-    async def remote_start(self, cid: int, token: str) -> str:
-        (session,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid), names.EVSE_CONNECTOR_IFACE,
-                                "RemoteStart", "s", [token])
+    async def remote_start(self, cid: int, token: str, group_token: str = "") -> str:
+        """evse's RemoteStart; with the token's group (groupIdToken / parentIdTag) when the CSMS gave one,
+        so that a reservation for that group takes it."""
+        if group_token:
+            (session,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid),
+                                    names.EVSE_CONNECTOR_IFACE, "RemoteStartWithGroup", "ss", [token, group_token])
+        else:
+            (session,) = await call(self.bus, names.EVSE, names.evse_connector_path(cid),
+                                    names.EVSE_CONNECTOR_IFACE, "RemoteStart", "s", [token])
         return session
 
     async def stop(self, cid: int, reason: str) -> None:
@@ -162,10 +194,42 @@ class Bridge:
             for other, props in self.station.connector_props.items():
                 if other != cid and props.get("ReservationId") == reservation_id:
                     await self.cancel_reservation(other, reservation_id)
+            await self.cancel_station_reservation(reservation_id)
             return await self.reserve(cid, reservation_id, token, group_token, expires_at)
         except (DBusError, TimeoutError) as e:
             log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
             return "Rejected"
+
+    async def place_station_reservation(self, reservation_id: int, token: str, group_token: str,
+                                        expires_at: str) -> str:
+        """ReserveNow without an EVSE (2.0.1 H01.FR.04): evse's reservation of an unspecified connector;
+        the same id on a connector is moved here."""
+        try:
+            for cid, props in self.station.connector_props.items():
+                if props.get("ReservationId") == reservation_id:
+                    await self.cancel_reservation(cid, reservation_id)
+            (status,) = await call(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "Reserve", "usss",
+                                   [reservation_id, token, group_token, expires_at])
+            return status
+        except (DBusError, TimeoutError) as e:
+            log.warning("ReserveNow %d: evse refused it: %s", reservation_id, e)
+            return "Rejected"
+
+    async def station_reservations(self) -> tuple[set[int], list[tuple[int, str, str]]] | None:
+        """evse's reservations of an unspecified connector (ids) and its EndedReservations; None if unreadable."""
+        try:
+            props = await get_all(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE)
+        except (DBusError, TimeoutError) as e:
+            log.info("evse not reachable for its reservations: %s", e)
+            return None
+        self.station_tokens = [str(r[1]) for r in props.get("Reservations", [])]
+        return ({int(r[0]) for r in props.get("Reservations", [])},
+                [(int(i), str(reason), str(at)) for i, reason, at in props.get("EndedReservations", [])])
+
+    async def cancel_station_reservation(self, reservation_id: int) -> bool:
+        (ok,) = await call(self.bus, names.EVSE, names.EVSE_PATH, names.EVSE, "CancelReservation", "u",
+                           [reservation_id])
+        return bool(ok)
 
     async def cancel_reservation_anywhere(self, cids: list[int], reservation_id: int) -> str:
         """CancelReservation for both protocols: Accepted if one of the connectors held the id."""
@@ -176,6 +240,12 @@ class Bridge:
                     return "Accepted"
             except (DBusError, TimeoutError) as e:
                 log.warning("CancelReservation %d: connector %d: %s", reservation_id, cid, e)
+        try:
+            if await self.cancel_station_reservation(reservation_id):
+                log.info("CancelReservation %d: Accepted (unspecified connector)", reservation_id)
+                return "Accepted"
+        except (DBusError, TimeoutError) as e:
+            log.warning("CancelReservation %d: evse: %s", reservation_id, e)
         log.info("CancelReservation %d: Rejected (no such reservation)", reservation_id)
         return "Rejected"
 

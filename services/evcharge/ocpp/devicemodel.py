@@ -311,7 +311,7 @@ def standard_model(*, heartbeat_s: int, message_timeout_s: float, offline_thresh
         # Reservations (H01-H04) are per EVSE only: ReserveNow without evseId is Rejected.
         Variable("ReservationCtrlr", "Available", "true", b, RO),
         Variable("ReservationCtrlr", "Enabled", "true", b),
-        Variable("ReservationCtrlr", "NonEvseSpecific", "false", b, RO),
+        Variable("ReservationCtrlr", "NonEvseSpecific", "true", b, RO),   # evse's Evse1.Reserve
         Variable("AuthCacheCtrlr", "DisablePostAuthorize", "false", b),
         Variable("AuthCacheCtrlr", "LifeTime", "86400", i, unit="s", min_limit=0),
         # evse's ConnectionTimeoutS (Evse1.SetConnectionTimeout keeps it across restarts).

@@ -1,4 +1,5 @@
-"""The offline message queue: transaction messages and security events, durable before sent.
+"""The offline message queue: transaction messages, security events and reservation status
+updates, durable before sent.
 
 SQLite in WAL mode with `synchronous=FULL`: a commit is on disk (fsync of the WAL) when
 `enqueue` returns, so a message the station decided to send survives kill -9 and a power cut.
@@ -62,13 +63,17 @@ class MessageQueue:
         self.db.close()
 
     def enqueue(self, action: str, payload: dict[str, Any], *, transaction_id: str | None = None,
-                state: dict[str, Any] | None = None, state_key: str = "tx") -> int:
-        """Store a message (and, atomically with it, the producer's state); durable on return."""
+                state: dict[str, Any] | None = None, state_key: str = "tx",
+                more_state: dict[str, Any] | None = None) -> int:
+        """Store a message (and, atomically with it, the producer's state and any `more_state`
+        key -> value); durable on return."""
         with self._tx():
             cur = self.db.execute("INSERT INTO queue (action, payload, transaction_id) VALUES (?, ?, ?)",
                                   (action, json.dumps(payload, separators=(",", ":")), transaction_id))
             if state is not None:
                 self._put(state_key, state)
+            for key, value in (more_state or {}).items():
+                self._put(key, value)
             return int(cur.lastrowid)
 
     def enqueue_many(self, messages: list[tuple[str, dict[str, Any]]], *, state: dict[str, Any] | None = None,

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,13 @@ from ..common.log import fields
 from ..common.persist import read_json, write_json_atomic
 from ..common.service import ServiceContext
 from . import boot as bootmod
-from . import customer, delivery, masterpass, proxy, transport
+from . import customer, delivery, masterpass, proxy, reservations, transport
 from .adapter import Link, make_call
 from .authcache import AuthCache, offline_decision, online_cache_decision
 from .boot import Backoff, BootMachine
 from .bridge import Bridge, reserved_for
 from .config import OcppConfig, Protocol
-from .devicemodel import NOMINAL_VOLTAGE_V, SUPPLY_PHASES, Variable, pages, standard_model
+from .devicemodel import CONNECTOR_TYPE, NOMINAL_VOLTAGE_V, SUPPLY_PHASES, Variable, pages, standard_model
 from .faults import FaultReporter, event_data
 from .firmware import FirmwareAgent
 from .interfaces import OcppInterface
@@ -44,6 +45,7 @@ from .netprofile import NetworkProfiles, Selector, Target
 from .netprofile import check_profile as check_network_profile
 from .netprofile import target as network_target
 from .queue import MessageQueue, Queued, RetryPolicy, drain_in_flight
+from .reservations import ReservationUse
 from .reset import Resetter
 from .security import Security
 from .smartcharging import MAX_ENTRIES, ProfileStore, check_profile, parse_time
@@ -58,6 +60,8 @@ SUBPROTOCOL = "ocpp2.0.1"
 # sleeps (a new boot retry, a transaction's first sample) is seen within TICK_MAX_S.
 TICK_S = 0.1
 TICK_MAX_S = 1.0
+RESERVATIONS_USED_KEY = "reservations_used"   # queue kv: connector -> ReservationUse (H03)
+RESERVATIONS_OPEN_KEY = "reservations_open"   # queue kv: ids of reservations placed and not known to be over
 STOP_DRAIN_S = 3.0  # on a clean stop, at most this long for the answer to a message in flight
 LOCAL_LIST_MAX = 1000  # auth.locallist.MAX_ENTRIES
 # evse connector State -> OCPP ConnectorStatusEnumType
@@ -140,8 +144,14 @@ class OcppService:
         self.token_types: dict[int, tuple[str, str]] = {}   # connector -> (token, real type) of a CSMS-authorized card
         self.groups: dict[str, str] = {}          # casefolded token -> groupIdToken the CSMS gave it (C09)
         self.session_token: dict[int, str] = {}   # connector -> the token that authorized its session
-        self.reservation_used: dict[int, int] = {}   # connector -> reservation its reserved token used (H03)
+        # connector -> the reservation its reserved token used (H03), until a TransactionEvent names it
+        self.reservation_used: dict[int, ReservationUse] = {}
         self._load_session_groups()
+        self._load_reservations_used()
+        # Reservations this station accepted whose end it has not seen: after a restart evse's
+        # EndedReservations tells which of them expired meanwhile (H04, reported then).
+        self.open_reservations: set[int] = {int(i) for i in self.queue.get_state(RESERVATIONS_OPEN_KEY) or []}
+        self._reported_reservations: list[int] = []   # the last ids reported Expired (no duplicate)
         self.stop_token: dict[int, dict[str, str]] = {}  # connector -> the other card of the group stopping it
         self.pending_remote: list[tuple[int, str]] = []      # (connector, token) for RemoteStart after answering
         self.pending_availability: list[tuple[int, bool]] = []
@@ -386,10 +396,16 @@ class OcppService:
         if payload is None:
             return
         tx_id = payload["transactionInfo"]["transactionId"]
-        if "idToken" in payload and cid in self.reservation_used:
-            # H03: the transaction the reserved token authorized names its reservation.
-            payload["reservationId"] = self.reservation_used.pop(cid)
-        self.queue.enqueue("TransactionEvent", payload, transaction_id=tx_id, state=self.tx.to_json())
+        more_state = None
+        used = self.reservation_used.get(cid)
+        if used is not None and reservations.names_reservation(used, (payload.get("idToken") or {}).get("idToken", "")):
+            # H03: the transaction the reserved token authorized names its reservation, once; the
+            # reservation leaves our state in the same commit as the message that carries it.
+            payload["reservationId"] = used.reservation_id
+            del self.reservation_used[cid]
+            more_state = {RESERVATIONS_USED_KEY: self._reservations_used_json()}
+        self.queue.enqueue("TransactionEvent", payload, transaction_id=tx_id, state=self.tx.to_json(),
+                           more_state=more_state)
         if self.online:  # the sender sends it now: no Heartbeat needed for another interval
             self.boot.message_sent(time.monotonic())
         log.info("TransactionEvent %s %s seqNo %d queued", payload["eventType"], payload["triggerReason"],
@@ -576,10 +592,10 @@ class OcppService:
     def on_session_event(self, cid: int, session_id: str, event: str, detail: dict[str, Any]) -> None:
         if cid not in self.evses:
             return
-        if event in ("Authorized", "TokenHeld") and detail.get("reservation_id"):
-            self.reservation_used[cid] = int(detail["reservation_id"])
-        if event == "ReservationEnded" and detail.get("reason") == "Expired":
-            self.spawn(self._reservation_status(int(detail.get("reservation_id", 0)), "Expired"))
+        if event in ("Authorized", "TokenHeld", "TokenExpired"):
+            self._note_reservation_use(cid, session_id, event, detail)
+        if event == "ReservationEnded":
+            self._reservation_ended(int(detail.get("reservation_id", 0)), str(detail.get("reason", "")))
         if event == "Authorized":
             token, token_type = detail.get("token", ""), detail.get("token_type", "")
             known = self.token_types.pop(cid, None)
@@ -633,7 +649,8 @@ class OcppService:
         self.next_sample.pop(cid, None)
         if self.session_token.pop(cid, None) is not None:
             self._save_session_groups()
-        self.reservation_used.pop(cid, None)
+        if self.reservation_used.pop(cid, None) is not None:
+            self._save_reservations_used()
         self.stop_token.pop(cid, None)
         if self.energy_caps.drop(cid):
             self.queue.put_state(self.ENERGY_CAPS_KEY, self.energy_caps.to_json())
@@ -746,6 +763,7 @@ class OcppService:
                                               offline=not self.online))
                 known = None
             token = props.get("SessionToken") or ""
+            self._resync_reservation_use(cid, session, token)
             if session and (known or self.tx.finished.get(cid) == session or self.resets.is_closed(session)):
                 # Still running (or its transaction already ended, also by a Reset): only the conditions.
                 if not known:
@@ -757,6 +775,10 @@ class OcppService:
                                                   and (props.get("SessionEnergyWh") or 0) > 0))
             elif session:
                 off = not self.online
+                rid = int(props.get("SessionReservationId") or 0)
+                if rid and token and cid not in self.reservation_used:   # used while we were away (H03)
+                    self.reservation_used[cid] = ReservationUse(rid, token, session)
+                    self._save_reservations_used()
                 self.flow.conds[cid] = Conditions(state=self.connector_state[cid])
                 self._emit_all(cid, self.flow.session_started(cid, session, props.get("SessionStartedAt")
                                                               or utc_now(), offline=off))
@@ -769,6 +791,7 @@ class OcppService:
             self.resets.forget_closed({str(p.get("SessionId")) for p in self.connector_props.values()})
         self.resets.on_idle_check()
         self._update_availability_vars()
+        await self._catch_up_reservations()
         for cid in self.evses:
             self.spawn(self._send_status(cid))
 
@@ -824,6 +847,43 @@ class OcppService:
         self.session_token.update({int(cid): token for cid, token in (state.get("sessions") or {}).items()})
         self.groups.update(state.get("groups") or {})
 
+    # The reservation a reserved token used waits here for the first TransactionEvent with that token,
+    # which with TxStartPoint PowerPathClosed or EnergyTransfer comes long after the authorization:
+    # kept in the queue's database so that a restart in between still names it (H03).
+    def _note_reservation_use(self, cid: int, session_id: str, event: str, detail: dict[str, Any]) -> None:
+        """evse's Authorized / TokenHeld say which reservation (if any) this token used; TokenExpired
+        drops a held token and what it used."""
+        before = self.reservation_used.get(cid)
+        after = reservations.note_use(before, event, session_id, detail)
+        if after is None:
+            self.reservation_used.pop(cid, None)
+        else:
+            self.reservation_used[cid] = after
+        if after != before:
+            self._save_reservations_used()
+
+    def _reservations_used_json(self) -> dict[str, Any]:
+        return {str(cid): asdict(u) for cid, u in self.reservation_used.items()}
+
+    def _save_reservations_used(self) -> None:
+        self.queue.put_state(RESERVATIONS_USED_KEY, self._reservations_used_json())
+
+    def _load_reservations_used(self) -> None:
+        for cid, u in (self.queue.get_state(RESERVATIONS_USED_KEY) or {}).items():
+            try:
+                self.reservation_used[int(cid)] = ReservationUse(int(u["reservation_id"]), str(u["token"]),
+                                                                 str(u.get("session", "")))
+            except (KeyError, TypeError, ValueError):
+                log.warning("connector %s: unreadable stored reservation use %r: dropped", cid, u)
+
+    def _resync_reservation_use(self, cid: int, session: str, token: str) -> None:
+        """After a restart (ours or evse's): keep a reservation use only for the session (or the held
+        token) it belongs to; the session may have ended, or the held token expired, meanwhile."""
+        u = self.reservation_used.get(cid)
+        if u is not None and not reservations.still_valid(u, session, token):
+            del self.reservation_used[cid]
+            self._save_reservations_used()
+
     def _same_group_stop(self, token: str, token_type: str) -> bool:
         """C09.FR.03: another valid card of the GroupId of the card that started a session stops it. The
         reader serves every connector, so the session may be on any of them."""
@@ -841,7 +901,9 @@ class OcppService:
                 return True
         return False
 
-    async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
+    async def authorize_token(self, cid: int, token: str, token_type: str, *, reserved: bool = False) -> None:
+        """A reader's card evse refused: Unknown to the local list, or (`reserved`) the connector is
+        reserved for another token, which this card may use as a member of its group (H03.FR.07/08)."""
         accepted = False
         link = self.link
         from_cache = None
@@ -880,10 +942,15 @@ class OcppService:
             return
         if accepted and self._same_group_stop(token, token_type):
             return
+        group = self._group_of(token) or ""
+        if accepted and reserved and not group:
+            log.info("connector %d: reserved for another token, and this one has no groupIdToken", cid,
+                     extra=fields(connector=cid))
+            return
         if accepted and cid in self.evses:
             self.token_types[cid] = (token, token_type)
             try:
-                await self.bridge.remote_start(cid, token)
+                await self.bridge.remote_start(cid, token, group)
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: evse refused the CSMS-authorized token: %s", cid, e)
 
@@ -1055,7 +1122,7 @@ class OcppService:
                 continue
             if props.get("SessionToken") or self.tx.before_cable(cid):
                 continue
-            if not reserved_for(props, id_token.get("idToken", "")):
+            if not reserved_for(props, id_token.get("idToken", ""), self.bridge.station_tokens):
                 continue   # reserved for another token (H03): only that token starts there
             self.tx.remote_starts[cid] = (remote_start_id, id_token)
             self.queue.put_state("tx", self.tx.to_json())
@@ -1384,37 +1451,80 @@ class OcppService:
 
     # --- reservations (H01-H04): evse holds them, persisted; we translate ------------------------
     async def reserve_now(self, reservation_id: int, expiry: str, id_token: dict[str, Any], evse_id: int | None,
-                          group_id_token: dict[str, Any] | None) -> str:
+                          group_id_token: dict[str, Any] | None, connector_type: str | None = None) -> str:
         if not self.dm.get_bool("ReservationCtrlr", "Enabled"):
             return "Rejected"
-        if evse_id is None or evse_id == 0:   # NonEvseSpecific is false: no unspecified-EVSE reservations
-            log.info("ReserveNow %d without an EVSE: Rejected (ReservationCtrlr.NonEvseSpecific false)",
-                     reservation_id)
+        if not reservations.connector_type_matches(connector_type, CONNECTOR_TYPE):
+            # Every connector of this station is the same type (devicemodel.CONNECTOR_TYPE).
+            log.info("ReserveNow %d for connectorType %s: Rejected (the connectors are %s)", reservation_id,
+                     connector_type, CONNECTOR_TYPE)
             return "Rejected"
+        group = (group_id_token or {}).get("idToken", "")
+        if evse_id is None or evse_id == 0:   # NonEvseSpecific (H01.FR.04): evse keeps a connector for it
+            status = await self.bridge.place_station_reservation(reservation_id, id_token.get("idToken", ""), group,
+                                                                 expiry)
+            log.info("ReserveNow %d (unspecified EVSE) for %s until %s: %s", reservation_id,
+                     id_token.get("idToken"), expiry, status)
+            self._reservation_placed(reservation_id, status)
+            return status
         cids = sorted(c for c, (e, _k) in self.evses.items() if e == evse_id)
         if not cids:
             return "Rejected"
-        group = (group_id_token or {}).get("idToken", "")
         status = await self.bridge.place_reservation(cids[0], reservation_id, id_token.get("idToken", ""), group,
                                                      expiry)
         log.info("ReserveNow %d on EVSE %d for %s until %s: %s", reservation_id, evse_id, id_token.get("idToken"),
                  expiry, status, extra=fields(connector=cids[0]))
+        self._reservation_placed(reservation_id, status)
         return status
+
+    def _reservation_placed(self, reservation_id: int, status: str) -> None:
+        if status == "Accepted" and reservation_id not in self.open_reservations:
+            self.open_reservations.add(reservation_id)
+            self.queue.put_state(RESERVATIONS_OPEN_KEY, sorted(self.open_reservations))
+
+    def _reservation_ended(self, reservation_id: int, reason: str) -> None:
+        """A reservation is over (evse's ReservationEnded, or found ended after a restart): an expiry is
+        reported, once, in the same commit that forgets it."""
+        was_open = reservation_id in self.open_reservations
+        self.open_reservations.discard(reservation_id)
+        opened = {RESERVATIONS_OPEN_KEY: sorted(self.open_reservations)}
+        if reason == "Expired" and reservation_id and reservation_id not in self._reported_reservations:
+            self._reported_reservations = (self._reported_reservations + [reservation_id])[-64:]
+            self._reservation_status(reservation_id, "Expired", more_state=opened)
+        elif was_open:
+            self.queue.put_state(RESERVATIONS_OPEN_KEY, opened[RESERVATIONS_OPEN_KEY])
+
+    async def _catch_up_reservations(self) -> None:
+        """After a restart (ours or evse's): reservations we placed that evse no longer holds ended while
+        we were away; evse's EndedReservations says how (an expiry is reported now, H04)."""
+        station = await self.bridge.station_reservations()   # also refreshes bridge.station_tokens
+        if station is None or not self.open_reservations or len(self.connector_props) != len(self.evses):
+            return
+        active, ended = station
+        active |= {int(p.get("ReservationId") or 0) for p in self.connector_props.values()}
+        how = {rid: reason for rid, reason, _at in ended}
+        for rid in sorted(self.open_reservations - active):
+            log.info("reservation %d ended while we were away: %s", rid, how.get(rid, "unknown"))
+            self._reservation_ended(rid, how.get(rid, ""))
+
+    def on_station_reservation_event(self, event: str, detail: dict[str, Any]) -> None:
+        """evse's reservations of an unspecified connector: their expiry is reported like a connector's (H04)."""
+        if event == "ReservationEnded":
+            self._reservation_ended(int(detail.get("reservation_id", 0)), str(detail.get("reason", "")))
 
     async def cancel_reservation(self, reservation_id: int) -> str:
         return await self.bridge.cancel_reservation_anywhere(list(self.evses), reservation_id)
 
-    async def _reservation_status(self, reservation_id: int, status: str) -> None:
-        """ReservationStatusUpdate (H04): best effort, a reservation that ended while offline is not reported."""
-        link = self.link
-        if link is None or not self.online or not reservation_id:
+    def _reservation_status(self, reservation_id: int, status: str, more_state: dict[str, Any] | None = None) -> None:
+        """ReservationStatusUpdate (H04) through the durable queue, like SecurityEventNotification: an
+        expiry while the CSMS is unreachable, or just before a restart, is reported once it is back."""
+        if not reservation_id:
             return
-        try:
-            await link.call(make_call("ReservationStatusUpdate", {"reservationId": reservation_id,
-                                                                  "reservationUpdateStatus": status}),
-                            suppress=False)
-        except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
-            log.info("ReservationStatusUpdate %d %s failed: %s", reservation_id, status, e)
+        self.queue.enqueue("ReservationStatusUpdate", {"reservationId": reservation_id,
+                                                       "reservationUpdateStatus": status}, more_state=more_state)
+        log.info("ReservationStatusUpdate %d %s queued", reservation_id, status)
+        self._wake_sender.set()
+        self.publish()
 
     async def unlock_connector(self, evse_id: int, connector_id: int) -> str:
         cid = next((c for c, (e, k) in self.evses.items() if e == evse_id and k == connector_id), None)

@@ -35,7 +35,11 @@ class StationHandler16(ChargePoint):
         self.csms = csms
 
     def _tag_info(self, id_tag: str) -> dict[str, str]:
-        return {"status": self.csms.behaviour.authorize.get(id_tag, "Accepted")}
+        info = {"status": self.csms.behaviour.authorize.get(id_tag, "Accepted")}
+        parent = self.csms.behaviour.groups.get(id_tag)   # Behaviour.groups: the idTag's parentIdTag
+        if parent:
+            info["parent_id_tag"] = parent
+        return info
 
     @on(Action.boot_notification)
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **_: Any) -> Any:

@@ -43,7 +43,7 @@ def test_other_token_is_rejected_with_status_reserved():
 def test_plug_in_without_token_does_not_charge_and_other_token_cannot_authorize():
     c = reserved()
     c.update_board(plugged(), T)
-    assert c.state is ConnectorState.PREPARING and c.demand_a == 0
+    assert c.state is ConnectorState.RESERVED and c.demand_a == 0   # G03.FR.09: still Reserved
     assert c.present_token("BEEF02", "ISO14443", T, wall=WALL) is TokenOutcome.RESERVED
     assert not c.session.authorized and c.demand_a == 0
 
@@ -163,3 +163,19 @@ def test_parse_utc_needs_an_offset():
         parse_utc("2026-11-23T02:10:00")
     with pytest.raises(ValueError):
         parse_utc("tomorrow")
+
+
+def test_ended_reservations_are_kept_with_the_connector_and_bounded():
+    from evcharge.evse.session import ENDED_RESERVATIONS_KEPT
+    c = ConnectorSessions(connector_id=1)
+    for rid in range(1, ENDED_RESERVATIONS_KEPT + 3):
+        c.reserve(rid, "CAFE01", "", LATER, WALL)
+        c.cancel_reservation(rid)
+    c.reserve(99, "CAFE01", "", LATER, WALL)
+    c.tick(T, WALL + timedelta(minutes=10))
+    assert len(c.ended_reservations) == ENDED_RESERVATIONS_KEPT
+    assert [(i, r) for i, r, _ in c.ended_reservations[-2:]] == [(ENDED_RESERVATIONS_KEPT + 2, "Cancelled"),
+                                                                 (99, "Expired")]
+    again = ConnectorSessions(connector_id=1)
+    again.load_json(c.to_json())
+    assert again.ended_reservations == c.ended_reservations

@@ -654,8 +654,11 @@ class Ocpp16Service:
     def on_token_presented(self, token: str, token_type: str) -> None:
         """Every reader token (bridge): 1.6 acts only on evse's TokenRejected; it has no Master Pass."""
 
-    async def authorize_token(self, cid: int, token: str, token_type: str) -> None:
+    async def authorize_token(self, cid: int, token: str, token_type: str, *, reserved: bool = False) -> None:
+        """A reader's card evse refused: Unknown to the local list, or (`reserved`) the connector is
+        reserved for another idTag, which this card may use when its parentIdTag is the reservation's."""
         accepted = False
+        parent = ""
         link = self.link
         if self.online and link is not None:
             try:
@@ -663,6 +666,7 @@ class Ocpp16Service:
                 status = resp.id_tag_info.get("status", "Invalid")
                 self._cache_put(token, status, resp.id_tag_info.get("expiry_date"))
                 accepted = status == "Accepted"
+                parent = resp.id_tag_info.get("parent_id_tag") or ""
                 log.info("connector %d: Authorize: %s", cid, status, extra=fields(connector=cid))
             except (TimeoutError, OCPPError, websockets.ConnectionClosed) as e:
                 log.info("connector %d: Authorize failed (%s): offline rules apply", cid, e)
@@ -674,9 +678,13 @@ class Ocpp16Service:
                                         unknown_id_enabled=self.conf.get_bool("AllowOfflineTxForUnknownId"))
             log.info("connector %d: offline authorization (cache: %s): %s", cid, cached,
                      "accepted" if accepted else "refused", extra=fields(connector=cid))
+        if accepted and reserved and not parent:
+            log.info("connector %d: reserved for another idTag, and this one has no parentIdTag", cid,
+                     extra=fields(connector=cid))
+            return
         if accepted:
             try:
-                await self.bridge.remote_start(cid, token)
+                await self.bridge.remote_start(cid, token, parent)
             except (DBusError, TimeoutError) as e:
                 log.warning("connector %d: evse refused the authorized token: %s", cid, e)
 
@@ -751,7 +759,7 @@ class Ocpp16Service:
                 continue
             if props.get("SessionToken") or self.tx.running(cid):
                 continue
-            if not reserved_for(props, id_tag):
+            if not reserved_for(props, id_tag, self.bridge.station_tokens):
                 continue   # 5.13: a reserved connector starts only for its idTag
             self.tx.remote_starts[cid] = id_tag
             self.pending_remote.append((cid, id_tag))
@@ -828,6 +836,10 @@ class Ocpp16Service:
         self.restart_requested.set()  # common.service exits with EXIT_RESTART; systemd starts us again
 
     # --- Reservation profile (5.13 ReserveNow, 5.5 CancelReservation): evse holds them ---------------
+    def on_station_reservation_event(self, event: str, detail: dict[str, Any]) -> None:
+        """evse's reservations of an unspecified connector: 1.6 makes none (ReserveConnectorZeroSupported
+        false), and has no message for an expiry."""
+
     async def reserve_now(self, connector_id: int, expiry: str, id_tag: str, reservation_id: int,
                           parent_id_tag: str | None) -> str:
         if connector_id == 0:   # ReserveConnectorZeroSupported is false
