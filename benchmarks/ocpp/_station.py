@@ -60,6 +60,7 @@ class SimBridge:
     def __init__(self, svc: OcppService) -> None:
         self.station = svc
         self.stops: list[tuple[int, str]] = []
+        self.station_tokens: list[str] = []
 
     async def start(self) -> None:
         pass
@@ -69,6 +70,9 @@ class SimBridge:
 
     async def ended_session(self, _session_id: str) -> dict[str, Any] | None:
         return None
+
+    async def station_reservations(self) -> tuple[set[int], list[tuple[int, str, str]]] | None:
+        return set(), []   # no reservation of an unspecified connector, none ended
 
     async def resync(self) -> None:
         await self.station.resync()
